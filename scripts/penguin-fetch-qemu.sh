@@ -23,12 +23,20 @@ check_hash() {
     fi
 }
 
+source_uri() {
+    (cd "$cache" && apt-get source --print-uris --only-source \
+        "$QEMU_DEBIAN_SOURCE=$QEMU_DEBIAN_VERSION" 2>/dev/null |
+        grep -F " $QEMU_ORIG_TARBALL " || true)
+}
+
 from_archive() {
     # apt knows the URI and size from the Sources index; download only the .orig.tar.xz.
     local line uri part
-    line=$(cd "$cache" && apt-get source --print-uris --only-source \
-           "$QEMU_DEBIAN_SOURCE=$QEMU_DEBIAN_VERSION" 2>/dev/null |
-           grep -F " $QEMU_ORIG_TARBALL " || true)
+    line=$(source_uri)
+    if [ -z "$line" ]; then
+        "$here/scripts/penguin-apt-sources.sh" >&2
+        line=$(source_uri)
+    fi
     [ -n "$line" ] || die "apt has no source entry for $QEMU_DEBIAN_SOURCE" \
         "$QEMU_DEBIAN_VERSION; run scripts/penguin-apt-sources.sh, or set QEMU_TARBALL"
     uri=$(echo "$line" | cut -d"'" -f2)

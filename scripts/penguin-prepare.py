@@ -33,6 +33,8 @@ OVERLAY_ROOTS = ("penguin", "include", "target", "accel", "gdbstub", "hw", "syst
 SKIP_NAMES = {"__pycache__", ".pytest_cache"}
 STAMP = ".penguin-prepared"
 OVERLAY_LIST = ".penguin-overlay"
+UPSTREAM_LIST = ".penguin-upstream"
+BOOKKEEPING = (STAMP, OVERLAY_LIST, UPSTREAM_LIST)
 
 
 class PrepareError(Exception):
@@ -178,7 +180,7 @@ def sync_tree(new: Path, out: Path, keep: set[str]) -> int:
     for dirpath, dirnames, filenames in os.walk(out):
         for name in filenames:
             rel = (Path(dirpath) / name).relative_to(out).as_posix()
-            if rel not in seen and rel not in keep and rel not in (STAMP, OVERLAY_LIST):
+            if rel not in seen and rel not in keep and rel not in BOOKKEEPING:
                 (out / rel).unlink()
                 changed += 1
     return changed
@@ -201,14 +203,14 @@ def install_overlay(repo: Path, tree: Path, files: list[Path], upstream: set[str
     return changed
 
 
-def upstream_files(tree: Path, overlay: set[str]) -> set[str]:
-    files = set()
+def list_files(tree: Path) -> list[str]:
+    files = []
     for dirpath, dirnames, filenames in os.walk(tree):
         for name in filenames:
             rel = (Path(dirpath) / name).relative_to(tree).as_posix()
-            if rel not in overlay and rel not in (STAMP, OVERLAY_LIST):
-                files.add(rel)
-    return files
+            if rel not in BOOKKEEPING:
+                files.append(rel)
+    return sorted(files)
 
 
 def record_tree_hash(conf_path: Path, value: str) -> None:
@@ -228,6 +230,7 @@ def prepare_series(args: argparse.Namespace, conf: dict[str, str], patches: list
         print(f"penguin-prepare: applying {len(patches)} patches", flush=True)
         apply_series(new, patches, overlay)
         got = tree_hash(new, set())
+        (new / UPSTREAM_LIST).write_text("".join(f"{f}\n" for f in list_files(new)))
         if args.record_tree_hash:
             record_tree_hash(args.repo / "configs" / "upstream.conf", got)
             conf["QEMU_TREE_SHA256"] = got
@@ -268,11 +271,12 @@ def main(argv: list[str]) -> int:
         check_tarball(args.tarball, conf)
         stamp_file = args.out / STAMP
         stamp = series_stamp(conf, patches)
-        if args.record_tree_hash or not stamp_file.exists() or stamp_file.read_text() != stamp:
+        if (args.record_tree_hash or not (args.out / UPSTREAM_LIST).exists()
+                or not stamp_file.exists() or stamp_file.read_text() != stamp):
             prepare_series(args, conf, patches, overlay)
             stamp = series_stamp(conf, patches)
-        changed = install_overlay(args.repo, args.out, files,
-                                  upstream_files(args.out, overlay))
+        upstream = set((args.out / UPSTREAM_LIST).read_text().split())
+        changed = install_overlay(args.repo, args.out, files, upstream)
         stamp_file.write_text(stamp)
     except PrepareError as e:
         print(f"penguin-prepare: error: {e}", file=sys.stderr)

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# build.sh: the one build command. On a fresh Debian 12 machine (root) it installs the
+# build dependencies from Debian's archive, fetches and prepares the pinned QEMU, builds
+# libqemu-system-<target>.so for every target of configs/arches.tsv plus qemu-img, and
+# stages the /usr/local tree under dist/stage. Re-running rebuilds only what changed.
+#
+#   ./build.sh              everything
+#   QEMU_TARBALL=path ./build.sh    use a local copy of the pinned tarball
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")" && pwd)
+build=$top/_build/build-system
+
+step() { echo "== build: $* ($(date +%T))"; }
+
+# ninja prints one line per edge when not on a terminal: keep errors whole and show
+# progress every 250 steps.
+ninja_progress() {
+    awk '/^\[[0-9]+\/[0-9]+\]/ {
+            split(substr($1, 2), n, "/")
+            if (n[1] % 250 == 0 || n[1] == n[2]) { print; fflush() }
+            next
+         }
+         { print; fflush() }'
+}
+
+libraries() {
+    awk '!/^#/ && NF >= 2 { sub(/-softmmu$/, "", $2); print "libqemu-system-" $2 ".so" }' \
+        "$top/configs/arches.tsv" | sort -u
+}
+
+main() {
+    local start=$SECONDS
+    step "dependencies"
+    "$top/scripts/penguin-install-deps.sh" build
+    step "configure"
+    "$top/configure"
+    step "compile"
+    # shellcheck disable=SC2046
+    ninja -C "$build" $(libraries) qemu-img | ninja_progress
+    step "stage"
+    /usr/bin/python3 "$top/scripts/penguin-stage.py" --build-dir "$build" --stage "$top/dist/stage"
+    step "done in $((SECONDS - start)) s"
+}
+
+main "$@"

@@ -1,0 +1,34 @@
+/*
+ * Penguin hypercall doors: what each architecture's recognizer provides.
+ *
+ * A door only says where the number, the six arguments and the return value live in
+ * its CPUArchState; penguin_env_hypercall() reads them, calls the one dispatch
+ * (penguin_handle_guest_hypercall) and writes the return register back when handled.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef PENGUIN_HYPERCALL_ABI_H
+#define PENGUIN_HYPERCALL_ABI_H
+
+#include "tcg/tcg.h"
+
+typedef struct PenguinHypercallABI {
+    uint32_t nr;        /* offsetof(CPUArchState, <number register>) */
+    uint32_t args[6];   /* offsetof(CPUArchState, <argument register>) */
+    uint32_t ret;       /* offsetof(CPUArchState, <return register>) */
+    uint8_t reg_size;   /* size of each register field in env: 4 or 8 bytes */
+    bool narrow;        /* 32-bit code: zero-extend reads, truncate the return value */
+} PenguinHypercallABI;
+
+/* Dispatch the hypercall whose registers @abi locates in @env, the env of @cs. */
+bool penguin_env_hypercall(CPUState *cs, void *env, const PenguinHypercallABI *abi);
+
+/*
+ * Emit a call of the dispatch at the current point of a translation; the result is 1
+ * when a callback handled the call. The translator must have stored the guest PC
+ * first, so that callbacks read the sentinel's address.
+ */
+TCGv_i32 penguin_gen_hypercall(const PenguinHypercallABI *abi);
+
+#endif /* PENGUIN_HYPERCALL_ABI_H */

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# penguin-install-deps.sh build|test: install from Debian's archive what building or
+# testing needs, and nothing when it is all there already. Needs root (apt-get).
+#
+# Everything comes from Debian 12 (bookworm) except meson >= 1.5 and python3-pycotap,
+# which QEMU 10.0's configure needs: those come from bookworm-backports, installed by
+# name with -t, so no other package moves to a newer suite.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+build_pkgs=(
+    build-essential ninja-build ccache pkg-config flex bison patch xz-utils
+    python3 python3-venv python3-dev python3-cffi python3-pyelftools
+    libglib2.0-dev libpixman-1-dev libfdt-dev libcapstone-dev libslirp-dev zlib1g-dev
+    libcap-ng-dev libattr1-dev libzstd-dev
+)
+backports_pkgs=(meson python3-pycotap)
+# Cross binutils assemble the bare-metal guests of tests/guests; LoongArch has none in
+# bookworm, so clang-19 and lld-19 (bookworm main) assemble and link it.
+test_pkgs=(
+    python3-pytest gdb binutils
+    binutils-arm-linux-gnueabi binutils-aarch64-linux-gnu binutils-mips-linux-gnu
+    binutils-mipsel-linux-gnu binutils-mips64-linux-gnuabi64 binutils-mips64el-linux-gnuabi64
+    binutils-powerpc-linux-gnu binutils-powerpc64-linux-gnu binutils-powerpc64le-linux-gnu
+    binutils-riscv64-linux-gnu clang-19 lld-19 llvm-19
+)
+
+missing() {
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" ||
+            echo "$p"
+    done
+}
+
+meson_too_old() {
+    ! command -v meson >/dev/null ||
+        ! dpkg --compare-versions "$(meson --version)" ge 1.5.0
+}
+
+install() {
+    local suite=$1; shift
+    [ $# -gt 0 ] || return 0
+    echo "penguin-install-deps: installing $*"
+    if [ "$suite" = default ]; then
+        apt-get install -y -q --no-install-recommends "$@"
+    else
+        apt-get install -y -q --no-install-recommends -t "$suite" "$@"
+    fi
+}
+
+main() {
+    local what=${1:-build}
+    local -a need bp=()
+    case $what in
+        build) mapfile -t need < <(missing "${build_pkgs[@]}")
+               mapfile -t bp < <(missing "${backports_pkgs[@]}")
+               if meson_too_old && [ ${#bp[@]} -eq 0 ]; then bp=(meson); fi ;;
+        test)  mapfile -t need < <(missing "${test_pkgs[@]}") ;;
+        *) echo "usage: $0 build|test" >&2; exit 2 ;;
+    esac
+    if [ ${#need[@]} -eq 0 ] && [ ${#bp[@]} -eq 0 ]; then
+        return 0
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "$here/penguin-apt-sources.sh"
+    install default "${need[@]}"
+    install bookworm-backports "${bp[@]}"
+}
+
+main "$@"

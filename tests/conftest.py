@@ -1,0 +1,41 @@
+"""Shared fixtures: where the repository, the staged tree and the helpers are."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "python"))
+sys.path.insert(0, str(REPO / "tests"))
+
+import penguin_arches  # noqa: E402
+
+STAGE = Path(os.environ.get("PENGUIN_STAGE", REPO / "dist" / "stage"))
+ARCHES = penguin_arches.load()
+TARGETS = penguin_arches.targets()
+
+
+def stage_lib(name: str) -> Path:
+    return STAGE / "lib" / f"libqemu-system-{name}.so"
+
+
+@pytest.fixture(scope="session")
+def stage() -> Path:
+    if not (STAGE / "lib").is_dir():
+        pytest.fail(f"{STAGE} has no lib/: run ./build.sh first")
+    return STAGE
+
+
+def run_helper(script: str, *args: str, timeout: float = 60,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run tests/helpers/<script> in a fresh Debian python3: one VM per process."""
+    cmd = ["/usr/bin/python3", str(REPO / "tests" / "helpers" / script), *args]
+    full_env = dict(os.environ, PYTHONPATH=f"{REPO / 'python'}:{REPO / 'tests'}")
+    full_env.update(env or {})
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)

@@ -1,0 +1,222 @@
+// Hypercall test guest for AArch64 (tests/guests/PROTOCOL.md).
+//
+// Runs bare metal on `-M virt -cpu cortex-a57 -kernel aarch64.elf`: QEMU loads the ELF at
+// its link address (0x40000000, start of RAM) and enters _start at EL1, MMU off.
+//
+// One sentinel form (0xd500501f), so a correct run makes exactly 1 NR_ARGS64 call and no
+// NR_ARGS32 call. Near misses: 7, each one field of the sentinel changed, all UNDEFINED
+// on cortex-a57 (unallocated system-instruction space, QEMU raises EC 0 "unknown").
+//
+// Register use: x8 = nr, x0..x5 = a0..a5, x0 = ret, x20 = fail mask, x9 scratch.
+// Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back (PROTOCOL),
+// and 0x100 for an exception that is not an UNDEFINED-instruction trap (a guest bug).
+
+    .equ UART_DR,      0x09000000          // PL011 data register on virt
+
+    .equ NR_ARGS64,    0x50454e11
+    .equ NR_WRITE,     0x50454e02
+    .equ NR_VERDICT,   0x50454e03
+    .equ NR_UNREG,     0x50454e04
+    .equ NR_NEARMISS,  0x50454e05
+
+    .equ RET64,        0xfedcba9876543210
+    .equ WVAL64,       0x5a5a5a5a5a5a5a5a
+    .equ WRET,         0x1234
+
+    .equ N_TRAPS,      7
+
+    .equ FAIL_ARGS,    0x1
+    .equ FAIL_TRAPS,   0x2
+    .equ FAIL_UNREG,   0x4
+    .equ FAIL_WRITE,   0x8
+    .equ FAIL_EXC,     0x100
+
+// Every hypercall and near miss starts from freshly loaded nr and A_0..A_5, so a near
+// miss that wrongly reached the host would be recognisable by its arguments.
+.macro load_args nr
+    ldr     x8, =\nr
+    ldr     x0, =0x1111111111111111
+    ldr     x1, =0x2222222222222222
+    ldr     x2, =0x3333333333333333
+    ldr     x3, =0x4444444444444444
+    ldr     x4, =0x5555555555555555
+    ldr     x5, =0x6666666666666666
+.endm
+
+// reg != val sets bit in the fail mask.
+.macro expect reg, val, bit
+    ldr     x9, =\val
+    cmp     \reg, x9
+    b.eq    1f
+    orr     x20, x20, #\bit
+1:
+.endm
+
+    .text
+    .globl _start
+_start:
+    msr     daifset, #0xf               // deterministic: nothing asynchronous may arrive
+    msr     spsel, #1                   // run on SP_EL1, so traps use the VBAR+0x200 entry
+    ldr     x0, =stack_top
+    mov     sp, x0
+    ldr     x0, =vectors
+    msr     vbar_el1, x0
+    isb
+
+    mov     x20, #0
+    ldr     x0, =trap_count             // never rely on the loaded image's data
+    str     xzr, [x0]
+
+    // 1. start marker
+    ldr     x0, =msg_start
+    bl      puts
+
+    // 2. args
+    load_args NR_ARGS64
+    .inst   0xd500501f                  // SENTINEL msr S0_0_C5_C0_0, xzr
+    expect  x0, RET64, FAIL_ARGS
+
+    // 3. near misses: op0=0 with CRn other than 2/3/4 (hints, barriers, PSTATE) and
+    // op0=1 with CRn=5 are unallocated on cortex-a57, so each traps. None is the
+    // sentinel, so the library must leave them to the architecture.
+    ldr     x0, =trap_count
+    str     xzr, [x0]
+
+    load_args NR_NEARMISS
+    .inst   0xd5005000                  // Rt=x0:  msr S0_0_C5_C0_0, x0
+    load_args NR_NEARMISS
+    .inst   0xd500503f                  // op2=1:  msr S0_0_C5_C0_1, xzr
+    load_args NR_NEARMISS
+    .inst   0xd500511f                  // CRm=1:  msr S0_0_C5_C1_0, xzr
+    load_args NR_NEARMISS
+    .inst   0xd500601f                  // CRn=6:  msr S0_0_C6_C0_0, xzr
+    load_args NR_NEARMISS
+    .inst   0xd501501f                  // op1=1:  msr S0_1_C5_C0_0, xzr
+    load_args NR_NEARMISS
+    .inst   0xd520501f                  // L=1:    mrs xzr, S0_0_C5_C0_0
+    load_args NR_NEARMISS
+    .inst   0xd508501f                  // op0=1:  sys #0, C5, C0, #0, xzr
+
+    ldr     x0, =trap_count
+    ldr     x1, [x0]
+    expect  x1, N_TRAPS, FAIL_TRAPS
+
+    // 4. unregistered: the fallback declines, so every register must survive. The check
+    // does not care whether a declined sentinel traps (the handler preserves registers
+    // and the trap count is no longer looked at).
+    load_args NR_UNREG
+    .inst   0xd500501f                  // SENTINEL
+    expect  x8, NR_UNREG,           FAIL_UNREG
+    expect  x0, 0x1111111111111111, FAIL_UNREG
+    expect  x1, 0x2222222222222222, FAIL_UNREG
+    expect  x2, 0x3333333333333333, FAIL_UNREG
+    expect  x3, 0x4444444444444444, FAIL_UNREG
+    expect  x4, 0x5555555555555555, FAIL_UNREG
+    expect  x5, 0x6666666666666666, FAIL_UNREG
+
+    // 5. write-back: the host writes WVAL into a3 (x3) and returns 0x1234.
+    load_args NR_WRITE
+    .inst   0xd500501f                  // SENTINEL
+    expect  x3, WVAL64, FAIL_WRITE
+    expect  x0, WRET,   FAIL_WRITE
+
+verdict:
+    // 6. verdict
+    ldr     x0, =msg_verdict
+    bl      puts
+    mov     x0, x20
+    bl      puthex
+    ldr     x0, =msg_crlf
+    bl      puts
+
+    ldr     x8, =NR_VERDICT
+    mov     x0, x20
+    mov     x1, #0
+    mov     x2, #0
+    mov     x3, #0
+    mov     x4, #0
+    mov     x5, #0
+    .inst   0xd500501f                  // SENTINEL
+2:  b       2b                          // the host stops the VM
+
+// puts: x0 = NUL-terminated string. Leaf, clobbers x0-x2.
+puts:
+    ldr     x1, =UART_DR
+3:  ldrb    w2, [x0], #1
+    cbz     w2, 4f
+    strb    w2, [x1]
+    b       3b
+4:  ret
+
+// puthex: x0 printed as 0x + 8 hex digits (the mask fits in 32 bits). Leaf, clobbers x0-x3.
+puthex:
+    ldr     x1, =UART_DR
+    mov     w2, #'0'
+    strb    w2, [x1]
+    mov     w2, #'x'
+    strb    w2, [x1]
+    lsl     x0, x0, #32
+    mov     x3, #8
+5:  lsr     x2, x0, #60
+    cmp     x2, #10
+    add     x9, x2, #'0'
+    add     x2, x2, #('a' - 10)
+    csel    x2, x9, x2, lo
+    strb    w2, [x1]
+    lsl     x0, x0, #4
+    subs    x3, x3, #1
+    b.ne    5b
+    ret
+
+// Counts the trap and resumes at the next instruction (ELR_EL1 holds the faulting one).
+// An UNDEFINED encoding reports EC 0 ("unknown reason"); any other class means this
+// program went wrong, so it is flagged but still skipped to reach the verdict.
+sync_handler:
+    stp     x0, x1, [sp, #-16]!
+    mrs     x0, esr_el1
+    lsr     x0, x0, #26
+    cbz     x0, 6f
+    orr     x20, x20, #FAIL_EXC
+6:  ldr     x0, =trap_count
+    ldr     x1, [x0]
+    add     x1, x1, #1
+    str     x1, [x0]
+    mrs     x0, elr_el1
+    add     x0, x0, #4
+    msr     elr_el1, x0
+    ldp     x0, x1, [sp], #16
+    eret
+
+unexpected:
+    orr     x20, x20, #FAIL_EXC
+    b       verdict
+
+    .ltorg
+
+msg_start:   .asciz "PENGUIN-GUEST aarch64 start\r\n"
+msg_verdict: .asciz "PENGUIN-GUEST aarch64 verdict "
+msg_crlf:    .asciz "\r\n"
+
+// VBAR_EL1 needs 2 KiB alignment; 16 entries of 0x80 bytes. We run on SP_EL1 at EL1
+// with interrupts masked, so only "current EL, SP_ELx, synchronous" (0x200) is expected.
+    .balign 2048
+vectors:
+    .rept 4                             // current EL, SP_EL0
+    .balign 0x80
+    b       unexpected
+    .endr
+    .balign 0x80                        // 0x200: current EL, SP_ELx, synchronous
+    b       sync_handler
+    .rept 11                            // SP_ELx irq/fiq/serror, lower EL (none)
+    .balign 0x80
+    b       unexpected
+    .endr
+
+    .data
+    .balign 16
+trap_count:
+    .quad   0
+    .balign 16
+stack:
+    .space  512
+stack_top:

@@ -1,0 +1,93 @@
+"""The hypercall test guests: how each is built, and where and how it boots.
+
+Each guest is assembled and linked with Debian's cross binutils (clang-19/lld-19 for
+LoongArch) into _build/guests/, rebuilt only when its source or commands change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT_DIR = HERE.parent.parent / "_build" / "guests"
+NO_RWX = "--no-warn-rwx-segments"
+
+
+@dataclass(frozen=True)
+class Boot:
+    """One library a guest runs on, with the QEMU arguments that load it."""
+    target: str
+    machine: list[str]
+
+
+@dataclass(frozen=True)
+class Guest:
+    name: str
+    source: str
+    commands: list[str]          # shell, with SRC, OBJ and OUT placeholders
+    output: str                  # the file QEMU loads (OUT or OUT.bin)
+    load: str                    # -kernel or -bios
+    boots: list[Boot]
+    args32: int = 0              # NR_ARGS32 calls a correct run makes
+    args64: int = 0              # NR_ARGS64 calls a correct run makes
+    a3_regnum: int = 0           # GDB number of the register NR_WRITE writes
+    defsyms: list[str] = field(default_factory=list)
+    dx_form_calls: bool = False  # x86: a2's low 16 bits hold the port 0x88
+
+    def build(self) -> Path:
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        src = HERE / self.source
+        script = " && ".join(self.commands)
+        script = script.replace("SRC", str(src)).replace("OBJ", str(OUT_DIR / f"{self.name}.o"))
+        out = OUT_DIR / self.name
+        script = script.replace("OUT", str(out))
+        digest = hashlib.sha256(src.read_bytes() + script.encode()).hexdigest()
+        stamp = OUT_DIR / f"{self.name}.stamp"
+        image = Path(self.output.replace("OUT", str(out)))
+        if not (image.exists() and stamp.exists() and stamp.read_text() == digest):
+            result = subprocess.run(script, shell=True, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise RuntimeError(f"building guest {self.name} failed:\n{script}\n"
+                                   f"{result.stdout}{result.stderr}")
+            stamp.write_text(digest)
+        return image
+
+
+def _gnu(prefix: str, as_flags: str, ld_flags: str) -> list[str]:
+    return [f"{prefix}as {as_flags} -o OBJ SRC",
+            f"{prefix}ld -N {NO_RWX} {ld_flags} -e _start -o OUT OBJ"]
+
+
+def _mips(prefix: str, endian: str, n64: bool) -> list[str]:
+    if n64:
+        return [f"{prefix}as -non_shared -msym32 -march=mips64r2 {endian} --defsym N64=1 "
+                "-o OBJ SRC",
+                f"{prefix}ld -N {NO_RWX} {endian} -Ttext=0xffffffff80100000 -e _start "
+                "-o OUT OBJ"]
+    return [f"{prefix}as -non_shared -march=mips32r2 {endian} -o OBJ SRC",
+            f"{prefix}ld -N {NO_RWX} {endian} -Ttext=0x80100000 -e _start -o OUT OBJ"]
+
+
+MALTA = ["-M", "malta"]
+MALTA64 = ["-M", "malta", "-cpu", "MIPS64R2-generic"]
+PSERIES = ["-M", "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off",
+           "-cpu", "power9"]
+
+GUESTS = [
+    Guest("arm", "arm.S", _gnu("arm-linux-gnueabi-", "", "-Ttext=0x40000000"), "OUT",
+          "-kernel", [Boot("arm", ["-M", "virt"]),
+                      Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a15"])],
+          args32=2, a3_regnum=3),
+    Guest("aarch64", "aarch64.S", _gnu("aarch64-linux-gnu-", "", "-Ttext=0x40000000"), "OUT",
+          "-kernel", [Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a57"])],
+          args64=1, a3_regnum=3),
+    Guest("x86", "x86.S",
+          ["as --32 -o OBJ SRC",
+           f"ld -m elf_i386 -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
+           "objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
+          [Boot("x86_64", ["-M", "pc", "-nodefaults", "-no-reboot"])],
+          args32=2, args64=2, a3_regnum=10, dx_form_calls=True),
+]

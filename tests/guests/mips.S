@@ -1,0 +1,263 @@
+# Hypercall test guest for the MIPS targets (protocol: tests/guests/PROTOCOL.md).
+#
+# One source, four builds:
+#   o32 (default)                  -> mips (BE) and mipsel (LE), -M malta
+#   n64 (--defsym N64=1, -msym32)  -> mips64 (BE) and mips64el (LE),
+#                                     -M malta -cpu MIPS64R2-generic
+# QEMU's malta boot stub jumps to the ELF entry in kernel mode (Status.ERL
+# set, interrupts off).  Nothing here may trap: there is no exception handler,
+# and BEV=1 vectors point into the boot ROM.
+#
+# Register use: v0 ($2) nr and return value, $4..$9 the six arguments,
+# $16 fail mask, $17 expected value, $18 1 on a little-endian build,
+# $10..$15/$24 scratch for checks and the UART routines.
+
+    .set noreorder          # every delay slot below is filled by hand
+    .set noat               # $1 is a near-miss destination, gas must not use it
+
+    .equ NR_ARGS32,   0x50454e01
+    .equ NR_ARGS64,   0x50454e11
+    .equ NR_WRITE,    0x50454e02
+    .equ NR_VERDICT,  0x50454e03
+    .equ NR_UNREG,    0x50454e04
+    .equ NR_NEARMISS, 0x50454e05
+
+    .equ UART_HI,     0xb800        # COM1 THR = 0xb80003f8 (KSEG1, ISA I/O 0x3f8)
+    .equ UART_LO,     0x03f8
+
+# The hypercall sentinel, emitted as a raw word so the encoding cannot drift
+# with assembler versions: movz $zero,$zero,$zero.
+    .macro SENTINEL
+    .word 0x0000000a
+    .endm
+
+# Pointer-sized add: addiu on a 64-bit register is UNPREDICTABLE unless the
+# value is sign-extended, so the n64 build uses daddiu.
+    .macro PADDIU rd, rs, imm
+    .ifdef N64
+    daddiu \rd, \rs, \imm
+    .else
+    addiu  \rd, \rs, \imm
+    .endif
+    .endm
+
+# Register-width constant.  o32 can only hold the low 32 bits.
+    .macro LIW reg, v64, v32
+    .ifdef N64
+    dli \reg, \v64
+    .else
+    li  \reg, \v32
+    .endif
+    .endm
+
+# A_0..A_5 into $4..$9 (64-bit values in n64 code, 32-bit in o32 code).
+    .macro LOAD_ARGS
+    LIW $4, 0x1111111111111111, 0x11111111
+    LIW $5, 0x2222222222222222, 0x22222222
+    LIW $6, 0x3333333333333333, 0x33333333
+    LIW $7, 0x4444444444444444, 0x44444444
+    LIW $8, 0x5555555555555555, 0x55555555
+    LIW $9, 0x6666666666666666, 0x66666666
+    .endm
+
+    .macro LOAD_CALL nr
+    li  $2, \nr
+    LOAD_ARGS
+    .endm
+
+# Set \bit in the fail mask unless \reg == $17.
+    .macro EXPECT reg, bit
+    beq  \reg, $17, .Lok\@
+    nop
+    ori  $16, $16, \bit
+.Lok\@:
+    .endm
+
+    .macro EXPECT_W reg, v64, v32, bit
+    LIW  $17, \v64, \v32
+    EXPECT \reg, \bit
+    .endm
+
+# Near miss: reload nr and the args first, since some near misses write
+# registers, and a wrongly matched one would overwrite v0 with RET.
+    .macro NEARMISS word
+    LOAD_CALL NR_NEARMISS
+    .word \word
+    .endm
+
+# Address of a symbol: dla in n64 code (lui/daddiu with -msym32), la in o32.
+    .macro PLA reg, sym
+    .ifdef N64
+    dla \reg, \sym
+    .else
+    la  \reg, \sym
+    .endif
+    .endm
+
+    .macro PRINT label
+    PLA  $12, \label
+    jal  puts
+    nop
+    .endm
+
+    .macro PRINT_NAME
+    PRINT s_name
+    beq  $18, $0, .Lbe\@
+    nop
+    PRINT s_el
+.Lbe\@:
+    .endm
+
+    .text
+    .globl _start
+_start:
+    # The boot stub leaves a0..a3, sp and some temporaries set; start from a
+    # known state so that nothing depends on it.
+    .irp r, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    move $\r, $0
+    .endr
+
+    # One source serves both byte orders: tell them apart at run time so
+    # the UART names the right target (mips vs mipsel, mips64 vs mips64el).
+    PLA  $10, endian_probe
+    lbu  $18, 0($10)            # 1 on little-endian, 0 on big-endian
+
+    PRINT s_prefix
+    PRINT_NAME
+    PRINT s_start
+
+# ---- 2. Args, mode 1: the sentinel in straight-line code -----------------
+    .ifdef N64
+    LOAD_CALL NR_ARGS64
+    .else
+    LOAD_CALL NR_ARGS32
+    .endif
+    SENTINEL
+    EXPECT_W $2, 0xfedcba9876543210, 0x76543210, 0x1
+
+# ---- 2. Args, mode 2: the sentinel in the delay slot of a taken branch ----
+# The host must complete the branch after the call: resuming at the slot's
+# successor would run the "not taken" ori, and re-running the branch would
+# make a third NR_ARGS call (the host counts them).
+    .ifdef N64
+    LOAD_CALL NR_ARGS64
+    .else
+    LOAD_CALL NR_ARGS32
+    .endif
+    move $10, $0
+    b    1f
+    SENTINEL                    # delay slot
+    ori  $10, $0, 1             # only reached if the branch was not taken
+1:  beq  $10, $0, 2f
+    nop
+    ori  $16, $16, 0x1
+2:  EXPECT_W $2, 0xfedcba9876543210, 0x76543210, 0x1
+
+# ---- 3. Near misses: each field of 0x0000000a changed alone --------------
+# None of these traps on 24Kf / MIPS64R2-generic under QEMU 10.0
+# (decode_opc_special_legacy -> gen_cond_move, which ignores sa and makes
+# rd=0 a no-op), so no trap count is kept.
+    NEARMISS 0x0000080a         # rd=$1:  movz $1,$0,$0 writes 0 to $at (scratch)
+    NEARMISS 0x0000f80a         # rd=$31: movz $31,$0,$0 writes 0 to ra (scratch; every jal reloads it)
+    NEARMISS 0x0020000a         # rs=$1:  movz $0,$1,$0, no-op (rd=0)
+    NEARMISS 0x03e0000a         # rs=$31: movz $0,$31,$0, no-op
+    NEARMISS 0x0001000a         # rt=$1:  movz $0,$0,$1, no-op
+    NEARMISS 0x001f000a         # rt=$31: movz $0,$0,$31, no-op
+    NEARMISS 0x0000004a         # sa=1:  MOVZ decoding ignores sa, so a no-op (no RI trap)
+    NEARMISS 0x000007ca         # sa=31: same
+    NEARMISS 0x0000000b         # function bit 0: movn $0,$0,$0, no-op
+    NEARMISS 0x00000002         # function bit 3: srl $0,$0,0, no-op
+    NEARMISS 0x0000002a         # function bit 5: slt $0,$0,$0, no-op
+    NEARMISS 0x0082000a         # the live nr/arg registers as operands: movz $0,$4,$2, no-op
+    # Not covered: changing the major opcode (bits 31..26) gives a different
+    # instruction class, e.g. 0x0400000a is bltz $0 (a branch), not a no-op.
+
+# ---- 4. Unregistered nr: the fallback declines, registers stay as they were
+    LOAD_CALL NR_UNREG
+    SENTINEL
+    li   $17, NR_UNREG          # v0 is both nr and the return register
+    EXPECT $2, 0x4
+    EXPECT_W $4, 0x1111111111111111, 0x11111111, 0x4
+    EXPECT_W $5, 0x2222222222222222, 0x22222222, 0x4
+    EXPECT_W $6, 0x3333333333333333, 0x33333333, 0x4
+    EXPECT_W $7, 0x4444444444444444, 0x44444444, 0x4
+    EXPECT_W $8, 0x5555555555555555, 0x55555555, 0x4
+    EXPECT_W $9, 0x6666666666666666, 0x66666666, 0x4
+
+# ---- 5. Write-back: the host writes WVAL into a3 ($7) and returns 0x1234 --
+    LOAD_CALL NR_WRITE
+    SENTINEL
+    EXPECT_W $7, 0x5a5a5a5a5a5a5a5a, 0x5a5a5a5a, 0x8
+    li   $17, 0x1234
+    EXPECT $2, 0x8
+
+# ---- 6. Verdict ----------------------------------------------------------
+    PRINT s_prefix
+    PRINT_NAME
+    PRINT s_verdict
+    move $12, $16
+    jal  puthex
+    nop
+    PRINT s_crlf
+
+    li   $2, NR_VERDICT
+    move $4, $16
+    move $5, $0
+    move $6, $0
+    move $7, $0
+    move $8, $0
+    move $9, $0
+    SENTINEL
+3:  b    3b                     # the host stops the VM here
+    nop
+
+# puts: print the NUL-terminated string at $12.  Clobbers $12..$14.
+puts:
+    lui  $13, UART_HI
+    ori  $13, $13, UART_LO
+1:  lbu  $14, 0($12)
+    beq  $14, $0, 2f
+    nop
+    sb   $14, 0($13)
+    b    1b
+    PADDIU $12, $12, 1          # delay slot
+2:  jr   $31
+    nop
+
+# puthex: print the low 32 bits of $12 as 8 hex digits.  Clobbers $13..$15, $24.
+puthex:
+    lui  $13, UART_HI
+    ori  $13, $13, UART_LO
+    li   $15, 28
+1:  srlv $14, $12, $15
+    andi $14, $14, 0xf
+    sltiu $24, $14, 10
+    bne  $24, $0, 2f
+    addiu $14, $14, 0x30        # delay slot: '0'..'9'
+    addiu $14, $14, 7           # 'A'..'F'
+2:  sb   $14, 0($13)
+    bne  $15, $0, 1b
+    addiu $15, $15, -4          # delay slot
+    jr   $31
+    nop
+
+    .data
+    .align 2
+endian_probe:
+    .word 1
+s_prefix:
+    .asciz "PENGUIN-GUEST "
+s_name:
+    .ifdef N64
+    .asciz "mips64"
+    .else
+    .asciz "mips"
+    .endif
+s_el:
+    .asciz "el"
+s_start:
+    .asciz " start\r\n"
+s_verdict:
+    .asciz " verdict "
+s_crlf:
+    .asciz "\r\n"

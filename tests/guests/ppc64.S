@@ -1,0 +1,305 @@
+# penguin-qemu hypercall test guest: 64-bit PowerPC on pseries, big- or
+# little-endian (assemble with --defsym LE=1 for the LE build).  No firmware:
+#   qemu-system-ppc64 -M pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off \
+#       -cpu power9 -bios prog.bin -serial <chardev>
+# spapr_machine_init loads the -bios file raw at guest physical 0
+# (load_image_targphys(filename, 0, FW_MAX_SIZE)); without x-vof,
+# spapr_machine_reset enters it at SPAPR_ENTRY_POINT = 0x100 in real mode,
+# big-endian, with MSR[SF] = 0 (spapr_reset_vcpu clears it).  The image is
+# therefore linked at 0 (so link address = physical address) and laid out as
+# the exception vector table: 0x100 is the entry, the other vectors up to
+# 0x2000 are stubs, and the program proper starts at 0x2000.
+# The console is the spapr-vty that spapr creates for serial_hd(0): with no
+# -serial chardev the H_PUT_TERM_CHAR hcalls just return H_PARAMETER, which is
+# harmless (the output is a debugging aid only).
+# Protocol: tests/guests/PROTOCOL.md.  Sentinel: xori r10,r10,0 = 0x694a0000,
+# nr = r0, a0..a5 = r3..r8, ret = r3, "a3" = r6.  64-bit code: NR_ARGS64.
+#
+# Register discipline (nothing else is live across the steps):
+#   r28 = fail mask, r31 = trap count, r30 = reserved for the trap handler,
+#   r20..r27 and LR/CTR are scratch for the checks and the print routines,
+#   r10/r11 are the near misses' scratch targets.
+
+    .equ SENTINEL,    0x694a0000    # xori r10,r10,0
+
+    .equ NR_ARGS32,   0x50454e01
+    .equ NR_ARGS64,   0x50454e11
+    .equ NR_WRITE,    0x50454e02
+    .equ NR_VERDICT,  0x50454e03
+    .equ NR_UNREG,    0x50454e04
+    .equ NR_NEARMISS, 0x50454e05
+
+    .equ A0_64, 0x1111111111111111
+    .equ A1_64, 0x2222222222222222
+    .equ A2_64, 0x3333333333333333
+    .equ A3_64, 0x4444444444444444
+    .equ A4_64, 0x5555555555555555
+    .equ A5_64, 0x6666666666666666
+    .equ RET,   0xfedcba9876543210
+    .equ WVAL,  0x5a5a5a5a5a5a5a5a
+    .equ WRET,  0x1234
+
+    # Every near miss is a valid D-form logical instruction: none may trap.
+    .equ EXPECTED_TRAPS, 0
+
+    .equ F_ARGS,  0x1
+    .equ F_TRAPS, 0x2
+    .equ F_UNREG, 0x4
+    .equ F_WRITE, 0x8
+    .equ F_EXCP,  0x10          # unexpected exception (not in PROTOCOL.md's
+                                # list, but any nonzero verdict fails the test)
+    .equ F_SETUP, 0x20          # H_SET_MODE (interrupt endianness) refused
+
+    .equ H_PUT_TERM_CHAR, 0x58
+    .equ H_SET_MODE,      0x31c
+    .equ H_SET_MODE_RESOURCE_LE, 4
+    .equ VTY_REG, 0x71000000    # first spapr-vio reg; spapr creates the vty
+                                # for serial_hd(0) before any other vio device
+
+# lis r0 is addis r0,0,imm (rA=0 reads as zero); ori/oris/rldicr read r0 as
+# a real register, so LI64 is also correct for r0.
+.macro LI64 r, v
+    lis   \r, ((\v) >> 48) & 0xffff
+    ori   \r, \r, ((\v) >> 32) & 0xffff
+    sldi  \r, \r, 32
+    oris  \r, \r, ((\v) >> 16) & 0xffff
+    ori   \r, \r, (\v) & 0xffff
+.endm
+
+# Address of a link-time symbol; the image is linked where it is loaded (0).
+.macro LA r, sym
+    lis   \r, \sym@ha
+    addi  \r, \r, \sym@l
+.endm
+
+.macro LOADARGS nr
+    LI64  0, \nr
+    LI64  3, A0_64
+    LI64  4, A1_64
+    LI64  5, A2_64
+    LI64  6, A3_64
+    LI64  7, A4_64
+    LI64  8, A5_64
+.endm
+
+.macro CHECK reg, val, bit
+    LI64  20, \val
+    cmpld \reg, 20
+    beq   .Lok\@
+    ori   28, 28, \bit
+.Lok\@:
+.endm
+
+    .text
+    .globl _start
+    .org  0x100
+_start:
+    .ifdef LE
+    # FIXUP_ENDIAN from Linux (arch/powerpc/include/asm/ppc_asm.h).  The CPU
+    # starts big-endian: read big-endian, the first word (tdi 0,0,0x48 stored
+    # little-endian) is "b .+8", which enters the byte-swapped trampoline
+    # below; it flips MSR[LE] with rfid and lands on the "b" after it, now
+    # little-endian.  Clobbers r10, r11 and clears MSR[EE,RI].
+    tdi   0, 0, 0x48
+    b     191f
+    .long 0xa600607d, 0x01006b69, 0x00004039, 0x6401417d, 0x05009f42
+    .long 0xa602487d, 0x14004a39, 0xa6035a7d, 0xa6037b7d, 0x2400004c
+191:
+    .endif
+    b     start
+
+# Every Book3S vector offset (0x200 .. 0x1800) is a multiple of 0x20, so a
+# stub every 0x20 bytes catches them all.  Only 0x700 (program: illegal
+# instruction) is an expected kind.
+    .org  0x180
+    .rept (0x700 - 0x180) / 0x20
+    b     excp_fatal
+    .balign 0x20
+    .endr
+    .org  0x700
+    b     excp_program
+    .balign 0x20
+    .rept (0x2000 - 0x720) / 0x20
+    b     excp_fatal
+    .balign 0x20
+    .endr
+
+    .org  0x2000
+start:
+    li    28, 0
+    li    31, 0
+
+    # 64-bit mode: the entry state has MSR[SF] = 0, and this is the 64-bit
+    # test, so set SF through rfid (the architected way to change it).
+    mfmsr 11
+    li    12, 1
+    sldi  12, 12, 63
+    or    11, 11, 12
+    LA    10, 1f
+    mtsrr0 10
+    mtsrr1 11
+    rfid
+1:
+    # Take interrupts in the program's own endianness (LPCR[ILE]); a guest
+    # cannot write LPCR under pseries, so ask through H_SET_MODE.
+    li    3, H_SET_MODE
+    .ifdef LE
+    li    4, 1                  # H_SET_MODE_ENDIAN_LITTLE
+    .else
+    li    4, 0                  # H_SET_MODE_ENDIAN_BIG
+    .endif
+    li    5, H_SET_MODE_RESOURCE_LE
+    li    6, 0
+    li    7, 0
+    sc    1
+    cmpdi 3, 0                  # H_SUCCESS
+    beq   2f
+    ori   28, 28, F_SETUP
+2:
+    LA    21, msg_start
+    bl    puts
+
+# ---- 2. Args (one mode: 64-bit code) ----
+    LOADARGS NR_ARGS64
+    .long SENTINEL
+    CHECK 3, RET, F_ARGS
+
+# ---- 3. Near misses: each field of 0x694a0000 changed alone ----
+# xori is opcode 26 | RS(6..10) | RA(11..15) | UI(16..31).  All of these are
+# plain integer logical ops that only write r10 or r11 (scratch) or CR0.
+    # RS and RA both changed: xori r11,r11,0 rewrites r11 with itself.
+    LOADARGS NR_NEARMISS
+    .long 0x696b0000
+    # only RA changed: xori r11,r10,0 copies r10 into r11 (scratch).
+    LOADARGS NR_NEARMISS
+    .long 0x694b0000
+    # only RS changed: xori r10,r11,0 copies r11 into r10 (scratch).
+    LOADARGS NR_NEARMISS
+    .long 0x696a0000
+    # RS and RA both r0 (the material's placeholder no-op xori r0,r0,0):
+    # r0 holds nr, and xor with 0 leaves it unchanged.
+    LOADARGS NR_NEARMISS
+    .long 0x68000000
+    # immediate changed: xori r10,r10,1 flips bit 0 of scratch r10.
+    LOADARGS NR_NEARMISS
+    .long 0x694a0001
+    # immediate high bit: xori r10,r10,0x8000 (UI is zero-extended, unlike
+    # addi's SI; a recognizer that sign-handles it must still not fire).
+    LOADARGS NR_NEARMISS
+    .long 0x694a8000
+    # opcode variant xoris r10,r10,0 (opcode 27).
+    LOADARGS NR_NEARMISS
+    .long 0x6d4a0000
+    # opcode variant ori r10,r10,0 (opcode 24).
+    LOADARGS NR_NEARMISS
+    .long 0x614a0000
+    # opcode variant oris r10,r10,0 (opcode 25).
+    LOADARGS NR_NEARMISS
+    .long 0x654a0000
+    # opcode variant andi. r10,r10,0 (opcode 28): zeroes r10, sets CR0; both
+    # are dead here.
+    LOADARGS NR_NEARMISS
+    .long 0x714a0000
+    CHECK 31, EXPECTED_TRAPS, F_TRAPS
+
+# ---- 4. Unregistered: the fallback declines, nothing may change ----
+    LOADARGS NR_UNREG
+    .long SENTINEL
+    CHECK 0, NR_UNREG, F_UNREG
+    CHECK 3, A0_64, F_UNREG
+    CHECK 4, A1_64, F_UNREG
+    CHECK 5, A2_64, F_UNREG
+    CHECK 6, A3_64, F_UNREG
+    CHECK 7, A4_64, F_UNREG
+    CHECK 8, A5_64, F_UNREG
+
+# ---- 5. Write-back into r6 ----
+    LOADARGS NR_WRITE
+    .long SENTINEL
+    CHECK 6, WVAL, F_WRITE
+    CHECK 3, WRET, F_WRITE
+
+# ---- 6. Verdict ----
+verdict:
+    LA    21, msg_verdict
+    bl    puts
+    mr    22, 28
+    bl    puthex
+    LA    21, msg_crlf
+    bl    puts
+    LI64  0, NR_VERDICT
+    mr    3, 28
+    li    4, 0
+    li    5, 0
+    li    6, 0
+    li    7, 0
+    li    8, 0
+    .long SENTINEL
+1:  b     1b                    # the host stops the VM
+
+# putc: r23 = character.  H_PUT_TERM_CHAR takes up to 16 characters packed
+# big-endian from the top of r6:r7, whatever the guest's endianness.
+# Clobbers r0, r3..r12 (hcall-volatile).
+putc:
+    li    3, H_PUT_TERM_CHAR
+    lis   4, VTY_REG@h
+    li    5, 1
+    sldi  6, 23, 56
+    li    7, 0
+    sc    1
+    blr
+
+# puts: r21 = NUL-terminated string.  Clobbers r21, r23, r27, putc's set.
+puts:
+    mflr  27
+1:  lbz   23, 0(21)
+    cmpdi 23, 0
+    beq   2f
+    bl    putc
+    addi  21, 21, 1
+    b     1b
+2:  mtlr  27
+    blr
+
+# puthex: prints the low 32 bits of r22 as "0x" + 8 hex digits.
+# Clobbers r22..r24, r26, CTR, putc's set.
+puthex:
+    mflr  26
+    li    23, '0'
+    bl    putc
+    li    23, 'x'
+    bl    putc
+    li    24, 8
+    mtctr 24
+1:  rotlwi 22, 22, 4            # next nibble into the low bits
+    andi. 23, 22, 0xf
+    cmpdi 23, 10
+    blt   2f
+    addi  23, 23, 'a' - '0' - 10
+2:  addi  23, 23, '0'
+    bl    putc
+    bdnz  1b
+    mtlr  26
+    blr
+
+# Program interrupt: a trapping near miss.  Count it and resume after the
+# faulting instruction (SRR0 points at it).  Uses only r30 and r31.
+excp_program:
+    mfsrr0 30
+    addi  30, 30, 4
+    mtsrr0 30
+    addi  31, 31, 1
+    rfid
+
+excp_fatal:
+    ori   28, 28, F_EXCP
+    b     verdict
+
+    .ifdef LE
+msg_start:   .asciz "PENGUIN-GUEST ppc64le start\r\n"
+msg_verdict: .asciz "PENGUIN-GUEST ppc64le verdict "
+    .else
+msg_start:   .asciz "PENGUIN-GUEST ppc64 start\r\n"
+msg_verdict: .asciz "PENGUIN-GUEST ppc64 verdict "
+    .endif
+msg_crlf:    .asciz "\r\n"

@@ -1,0 +1,254 @@
+# penguin-qemu hypercall test guest: 32-bit big-endian PowerPC e500v2.
+#   qemu-system-ppc -M ppce500 -kernel prog.elf
+# QEMU loads the ELF (linked at 0x100000), maps EA 0.. -> PA 0 in TLB1[0] and
+# enters _start in supervisor mode with external interrupts off.
+# Protocol: tests/guests/PROTOCOL.md.  Sentinel: xori r10,r10,0 = 0x694a0000,
+# nr = r0, a0..a5 = r3..r8, ret = r3, "a3" = r6.  32-bit code: NR_ARGS32.
+#
+# Register discipline (nothing else is live across the steps):
+#   r28 = fail mask, r31 = trap count, r30 = reserved for the trap handler,
+#   r20..r27 and LR are scratch for the checks and the print routines,
+#   r10/r11 are the near misses' scratch targets.
+
+    .equ SENTINEL,    0x694a0000    # xori r10,r10,0
+
+    .equ NR_ARGS32,   0x50454e01
+    .equ NR_ARGS64,   0x50454e11
+    .equ NR_WRITE,    0x50454e02
+    .equ NR_VERDICT,  0x50454e03
+    .equ NR_UNREG,    0x50454e04
+    .equ NR_NEARMISS, 0x50454e05
+
+    .equ A0_32, 0x11111111
+    .equ A1_32, 0x22222222
+    .equ A2_32, 0x33333333
+    .equ A3_32, 0x44444444
+    .equ A4_32, 0x55555555
+    .equ A5_32, 0x66666666
+    .equ RET32, 0x76543210          # RET truncated to the register width
+    .equ WVAL32, 0x5a5a5a5a
+    .equ WRET,  0x1234
+
+    # Every near miss is a valid D-form logical instruction: none may trap.
+    .equ EXPECTED_TRAPS, 0
+
+    .equ F_ARGS,  0x1
+    .equ F_TRAPS, 0x2
+    .equ F_UNREG, 0x4
+    .equ F_WRITE, 0x8
+    .equ F_EXCP,  0x10          # unexpected exception (not in PROTOCOL.md's
+                                # list, but any nonzero verdict fails the test)
+
+    # CCSR lives at PA 0xF_E000_0000, beyond the 32-bit EA space; TLB1[1]
+    # below maps it at EA 0xE0000000.
+    .equ CCSR_EA,     0xE0000000
+    .equ UART_THR,    CCSR_EA + 0x4500  # DUART0; QEMU's THR is always ready
+
+    .equ SPR_IVPR,  63
+    .equ SPR_IVOR0, 400
+    .equ SPR_IVOR32, 528
+    .equ SPR_MAS0, 624
+    .equ SPR_MAS1, 625
+    .equ SPR_MAS2, 626
+    .equ SPR_MAS3, 627
+    .equ SPR_MAS7, 944
+
+.macro LI32 r, v
+    lis   \r, ((\v) >> 16) & 0xffff
+    ori   \r, \r, (\v) & 0xffff
+.endm
+
+# Address of a link-time symbol (never used with r0, which addi reads as 0).
+.macro LA r, sym
+    lis   \r, \sym@ha
+    addi  \r, \r, \sym@l
+.endm
+
+# lis r0 is addis r0,0,imm (rA=0 reads as zero), and ori reads r0 as a real
+# register, so LI32 is also correct for r0.
+.macro LOADARGS nr
+    LI32  0, \nr
+    LI32  3, A0_32
+    LI32  4, A1_32
+    LI32  5, A2_32
+    LI32  6, A3_32
+    LI32  7, A4_32
+    LI32  8, A5_32
+.endm
+
+.macro CHECK reg, val, bit
+    LI32  20, \val
+    cmplw \reg, 20
+    beq   .Lok\@
+    ori   28, 28, \bit
+.Lok\@:
+.endm
+
+    .text
+    .globl _start
+_start:
+    # TLB1[1]: EA 0xE0000000 -> PA 0xF_E000_0000, 1 MiB, cache-inhibited and
+    # guarded (device memory), supervisor RW only, IPROT so it stays put.
+    lis   3, 0x1001             # MAS0: TLBSEL=1, ESEL=1
+    mtspr SPR_MAS0, 3
+    LI32  3, 0xC0000500         # MAS1: V | IPROT | TSIZE=5 (1 MiB)
+    mtspr SPR_MAS1, 3
+    LI32  3, 0xE000000A         # MAS2: EPN | I | G
+    mtspr SPR_MAS2, 3
+    LI32  3, 0xE0000015         # MAS3: RPN low | SX | SW | SR
+    mtspr SPR_MAS3, 3
+    li    3, 0xF                # MAS7: RPN bits above 32
+    mtspr SPR_MAS7, 3
+    isync
+    tlbwe
+    isync
+
+    # Exceptions: IVPR holds the upper 16 bits of every vector and IVORn the
+    # low 16, so all vectors land in this 64 KiB-aligned image.  Only IVOR6
+    # (program: illegal instruction) is an expected kind; every other vector
+    # goes to a handler that reports an unexpected exception.
+    LA    3, _start
+    mtspr SPR_IVPR, 3
+    li    3, excp_fatal - _start
+    .irp n, 0,1,2,3,4,5,7,8,9,10,11,12,13,14,15
+    mtspr SPR_IVOR0 + \n, 3
+    .endr
+    .irp n, 0,1,2,3             # e500v2 SPE / embedded FP vectors
+    mtspr SPR_IVOR32 + \n, 3
+    .endr
+    li    3, excp_program - _start
+    mtspr SPR_IVOR0 + 6, 3
+    isync
+
+    li    28, 0
+    li    31, 0
+
+    LA    21, msg_start
+    bl    puts
+
+# ---- 2. Args (one mode: 32-bit code) ----
+    LOADARGS NR_ARGS32
+    .long SENTINEL
+    CHECK 3, RET32, F_ARGS
+
+# ---- 3. Near misses: each field of 0x694a0000 changed alone ----
+# xori is opcode 26 | RS(6..10) | RA(11..15) | UI(16..31).  All of these are
+# plain integer logical ops that only write r10 or r11 (scratch) or CR0.
+    # RS and RA both changed: xori r11,r11,0 rewrites r11 with itself.
+    LOADARGS NR_NEARMISS
+    .long 0x696b0000
+    # only RA changed: xori r11,r10,0 copies r10 into r11 (scratch).
+    LOADARGS NR_NEARMISS
+    .long 0x694b0000
+    # only RS changed: xori r10,r11,0 copies r11 into r10 (scratch).
+    LOADARGS NR_NEARMISS
+    .long 0x696a0000
+    # RS and RA both r0 (the material's placeholder no-op xori r0,r0,0):
+    # r0 holds nr, and xor with 0 leaves it unchanged.
+    LOADARGS NR_NEARMISS
+    .long 0x68000000
+    # immediate changed: xori r10,r10,1 flips bit 0 of scratch r10.
+    LOADARGS NR_NEARMISS
+    .long 0x694a0001
+    # immediate high bit: xori r10,r10,0x8000 (UI is zero-extended, unlike
+    # addi's SI; a recognizer that sign-handles it must still not fire).
+    LOADARGS NR_NEARMISS
+    .long 0x694a8000
+    # opcode variant xoris r10,r10,0 (opcode 27).
+    LOADARGS NR_NEARMISS
+    .long 0x6d4a0000
+    # opcode variant ori r10,r10,0 (opcode 24).
+    LOADARGS NR_NEARMISS
+    .long 0x614a0000
+    # opcode variant oris r10,r10,0 (opcode 25).
+    LOADARGS NR_NEARMISS
+    .long 0x654a0000
+    # opcode variant andi. r10,r10,0 (opcode 28): zeroes r10, sets CR0; both
+    # are dead here.
+    LOADARGS NR_NEARMISS
+    .long 0x714a0000
+    CHECK 31, EXPECTED_TRAPS, F_TRAPS
+
+# ---- 4. Unregistered: the fallback declines, nothing may change ----
+    LOADARGS NR_UNREG
+    .long SENTINEL
+    CHECK 0, NR_UNREG, F_UNREG
+    CHECK 3, A0_32, F_UNREG
+    CHECK 4, A1_32, F_UNREG
+    CHECK 5, A2_32, F_UNREG
+    CHECK 6, A3_32, F_UNREG
+    CHECK 7, A4_32, F_UNREG
+    CHECK 8, A5_32, F_UNREG
+
+# ---- 5. Write-back into r6 ----
+    LOADARGS NR_WRITE
+    .long SENTINEL
+    CHECK 6, WVAL32, F_WRITE
+    CHECK 3, WRET, F_WRITE
+
+# ---- 6. Verdict ----
+verdict:
+    LA    21, msg_verdict
+    bl    puts
+    mr    22, 28
+    bl    puthex
+    LA    21, msg_crlf
+    bl    puts
+    LI32  0, NR_VERDICT
+    mr    3, 28
+    li    4, 0
+    li    5, 0
+    li    6, 0
+    li    7, 0
+    li    8, 0
+    .long SENTINEL
+1:  b     1b                    # the host stops the VM
+
+# puts: r21 = NUL-terminated string.  Clobbers r20, r21, r23.
+puts:
+    LI32  20, UART_THR
+1:  lbz   23, 0(21)
+    cmpwi 23, 0
+    beqlr
+    stb   23, 0(20)
+    addi  21, 21, 1
+    b     1b
+
+# puthex: prints r22 as "0x" + 8 hex digits.  Clobbers r20, r22..r25, CTR.
+puthex:
+    LI32  20, UART_THR
+    li    23, '0'
+    stb   23, 0(20)
+    li    23, 'x'
+    stb   23, 0(20)
+    li    24, 8
+    mtctr 24
+1:  rotlwi 22, 22, 4            # next nibble into the low bits
+    andi. 23, 22, 0xf
+    cmpwi 23, 10
+    blt   2f
+    addi  23, 23, 'a' - '0' - 10
+2:  addi  23, 23, '0'
+    stb   23, 0(20)
+    bdnz  1b
+    blr
+
+# IVOR offsets must be 16-byte aligned.
+    .balign 16
+# Program interrupt: a trapping near miss.  Count it and resume after the
+# faulting instruction (SRR0 points at it).  Uses only r30 and r31.
+excp_program:
+    mfsrr0 30
+    addi  30, 30, 4
+    mtsrr0 30
+    addi  31, 31, 1
+    rfi
+
+    .balign 16
+excp_fatal:
+    ori   28, 28, F_EXCP
+    b     verdict
+
+msg_start:   .asciz "PENGUIN-GUEST ppce500 start\r\n"
+msg_verdict: .asciz "PENGUIN-GUEST ppce500 verdict "
+msg_crlf:    .asciz "\r\n"

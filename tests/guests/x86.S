@@ -1,0 +1,390 @@
+# penguin-qemu hypercall test guest for x86 (tests/guests/PROTOCOL.md).
+#
+# A raw 64 KiB "BIOS" image: qemu-system-x86_64 -M pc -nodefaults -serial stdio -bios x86.bin
+# The CPU resets in real mode at f000:fff0; we go to 32-bit protected mode (two NR_ARGS32
+# calls, one per sentinel form, plus 32-bit size near misses) and then to 64-bit long mode
+# (two NR_ARGS64 calls, the 64-bit near misses, NR_UNREG, NR_WRITE and the verdict).
+#
+# Build (no cpp needed; the image holds no relocations, so any -Ttext works):
+#   as --32 -o x86.o x86.S
+#   ld -m elf_i386 -N --no-warn-rwx-segments -Ttext=0 -e _start -o x86.elf x86.o
+#   objcopy -O binary x86.elf x86.bin          # exactly 65536 bytes
+#
+# Addressing: the image is mapped at 0xf0000 (isa-bios alias, read-only) and at
+# 0xffff0000. Every absolute address is written as ROM + (label - _start): the
+# difference is an assembler constant, so the code does not depend on the link address.
+# 64-bit code uses %rip-relative addressing instead. RAM below 1 MiB holds the page
+# tables, the IDT, the stack and the fail mask; everything there is written before use.
+
+    .set ROM,         0xf0000        # linear address of the image's first byte
+    .set COM1,        0x3f8          # 16550 THR; QEMU needs no UART initialisation
+    .set STACK,       0x7000
+    .set MASK,        0x500          # fail mask (32-bit word in RAM)
+    .set PML4,        0x1000
+    .set PDPT,        0x2000
+    .set PD,          0x3000
+    .set IDT,         0x4000         # 32 gates; 8 bytes each in 32-bit mode, 16 in 64-bit mode
+
+    .set SEL_CODE32,  0x08
+    .set SEL_DATA,    0x10
+    .set SEL_CODE64,  0x18
+
+    .set NR_ARGS32,   0x50454e01
+    .set NR_ARGS64,   0x50454e11
+    .set NR_WRITE,    0x50454e02
+    .set NR_VERDICT,  0x50454e03
+    .set NR_UNREG,    0x50454e04
+    .set NR_NEARMISS, 0x50454e05
+
+    .set RET32,       0x76543210     # RET truncated to the 32-bit return register
+    .set WVAL64,      0x5a5a5a5a5a5a5a5a
+
+    # The %dx sentinel form needs dx = 0x88, but dx is the low half of a2 (edx/rdx) in
+    # both conventions. So every %dx-form call passes a2 = A_2 with its low 16 bits
+    # replaced by 0x0088 (the host must expect these a2 values for the %dx-form calls);
+    # keeping the high bits set shows that the full register reaches the host.
+    .set A2DX32,      0x33330088
+    .set A2DX64,      0x3333333333330088
+
+    .set FAIL_ARGS,   0x1
+    .set FAIL_NEAR,   0x2            # a near miss was handled, or an unexpected exception
+    .set FAIL_UNREG,  0x4
+    .set FAIL_WRITE,  0x8
+
+# Loads nr and a0..a5 in the 32-bit convention (eax; ebx ecx edx esi edi ebp).
+    .macro ARGS32 nr, a2=0x33333333
+    mov   $\nr, %eax
+    mov   $0x11111111, %ebx
+    mov   $0x22222222, %ecx
+    mov   $\a2, %edx
+    mov   $0x44444444, %esi
+    mov   $0x55555555, %edi
+    mov   $0x66666666, %ebp
+    .endm
+
+# Loads nr and a0..a5 in the 64-bit convention (rax; rdi rsi rdx r10 r8 r9).
+# Writing eax zero-extends, so all of rax is defined.
+    .macro ARGS64 nr, a2=0x3333333333333333
+    mov   $\nr, %eax
+    movabs $0x1111111111111111, %rdi
+    movabs $0x2222222222222222, %rsi
+    movabs $\a2, %rdx
+    movabs $0x4444444444444444, %r10
+    movabs $0x5555555555555555, %r8
+    movabs $0x6666666666666666, %r9
+    .endm
+
+# An OUT never writes registers, so a changed eax after a near miss means the library
+# took it for a hypercall and wrote a return value.
+    .macro NEARCHECK32
+    cmp   $NR_NEARMISS, %eax
+    je    1f
+    orl   $FAIL_NEAR, MASK
+1:
+    .endm
+
+    .macro NEARCHECK64
+    cmp   $NR_NEARMISS, %rax
+    je    1f
+    orl   $FAIL_NEAR, MASK
+1:
+    .endm
+
+# Compares a 64-bit register with a constant (r11 is scratch: no convention uses it).
+    .macro EXPECT64 reg, val, bit
+    movabs $\val, %r11
+    cmp   %r11, \reg
+    je    1f
+    orl   $\bit, MASK
+1:
+    .endm
+
+    .text
+    .globl _start
+
+# ---------------------------------------------------------------- real mode (16-bit)
+    .code16
+_start:
+    cli                               # no IDT for real mode either: nothing may interrupt
+    cld
+    # CS base is still 0xffff0000 here (the reset value; no far jump yet), which is the
+    # high alias of this image, so CS-relative offsets reach our data.
+    lgdtl %cs:(gdtr - _start)
+    mov   %cr0, %eax
+    or    $1, %eax                    # CR0.PE
+    mov   %eax, %cr0
+    ljmpl $SEL_CODE32, $(ROM + pm32 - _start)
+
+# ---------------------------------------------------------------- protected mode (32-bit)
+    .code32
+pm32:
+    mov   $SEL_DATA, %ax
+    mov   %ax, %ds
+    mov   %ax, %es
+    mov   %ax, %ss
+    mov   %ax, %fs
+    mov   %ax, %gs
+    mov   $STACK, %esp
+    movl  $0, MASK
+
+    # IDT: without one, a stray fault would triple-fault and reset into this image,
+    # repeating the hypercalls. Every vector goes to fault32.
+    mov   $IDT, %edi
+    mov   $32, %ecx
+    mov   $(ROM + fault32 - _start), %edx
+1:  mov   %edx, %eax
+    and   $0xffff, %eax
+    or    $(SEL_CODE32 << 16), %eax
+    mov   %eax, (%edi)
+    mov   %edx, %eax
+    and   $0xffff0000, %eax
+    or    $0x8e00, %eax               # present, DPL 0, 32-bit interrupt gate
+    mov   %eax, 4(%edi)
+    add   $8, %edi
+    loop  1b
+    lidt  (ROM + idtr32 - _start)
+
+    mov   $(ROM + msg_start - _start), %esi
+    call  puts32
+
+    # --- step 2, 32-bit code, imm8 form: outl %eax,$0x88
+    ARGS32 NR_ARGS32
+    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
+    cmp   $RET32, %eax
+    je    1f
+    orl   $FAIL_ARGS, MASK
+1:
+    # --- step 2, 32-bit code, %dx form: outl %eax,(%dx), dx = 0x88 (a2 = A2DX32)
+    ARGS32 NR_ARGS32, A2DX32
+    .byte 0xef                        # SENTINEL outl %eax,(%dx)
+    cmp   $RET32, %eax
+    je    1f
+    orl   $FAIL_ARGS, MASK
+1:
+    # --- step 3, 32-bit code: operand-size near misses (only a 32-bit OUT is a hypercall)
+    ARGS32 NR_NEARMISS
+    outb  %al, $0x88                  # e6 88: byte OUT (opcode e6 instead of e7)
+    NEARCHECK32
+    ARGS32 NR_NEARMISS
+    outw  %ax, $0x88                  # 66 e7 88: operand-size prefix makes it a word OUT
+    NEARCHECK32
+    ARGS32 NR_NEARMISS, A2DX32
+    outb  %al, (%dx)                  # ee: byte OUT through %dx = 0x88
+    NEARCHECK32
+    ARGS32 NR_NEARMISS, A2DX32
+    outw  %ax, (%dx)                  # 66 ef: word OUT through %dx = 0x88
+    NEARCHECK32
+
+    # --- switch to long mode: identity map the first 1 GiB with 2 MiB pages, which
+    # covers the image at 0xf0000 and all the RAM we touch.
+    mov   $PML4, %edi
+    mov   $(3 * 4096 / 4), %ecx
+    xor   %eax, %eax
+    rep stosl                         # PML4, PDPT and PD start zeroed
+    movl  $(PDPT | 3), PML4           # present, writable
+    movl  $(PD | 3), PDPT
+    mov   $PD, %edi
+    mov   $0x83, %eax                 # present, writable, PS (2 MiB page) at 0
+    mov   $512, %ecx
+1:  mov   %eax, (%edi)                # high dwords stay 0 (zeroed above)
+    add   $0x200000, %eax
+    add   $8, %edi
+    loop  1b
+    mov   $PML4, %eax
+    mov   %eax, %cr3
+    mov   %cr4, %eax
+    or    $0x20, %eax                 # CR4.PAE
+    mov   %eax, %cr4
+    mov   $0xc0000080, %ecx           # IA32_EFER
+    rdmsr
+    or    $0x100, %eax                # EFER.LME
+    wrmsr
+    mov   %cr0, %eax
+    or    $0x80000000, %eax           # CR0.PG: long mode becomes active
+    mov   %eax, %cr0
+    ljmp  $SEL_CODE64, $(ROM + lm64 - _start)
+
+# esi = linear address of a NUL-terminated string
+puts32:
+    mov   $COM1, %dx
+1:  lodsb
+    test  %al, %al
+    jz    2f
+    out   %al, %dx
+    jmp   1b
+2:  ret
+
+# A fault in 32-bit code cannot reach the 64-bit verdict path: report it and stop.
+fault32:
+    mov   $(ROM + msg_fault32 - _start), %esi
+    call  puts32
+1:  hlt
+    jmp   1b
+
+# ---------------------------------------------------------------- long mode (64-bit)
+    .code64
+lm64:
+    mov   $STACK, %esp                # writing esp zero-extends into rsp
+
+    # 64-bit IDT (16-byte gates) over the 32-bit one: every vector goes to fault64.
+    lea   fault64(%rip), %rdx
+    mov   $IDT, %edi
+    mov   $32, %ecx
+1:  mov   %edx, %eax
+    and   $0xffff, %eax
+    or    $(SEL_CODE64 << 16), %eax
+    mov   %eax, (%rdi)
+    mov   %edx, %eax
+    and   $0xffff0000, %eax
+    or    $0x8e00, %eax               # present, DPL 0, 64-bit interrupt gate, IST 0
+    mov   %eax, 4(%rdi)
+    mov   %rdx, %rax
+    shr   $32, %rax
+    mov   %eax, 8(%rdi)
+    movl  $0, 12(%rdi)
+    add   $16, %rdi
+    loop  1b
+    lidt  idtr64(%rip)
+
+    # --- step 2, 64-bit code, imm8 form
+    ARGS64 NR_ARGS64
+    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
+    EXPECT64 %rax, 0xfedcba9876543210, FAIL_ARGS
+    # --- step 2, 64-bit code, %dx form (a2 = A2DX64)
+    ARGS64 NR_ARGS64, A2DX64
+    .byte 0xef                        # SENTINEL outl %eax,(%dx)
+    EXPECT64 %rax, 0xfedcba9876543210, FAIL_ARGS
+
+    # --- step 3, 64-bit code: near misses, each changes one field of a sentinel.
+    # Ports 0x87 and 0x89 are i8257 DMA page registers (harmless writes); nothing in
+    # this program uses DMA.
+    ARGS64 NR_NEARMISS
+    outb  %al, $0x88                  # e6 88: size (byte OUT)
+    NEARCHECK64
+    ARGS64 NR_NEARMISS
+    outw  %ax, $0x88                  # 66 e7 88: size (word OUT)
+    NEARCHECK64
+    ARGS64 NR_NEARMISS
+    outl  %eax, $0x89                 # e7 89: port number one above
+    NEARCHECK64
+    ARGS64 NR_NEARMISS
+    outl  %eax, $0x87                 # e7 87: port number one below (its 4 bytes span 0x88..0x8a)
+    NEARCHECK64
+    ARGS64 NR_NEARMISS, 0x3333333333330089
+    outl  %eax, (%dx)                 # ef with dx = 0x89: port number in %dx
+    NEARCHECK64
+    ARGS64 NR_NEARMISS, A2DX64
+    outb  %al, (%dx)                  # ee with dx = 0x88: size, %dx form
+    NEARCHECK64
+    ARGS64 NR_NEARMISS, A2DX64
+    outw  %ax, (%dx)                  # 66 ef with dx = 0x88: size, %dx form
+    NEARCHECK64
+    ARGS64 NR_NEARMISS
+    inl   $0x88, %eax                 # e5 88: direction (IN); overwrites eax, so no check
+    ARGS64 NR_NEARMISS, A2DX64
+    inl   (%dx), %eax                 # ed with dx = 0x88: direction, %dx form
+
+    # --- step 4: unregistered nr; the OUT must leave every register alone
+    ARGS64 NR_UNREG
+    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
+    EXPECT64 %rax, NR_UNREG, FAIL_UNREG
+    EXPECT64 %rdi, 0x1111111111111111, FAIL_UNREG
+    EXPECT64 %rsi, 0x2222222222222222, FAIL_UNREG
+    EXPECT64 %rdx, 0x3333333333333333, FAIL_UNREG
+    EXPECT64 %r10, 0x4444444444444444, FAIL_UNREG
+    EXPECT64 %r8,  0x5555555555555555, FAIL_UNREG
+    EXPECT64 %r9,  0x6666666666666666, FAIL_UNREG
+
+    # --- step 5: write-back into a3 = r10
+    ARGS64 NR_WRITE
+    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
+    EXPECT64 %r10, WVAL64, FAIL_WRITE
+    EXPECT64 %rax, 0x1234, FAIL_WRITE
+
+# --- step 6: verdict (also the landing point of fault64)
+verdict:
+    lea   msg_verdict(%rip), %rsi
+    call  puts64
+    mov   MASK, %ebx
+    call  puthex32
+    lea   msg_crlf(%rip), %rsi
+    call  puts64
+    mov   $NR_VERDICT, %eax
+    mov   MASK, %edi                  # a0 = fail mask (zero-extended)
+    xor   %esi, %esi
+    xor   %edx, %edx
+    xor   %r10d, %r10d
+    xor   %r8d, %r8d
+    xor   %r9d, %r9d
+    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88: the host stops the VM
+1:  jmp   1b
+
+# An exception in 64-bit code: no near miss on x86 traps, so any exception is a failure.
+fault64:
+    mov   $STACK, %esp
+    orl   $FAIL_NEAR, MASK
+    jmp   verdict
+
+# rsi = address of a NUL-terminated string
+puts64:
+    mov   $COM1, %dx
+1:  lodsb
+    test  %al, %al
+    jz    2f
+    out   %al, %dx
+    jmp   1b
+2:  ret
+
+# ebx = value, printed as 8 lowercase hex digits
+puthex32:
+    mov   $COM1, %dx
+    mov   $8, %ecx
+1:  rol   $4, %ebx
+    mov   %bl, %al
+    and   $0xf, %al
+    cmp   $10, %al
+    jb    2f
+    add   $('a' - '0' - 10), %al
+2:  add   $'0', %al
+    out   %al, %dx
+    loop  1b
+    ret
+
+# ---------------------------------------------------------------- data (read-only ROM)
+    .balign 8
+# Accessed bits preset (type 9b/93): the CPU would otherwise try to set them in ROM.
+gdt:
+    .quad 0
+    .quad 0x00cf9b000000ffff          # 0x08: 32-bit code, base 0, 4 GiB
+    .quad 0x00cf93000000ffff          # 0x10: data, base 0, 4 GiB
+    .quad 0x00af9b000000ffff          # 0x18: 64-bit code (L=1)
+gdt_end:
+
+    .balign 8
+    .word 0
+gdtr:
+    .word gdt_end - gdt - 1
+    .long ROM + gdt - _start
+
+    .balign 8
+    .word 0
+idtr32:
+    .word 32 * 8 - 1
+    .long IDT
+
+    .balign 8
+    .word 0, 0, 0
+idtr64:
+    .word 32 * 16 - 1
+    .quad IDT
+
+msg_start:   .asciz "PENGUIN-GUEST x86 start\r\n"
+msg_verdict: .asciz "PENGUIN-GUEST x86 verdict "
+msg_crlf:    .asciz "\r\n"
+msg_fault32: .asciz "PENGUIN-GUEST x86 fault in 32-bit code\r\n"
+
+# ---------------------------------------------------------------- reset vector
+    .code16
+    .org 0xfff0
+    jmp   _start                      # f000:fff0 (phys 0xfffffff0)
+    .org 0x10000

@@ -1,0 +1,68 @@
+"""Every target boots its hypercall guest through the library (tests/guests/PROTOCOL.md).
+
+The host counts every callback: the guest's hypercalls arrive with exactly their six
+arguments, near misses never arrive, an unregistered number reaches only the fallback
+and leaves the guest's registers alone, a callback's register write sticks, and the
+guest's own checks end in a verdict of 0.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import penguin_arches
+from conftest import run_helper, stage_lib
+from guests.guests import GUESTS, Guest
+
+NR_ARGS32, NR_ARGS64, NR_UNREG = 0x50454E01, 0x50454E11, 0x50454E04
+A32 = [0x11111111 * (i + 1) for i in range(6)]
+A64 = [0x1111111111111111 * (i + 1) for i in range(6)]
+
+CASES = [(g, b) for g in GUESTS for b in g.boots]
+
+
+def expected_args(guest: Guest, nr: int) -> list[list[int]]:
+    """The argument lists a correct NR_ARGS* call may carry."""
+    args = A32 if nr == NR_ARGS32 else A64
+    accepted = [args]
+    if guest.dx_form_calls:
+        # The %dx form of OUT needs dx = 0x88, and dx is the low half of a2.
+        accepted.append([*args[:2], (args[2] & ~0xFFFF) | 0x88, *args[3:]])
+    return accepted
+
+
+def run_guest(guest: Guest, target: str, machine: list[str]) -> tuple[dict, str]:
+    arch = penguin_arches.by_name(target)
+    image = guest.build()
+    spec = {
+        "library": str(stage_lib(target)), "name": target, "bits": arch.bits,
+        "byteorder": "little" if arch.endian == "le" else "big",
+        "a3_regnum": guest.a3_regnum,
+        "args": [*machine, guest.load, str(image), "-display", "none", "-monitor", "none",
+                 "-serial", "stdio"],
+    }
+    result = run_helper("hypercall_guest.py", json.dumps(spec), timeout=60)
+    lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, (
+        f"rc={result.returncode}\n{result.stdout}\n{result.stderr}")
+    return json.loads(lines[0][len("RESULT "):]), result.stdout
+
+
+@pytest.mark.parametrize("guest,boot", CASES, ids=[f"{g.name}-on-{b.target}" for g, b in CASES])
+def test_hypercall_guest(stage, guest, boot):
+    seen, console = run_guest(guest, boot.target, boot.machine)
+    assert seen["verdict"] == 0, f"guest fail mask {seen['verdict']}\n{console}"
+    calls32 = [c for c in seen["args"] if c[0] == NR_ARGS32]
+    calls64 = [c for c in seen["args"] if c[0] == NR_ARGS64]
+    assert len(calls32) == guest.args32 and len(calls64) == guest.args64, seen
+    for call in seen["args"]:
+        assert call[1:] in expected_args(guest, call[0]), f"arguments {call[1:]}"
+    assert seen["nearmiss"] == 0, "a near miss reached the guest callback"
+    assert seen["write"] == 1
+    # The unregistered number reached the fallback, once, with its arguments.
+    assert len(seen["unregistered"]) == 1, seen["unregistered"]
+    unreg = seen["unregistered"][0]
+    assert unreg[0] == NR_UNREG
+    assert unreg[1:] in (A32, A64)
