@@ -62,17 +62,19 @@ def _gnu(prefix: str, as_flags: str, ld_flags: str) -> list[str]:
 
 
 def _mips(prefix: str, endian: str, n64: bool) -> list[str]:
+    # -Ttext-segment keeps .MIPS.abiflags in the one PT_LOAD; malta enters at e_entry.
     if n64:
         return [f"{prefix}as -non_shared -msym32 -march=mips64r2 {endian} --defsym N64=1 "
                 "-o OBJ SRC",
-                f"{prefix}ld -N {NO_RWX} {endian} -Ttext=0xffffffff80100000 -e _start "
-                "-o OUT OBJ"]
+                f"{prefix}ld -N {NO_RWX} {endian} -Ttext-segment=0xffffffff80100000 "
+                "-e _start -o OUT OBJ"]
     return [f"{prefix}as -non_shared -march=mips32r2 {endian} -o OBJ SRC",
-            f"{prefix}ld -N {NO_RWX} {endian} -Ttext=0x80100000 -e _start -o OUT OBJ"]
+            f"{prefix}ld -N {NO_RWX} {endian} -Ttext-segment=0x80100000 -e _start -o OUT OBJ"]
 
 
-MALTA = ["-M", "malta"]
-MALTA64 = ["-M", "malta", "-cpu", "MIPS64R2-generic"]
+# Malta's default VGA and NIC want option ROMs no Penguin boot needs.
+MALTA = ["-M", "malta", "-vga", "none", "-nic", "none"]
+MALTA64 = [*MALTA, "-cpu", "MIPS64R2-generic"]
 PSERIES = ["-M", "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off",
            "-cpu", "power9"]
 
@@ -84,6 +86,35 @@ GUESTS = [
     Guest("aarch64", "aarch64.S", _gnu("aarch64-linux-gnu-", "", "-Ttext=0x40000000"), "OUT",
           "-kernel", [Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a57"])],
           args64=1, a3_regnum=3),
+    Guest("mips", "mips.S", _mips("mips-linux-gnu-", "-EB", False), "OUT", "-kernel",
+          [Boot("mips", MALTA)], args32=2, a3_regnum=7),
+    Guest("mipsel", "mips.S", _mips("mipsel-linux-gnu-", "-EL", False), "OUT", "-kernel",
+          [Boot("mipsel", MALTA)], args32=2, a3_regnum=7),
+    Guest("mips64", "mips.S", _mips("mips64-linux-gnuabi64-", "-EB", True), "OUT", "-kernel",
+          [Boot("mips64", MALTA64)], args64=2, a3_regnum=7),
+    Guest("mips64el", "mips.S", _mips("mips64el-linux-gnuabi64-", "-EL", True), "OUT",
+          "-kernel", [Boot("mips64el", MALTA64)], args64=2, a3_regnum=7),
+    Guest("loongarch64", "loongarch64.S",
+          ["clang-19 --target=loongarch64-unknown-elf -c -o OBJ SRC",
+           "ld.lld-19 -N -Ttext=0x200000 -e _start -o OUT OBJ"], "OUT", "-kernel",
+          [Boot("loongarch64", ["-M", "virt", "-cpu", "la464"])], args64=1, a3_regnum=7),
+    Guest("riscv64", "riscv64.S",
+          _gnu("riscv64-linux-gnu-", "-march=rv64imac", "-Ttext=0x80000000"), "OUT", "-kernel",
+          [Boot("riscv64", ["-M", "virt", "-bios", "none"])], args64=1, a3_regnum=13),
+    Guest("ppce500", "ppce500.S",
+          _gnu("powerpc-linux-gnu-", "-a32 -mbig -me500", "-Ttext=0x100000"), "OUT", "-kernel",
+          [Boot("ppc", ["-M", "ppce500"])], args32=1, a3_regnum=6),
+    # pseries without x-vof loads -bios raw at 0 and enters it at 0x100, big-endian.
+    Guest("ppc64", "ppc64.S",
+          [*_gnu("powerpc64-linux-gnu-", "-a64 -mbig", "-Ttext=0")[:1],
+           f"powerpc64-linux-gnu-ld -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
+           "powerpc64-linux-gnu-objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
+          [Boot("ppc64", PSERIES)], args64=1, a3_regnum=6),
+    Guest("ppc64le", "ppc64.S",
+          ["powerpc64le-linux-gnu-as -a64 -mlittle --defsym LE=1 -o OBJ SRC",
+           f"powerpc64le-linux-gnu-ld -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
+           "powerpc64le-linux-gnu-objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
+          [Boot("ppc64", PSERIES)], args64=1, a3_regnum=6),
     Guest("x86", "x86.S",
           ["as --32 -o OBJ SRC",
            f"ld -m elf_i386 -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",

@@ -104,7 +104,8 @@ _start:
     isync
 
     # Exceptions: IVPR holds the upper 16 bits of every vector and IVORn the
-    # low 16, so all vectors land in this 64 KiB-aligned image.  Only IVOR6
+    # low 16, so the image must be linked at a 64 KiB boundary (0x100000),
+    # making each IVOR the handler's offset from _start.  Only IVOR6
     # (program: illegal instruction) is an expected kind; every other vector
     # goes to a handler that reports an unexpected exception.
     LA    3, _start

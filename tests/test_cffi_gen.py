@@ -1,0 +1,101 @@
+"""The generated cffi headers cdef together with what Penguin's shim appends to them."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import cffi
+import pytest
+
+from conftest import ARCHES, STAGE
+
+INCLUDE = STAGE / "include" / "penguin-qemu-cffi"
+
+# penguin-shim-notes.md, "The cdef trap": appended unless this exact text is present...
+SHIM_EXACT = [
+    "int main(int argc, char **argv);",
+    "void bql_lock_impl(const char *file, int line);",
+    "bool bql_locked(void);",
+    "void replay_mutex_lock(void);",
+    "bool replay_mutex_locked(void);",
+    "void penguin_register_guest_hypercall(uint64_t nr);",
+    "void penguin_unregister_guest_hypercall(uint64_t nr);",
+    "void penguin_clear_guest_hypercalls(void);",
+    "bool penguin_guest_hypercall_registered(uint64_t nr);",
+    "bool penguin_save_snapshot(const char *name);",
+    "bool penguin_load_snapshot(const char *name);",
+    "void penguin_schedule_snapshot(const char *name, bool load);",
+]
+# ...and these unless their name appears anywhere.
+SHIM_BY_NAME = {
+    "penguin_read_guest_reg":
+        "int penguin_read_guest_reg(CPUState *cpu, int regnum, uint8_t *buf, int buf_len);",
+    "penguin_write_guest_reg":
+        "int penguin_write_guest_reg(CPUState *cpu, int regnum, const uint8_t *buf, int len);",
+    "penguin_cpu_env": "void *penguin_cpu_env(CPUState *cpu);",
+    "penguin_sync_cpu_state": "void penguin_sync_cpu_state(CPUState *cpu);",
+    "penguin_mmio_read_cb_t":
+        "typedef uint64_t (*penguin_mmio_read_cb_t)(uint64_t addr, unsigned size, void *opaque);",
+    "penguin_mmio_write_cb_t":
+        "typedef void (*penguin_mmio_write_cb_t)(uint64_t addr, uint64_t data, unsigned size,"
+        " void *opaque);",
+    "penguin_qmp_cb_t":
+        "typedef bool (*penguin_qmp_cb_t)(const char *cmd, const char *args_json,"
+        " char **result, void *opaque);",
+    "penguin_qemu_add_mmio_region":
+        "int penguin_qemu_add_mmio_region(uint64_t base, uint64_t size, const char *name,"
+        " penguin_mmio_read_cb_t read_cb, penguin_mmio_write_cb_t write_cb, void *opaque);",
+    "set_penguin_qmp_callback":
+        "void set_penguin_qmp_callback(penguin_qmp_cb_t cb, void *opaque);",
+    "strdup": "char *strdup(const char *s);",
+}
+
+
+def shim_cdef_text(header: str, bits: int) -> str:
+    """What Penguin's shim hands to ffi.cdef() for this header."""
+    text = header
+    if bits == 64:
+        text += "\ntypedef int64_t target_long;\ntypedef uint64_t target_ulong;\n"
+    else:
+        text += "\ntypedef int32_t target_long;\ntypedef uint32_t target_ulong;\n"
+    for decl in SHIM_EXACT:
+        if decl not in header:
+            text += decl + "\n"
+    for name, decl in SHIM_BY_NAME.items():
+        if name not in header:
+            text += decl + "\n"
+    return text
+
+
+def manifest() -> dict:
+    return json.loads((INCLUDE / "qemu_cffi_system_manifest.json").read_text())
+
+
+@pytest.mark.parametrize("arch", ARCHES, ids=lambda a: a.name)
+def test_header_cdefs_with_shim_appends_and_resolves(stage, arch):
+    header = (INCLUDE / f"qemu_cffi_system_{arch.name}.h").read_text()
+    assert "target_long" not in header and "target_ulong" not in header
+    ffi = cffi.FFI()
+    ffi.cdef(shim_cdef_text(header, arch.bits))
+    lib = ffi.dlopen(str(stage / "lib" / arch.library), os.RTLD_NOW | os.RTLD_GLOBAL)
+    for name in ("qemu_init", "qemu_main_loop", "qemu_cleanup", "cpu_memory_rw_debug",
+                 "penguin_handle_guest_hypercall", "penguin_read_guest_reg"):
+        assert getattr(lib, name) is not None
+    assert lib.qemu_main == ffi.NULL
+    assert ffi.sizeof("vaddr") == 8
+
+
+def test_manifest_names_every_library(stage):
+    data = manifest()
+    assert data["schema"] == 1 and data["mode"] == "system"
+    by_arch = {e["arch"]: e for e in data["headers"]}
+    assert set(by_arch) == {a.name for a in ARCHES}
+    for arch in ARCHES:
+        entry = by_arch[arch.name]
+        assert entry["qemu_target"] == arch.qemu_target
+        assert entry["library"] == arch.library
+        assert (INCLUDE / entry["header"]).is_file()
+        assert (INCLUDE / entry["env_header"]).is_file()
+        assert (stage / "lib" / "penguin-qemu-env" / entry["env_module"]).is_file()
+        assert entry["env_module"].startswith(f"_penguin_qemu_env_system_{arch.target}.")
