@@ -24,6 +24,37 @@ ninja_progress() {
          { print; fflush() }'
 }
 
+targets() {
+    awk '!/^#/ && NF >= 2 { sub(/-softmmu$/, "", $2); print $2 }' "$top/configs/arches.tsv" |
+        sort -u
+}
+
+# The typed-env header and compiled module of each target (from the library's DWARF),
+# then every library name's cffi header and the manifest. A target is regenerated only
+# when its library or the generator changed.
+generate() {
+    local stage=$top/dist/stage target lib want stamp
+    local include=$stage/include/penguin-qemu-cffi envdir=$stage/lib/penguin-qemu-env
+    local gen=$top/scripts/penguin-env-cffi-gen.py
+    mkdir -p "$include" "$envdir" "$top/_build/env-gen"
+    for target in $(targets); do
+        lib=$stage/lib/libqemu-system-$target.so
+        stamp=$top/_build/env-gen/$target.stamp
+        want="$(stat -Lc '%s %Y' "$lib") $(sha256sum "$gen" | cut -c1-64)"
+        if [ -f "$include/qemu_cffi_system_${target}_env.h" ] &&
+           [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+            continue
+        fi
+        echo "env: $target"
+        /usr/bin/python3 "$gen" --library "$lib" --target "$target" \
+            --out-header "$include/qemu_cffi_system_${target}_env.h" --module-dir "$envdir" \
+            --compile-commands "$build/compile_commands.json" --source-dir "$top/_build/src" \
+            --build-dir "$build" --quiet
+        echo "$want" >"$stamp"
+    done
+    /usr/bin/python3 "$top/scripts/penguin-cffi-gen.py" --stage "$stage"
+}
+
 libraries() {
     awk '!/^#/ && NF >= 2 { sub(/-softmmu$/, "", $2); print "libqemu-system-" $2 ".so" }' \
         "$top/configs/arches.tsv" | sort -u
@@ -40,6 +71,8 @@ main() {
     ninja -C "$build" $(libraries) qemu-img | ninja_progress
     step "stage"
     /usr/bin/python3 "$top/scripts/penguin-stage.py" --build-dir "$build" --stage "$top/dist/stage"
+    step "generate cffi headers, env headers and env modules"
+    generate
     step "done in $((SECONDS - start)) s"
 }
 

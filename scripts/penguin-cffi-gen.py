@@ -121,6 +121,13 @@ def manifest_entry(arch: penguin_arches.Arch) -> dict:
     }
 
 
+def link_env_header(include: Path, name: str, target: str) -> None:
+    link, dest = include / name, f"qemu_cffi_{MODE}_{target}_env.h"
+    if not (link.is_symlink() and str(link.readlink()) == dest):
+        link.unlink(missing_ok=True)
+        link.symlink_to(dest)
+
+
 def write_if_changed(path: Path, text: str) -> None:
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
@@ -140,13 +147,17 @@ def main(argv: list[str]) -> int:
         library = args.stage / "lib" / arch.library
         if not library.exists():
             raise SystemExit(f"penguin-cffi-gen: error: {library} does not exist")
-        missing = [s for s, _ in FUNCTIONS if s not in exported_symbols(library)]
+        exported = exported_symbols(library)
+        missing = [s for s, _ in FUNCTIONS if s not in exported]
         if missing:
             raise SystemExit(f"penguin-cffi-gen: error: {arch.library} does not export "
                              f"{', '.join(missing)}")
         entry = manifest_entry(arch)
         write_if_changed(include / entry["header"], header_text(arch))
         if not args.no_env:
+            if arch.is_alias:
+                # Aliases share their target's CPUArchState, hence its env header.
+                link_env_header(include, entry["env_header"], arch.target)
             for path in (include / entry["env_header"], env_dir / entry["env_module"]):
                 if not path.exists():
                     raise SystemExit(f"penguin-cffi-gen: error: {path.name} is missing "

@@ -85,5 +85,7 @@ def qemu_args(target: str, workdir: Path) -> list[str]:
     else:
         image.write_bytes(guest.loop * 16)
     load = "-bios" if guest.load == "-bios-64k" else guest.load
-    return [*guest.machine, load, str(image), "-display", "none", "-monitor", "none",
-            "-serial", "none", "-m", "256"]
+    # -nodefaults: the boards' default NICs and VGA want option ROMs (Debian's ipxe and
+    # vgabios) that the packaged share/qemu provides, not the build tree.
+    return [*guest.machine, load, str(image), "-nodefaults", "-display", "none",
+            "-monitor", "none", "-serial", "none", "-m", "256"]

@@ -9,6 +9,7 @@ guest's own checks end in a verdict of 0.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -33,26 +34,27 @@ def expected_args(guest: Guest, nr: int) -> list[list[int]]:
     return accepted
 
 
-def run_guest(guest: Guest, target: str, machine: list[str]) -> tuple[dict, str]:
+def run_guest(guest: Guest, target: str, machine: list[str], workdir: Path) -> tuple[dict, str]:
     arch = penguin_arches.by_name(target)
     image = guest.build()
+    console, result_file = workdir / "console.txt", workdir / "result.json"
     spec = {
         "library": str(stage_lib(target)), "name": target, "bits": arch.bits,
         "byteorder": "little" if arch.endian == "le" else "big",
-        "a3_regnum": guest.a3_regnum,
-        "args": [*machine, guest.load, str(image), "-display", "none", "-monitor", "none",
-                 "-serial", "stdio"],
+        "a3_regnum": guest.a3_regnum, "result": str(result_file),
+        "args": [*machine, guest.load, str(image), "-nodefaults", "-display", "none",
+                 "-monitor", "none", "-serial", f"file:{console}"],
     }
     result = run_helper("hypercall_guest.py", json.dumps(spec), timeout=60)
-    lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
-    assert result.returncode == 0 and lines, (
-        f"rc={result.returncode}\n{result.stdout}\n{result.stderr}")
-    return json.loads(lines[0][len("RESULT "):]), result.stdout
+    text = console.read_text(errors="replace") if console.exists() else ""
+    assert result.returncode == 0 and result_file.exists(), (
+        f"rc={result.returncode}\n{result.stdout}\n{result.stderr}\nconsole:\n{text}")
+    return json.loads(result_file.read_text()), text
 
 
 @pytest.mark.parametrize("guest,boot", CASES, ids=[f"{g.name}-on-{b.target}" for g, b in CASES])
-def test_hypercall_guest(stage, guest, boot):
-    seen, console = run_guest(guest, boot.target, boot.machine)
+def test_hypercall_guest(stage, guest, boot, tmp_path):
+    seen, console = run_guest(guest, boot.target, boot.machine, tmp_path)
     assert seen["verdict"] == 0, f"guest fail mask {seen['verdict']}\n{console}"
     calls32 = [c for c in seen["args"] if c[0] == NR_ARGS32]
     calls64 = [c for c in seen["args"] if c[0] == NR_ARGS64]

@@ -70,7 +70,7 @@ class Qemu:
     def __init__(self, name: str, prefix: Path | None = None, library: Path | None = None,
                  bits: int = 64, byteorder: str = "little"):
         self.name = name
-        self.path = library.resolve() if library else find_library(name, prefix)
+        self.path = Path(library).resolve() if library else find_library(name, prefix)
         self.ffi = cffi.FFI()
         self.ffi.cdef(LIFECYCLE_CDEF)
         self.lib = self.ffi.dlopen(str(self.path), os.RTLD_NOW | os.RTLD_GLOBAL)

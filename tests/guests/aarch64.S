@@ -8,8 +8,8 @@
 // on cortex-a57 (unallocated system-instruction space, QEMU raises EC 0 "unknown").
 //
 // Register use: x8 = nr, x0..x5 = a0..a5, x0 = ret, x20 = fail mask, x9 scratch.
-// Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back (PROTOCOL),
-// and 0x100 for an exception that is not an UNDEFINED-instruction trap (a guest bug).
+// Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back, 0x40 state
+// (PROTOCOL), and 0x100 for an exception that is not an UNDEFINED-instruction trap (a guest bug).
 
     .equ UART_DR,      0x09000000          // PL011 data register on virt
 
@@ -18,10 +18,12 @@
     .equ NR_VERDICT,   0x50454e03
     .equ NR_UNREG,     0x50454e04
     .equ NR_NEARMISS,  0x50454e05
+    .equ NR_STATE,     0x50454e06
 
     .equ RET64,        0xfedcba9876543210
     .equ WVAL64,       0x5a5a5a5a5a5a5a5a
     .equ WRET,         0x1234
+    .equ SRET,         0x5354
 
     .equ N_TRAPS,      7
 
@@ -29,6 +31,7 @@
     .equ FAIL_TRAPS,   0x2
     .equ FAIL_UNREG,   0x4
     .equ FAIL_WRITE,   0x8
+    .equ FAIL_STATE,   0x40
     .equ FAIL_EXC,     0x100
 
 // Every hypercall and near miss starts from freshly loaded nr and A_0..A_5, so a near
@@ -120,8 +123,20 @@ _start:
     expect  x3, WVAL64, FAIL_WRITE
     expect  x0, WRET,   FAIL_WRITE
 
+    // 6. state: a0 (x0) = the run-time address of the sentinel (adr is PC-relative);
+    // the host writes a4 (x4), a5 (x5) and a2 (x2) and returns 0x5354.
+    load_args NR_STATE
+    adr     x0, penguin_state_sentinel
+    .globl  penguin_state_sentinel
+penguin_state_sentinel:
+    .inst   0xd500501f                  // SENTINEL
+    expect  x4, 0x0a0a0a0a0a0a0a0a, FAIL_STATE
+    expect  x5, 0x0b0b0b0b0b0b0b0b, FAIL_STATE
+    expect  x2, 0x0c0c0c0c0c0c0c0c, FAIL_STATE
+    expect  x0, SRET,               FAIL_STATE
+
 verdict:
-    // 6. verdict
+    // 7. verdict
     ldr     x0, =msg_verdict
     bl      puts
     mov     x0, x20

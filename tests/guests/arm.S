@@ -12,8 +12,8 @@
 @ QEMU raises UNDEF for every one of them).
 @
 @ Register use: r7 = nr, r0..r5 = a0..a5, r0 = ret, r10 = fail mask, r8/r9 scratch.
-@ Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back (PROTOCOL),
-@ and 0x100 for an exception other than Undefined Instruction (a guest bug).
+@ Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back, 0x40 state
+@ (PROTOCOL), and 0x100 for an exception other than Undefined Instruction (a guest bug).
 
     .syntax unified
     .arch armv7-a
@@ -25,10 +25,12 @@
     .equ NR_VERDICT,   0x50454e03
     .equ NR_UNREG,     0x50454e04
     .equ NR_NEARMISS,  0x50454e05
+    .equ NR_STATE,     0x50454e06
 
     .equ RET32,        0x76543210      @ RET 0xfedcba9876543210 truncated to the word
     .equ WVAL32,       0x5a5a5a5a      @ WVAL truncated to the word
     .equ WRET,         0x1234
+    .equ SRET,         0x5354
 
     .equ N_TRAPS,      15              @ 8 A32 + 7 T32 near misses, all UNDEFINED
 
@@ -36,6 +38,7 @@
     .equ FAIL_TRAPS,   0x2
     .equ FAIL_UNREG,   0x4
     .equ FAIL_WRITE,   0x8
+    .equ FAIL_STATE,   0x40
     .equ FAIL_EXC,     0x100
 
     .equ MODE_SVC,     0x13
@@ -196,8 +199,20 @@ a32_rest:
     expect  r3, WVAL32, FAIL_WRITE
     expect  r0, WRET,   FAIL_WRITE
 
+    @ 6. state, in A32: a0 (r0) = the run-time address of the sentinel (adr is
+    @ PC-relative); the host writes a4 (r4), a5 (r5) and a2 (r2) and returns 0x5354.
+    load_args NR_STATE
+    adr     r0, penguin_state_sentinel
+    .globl  penguin_state_sentinel
+penguin_state_sentinel:
+    .inst   0xee000710                  @ SENTINEL
+    expect  r4, 0x0a0a0a0a, FAIL_STATE
+    expect  r5, 0x0b0b0b0b, FAIL_STATE
+    expect  r2, 0x0c0c0c0c, FAIL_STATE
+    expect  r0, SRET,       FAIL_STATE
+
 verdict:
-    @ 6. verdict
+    @ 7. verdict
     li      r0, msg_verdict
     bl      puts
     mov     r0, r10

@@ -14,6 +14,7 @@
     .equ NR_VERDICT,  0x50454e03
     .equ NR_UNREG,    0x50454e04
     .equ NR_NEARMISS, 0x50454e05
+    .equ NR_STATE,    0x50454e06
 
     .equ UART,        0x1fe001e0    # virt NS16550 THR
 
@@ -111,7 +112,19 @@ _start:
     EXPECT_D $r7, 0x5a5a5a5a5a5a5a5a, 0x8
     EXPECT_D $r4, 0x1234, 0x8
 
-# ---- 6. Verdict ----------------------------------------------------------
+# ---- 6. State: a0 = the run-time address of the sentinel (PC-relative);
+# the host writes a4 ($r8), a5 ($r9) and a2 ($r6) and returns 0x5354 -----
+    LOAD_CALL NR_STATE
+    la.pcrel $r4, penguin_state_sentinel
+    .globl  penguin_state_sentinel
+penguin_state_sentinel:
+    SENTINEL
+    EXPECT_D $r8, 0x0a0a0a0a0a0a0a0a, 0x40
+    EXPECT_D $r9, 0x0b0b0b0b0b0b0b0b, 0x40
+    EXPECT_D $r6, 0x0c0c0c0c0c0c0c0c, 0x40
+    EXPECT_D $r4, 0x5354, 0x40
+
+# ---- 7. Verdict ----------------------------------------------------------
     PRINT   s_verdict
     or      $r12, $r23, $r0
     bl      puthex

@@ -21,6 +21,7 @@
     .equ NR_VERDICT,  0x50454e03
     .equ NR_UNREG,    0x50454e04
     .equ NR_NEARMISS, 0x50454e05
+    .equ NR_STATE,    0x50454e06
 
     .equ UART_HI,     0xb800        # COM1 THR = 0xb80003f8 (KSEG1, ISA I/O 0x3f8)
     .equ UART_LO,     0x03f8
@@ -191,7 +192,21 @@ _start:
     li   $17, 0x1234
     EXPECT $2, 0x8
 
-# ---- 6. Verdict ----------------------------------------------------------
+# ---- 6. State: a0 ($4) = the address of the sentinel, which the boot stub
+# runs at its link address (KSEG0); the host writes a4 ($8), a5 ($9) and
+# a2 ($6) and returns 0x5354.
+    LOAD_CALL NR_STATE
+    PLA  $4, penguin_state_sentinel
+    .globl penguin_state_sentinel
+penguin_state_sentinel:
+    SENTINEL
+    EXPECT_W $8, 0x0a0a0a0a0a0a0a0a, 0x0a0a0a0a, 0x40
+    EXPECT_W $9, 0x0b0b0b0b0b0b0b0b, 0x0b0b0b0b, 0x40
+    EXPECT_W $6, 0x0c0c0c0c0c0c0c0c, 0x0c0c0c0c, 0x40
+    li   $17, 0x5354
+    EXPECT $2, 0x40
+
+# ---- 7. Verdict ----------------------------------------------------------
     PRINT s_prefix
     PRINT_NAME
     PRINT s_verdict

@@ -18,6 +18,7 @@
     .equ NR_VERDICT,  0x50454e03
     .equ NR_UNREG,    0x50454e04
     .equ NR_NEARMISS, 0x50454e05
+    .equ NR_STATE,    0x50454e06
 
     .equ A0_32, 0x11111111
     .equ A1_32, 0x22222222
@@ -28,6 +29,7 @@
     .equ RET32, 0x76543210          # RET truncated to the register width
     .equ WVAL32, 0x5a5a5a5a
     .equ WRET,  0x1234
+    .equ SRET,  0x5354
 
     # Every near miss is a valid D-form logical instruction: none may trap.
     .equ EXPECTED_TRAPS, 0
@@ -36,6 +38,7 @@
     .equ F_TRAPS, 0x2
     .equ F_UNREG, 0x4
     .equ F_WRITE, 0x8
+    .equ F_STATE, 0x40
     .equ F_EXCP,  0x10          # unexpected exception (not in PROTOCOL.md's
                                 # list, but any nonzero verdict fails the test)
 
@@ -187,7 +190,23 @@ _start:
     CHECK 6, WVAL32, F_WRITE
     CHECK 3, WRET, F_WRITE
 
-# ---- 6. Verdict ----
+# ---- 6. State: a0 (r3) = the run-time address of the sentinel, taken from
+# LR (bl/mflr), not from the link address; the host writes a4 (r7),
+# a5 (r8) and a2 (r5) and returns 0x5354 ----
+    LOADARGS NR_STATE
+    bl    .Lstate_pc
+.Lstate_pc:
+    mflr  3
+    addi  3, 3, penguin_state_sentinel - .Lstate_pc
+    .globl penguin_state_sentinel
+penguin_state_sentinel:
+    .long SENTINEL
+    CHECK 7, 0x0a0a0a0a, F_STATE
+    CHECK 8, 0x0b0b0b0b, F_STATE
+    CHECK 5, 0x0c0c0c0c, F_STATE
+    CHECK 3, SRET, F_STATE
+
+# ---- 7. Verdict ----
 verdict:
     LA    21, msg_verdict
     bl    puts

@@ -22,6 +22,7 @@
     .equ NR_VERDICT,  0x50454e03
     .equ NR_UNREG,    0x50454e04
     .equ NR_NEARMISS, 0x50454e05
+    .equ NR_STATE,    0x50454e06
 
     .equ A0_64, 0x1111111111111111
     .equ A1_64, 0x2222222222222222
@@ -32,6 +33,7 @@
     .equ RET,   0xfedcba9876543210
     .equ WVAL,  0x5a5a5a5a5a5a5a5a
     .equ WRET,  0x1234
+    .equ SRET,  0x5354
 
     # Exactly one near miss is architecturally reserved (OP-IMM-32 funct3=100)
     # and must raise an illegal-instruction trap; every other one is a no-op.
@@ -41,6 +43,7 @@
     .equ F_TRAPS, 0x2
     .equ F_UNREG, 0x4
     .equ F_WRITE, 0x8
+    .equ F_STATE, 0x40
     .equ F_EXCP,  0x10          # unexpected exception (not in PROTOCOL.md's
                                 # list, but any nonzero verdict fails the test)
 
@@ -133,7 +136,19 @@ _start:
     CHECK a3, WVAL, F_WRITE
     CHECK a0, WRET, F_WRITE
 
-# ---- 6. Verdict ----
+# ---- 6. State: a0 = the run-time address of the sentinel (lla is
+# auipc+addi, PC-relative); the host writes a4, a5 and a2, returns 0x5354 ----
+    LOADARGS NR_STATE
+    lla   a0, penguin_state_sentinel
+    .globl penguin_state_sentinel
+penguin_state_sentinel:
+    .word SENTINEL
+    CHECK a4, 0x0a0a0a0a0a0a0a0a, F_STATE
+    CHECK a5, 0x0b0b0b0b0b0b0b0b, F_STATE
+    CHECK a2, 0x0c0c0c0c0c0c0c0c, F_STATE
+    CHECK a0, SRET, F_STATE
+
+# ---- 7. Verdict ----
 verdict:
     la    t1, msg_verdict
     jal   puts

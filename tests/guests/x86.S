@@ -3,7 +3,8 @@
 # A raw 64 KiB "BIOS" image: qemu-system-x86_64 -M pc -nodefaults -serial stdio -bios x86.bin
 # The CPU resets in real mode at f000:fff0; we go to 32-bit protected mode (two NR_ARGS32
 # calls, one per sentinel form, plus 32-bit size near misses) and then to 64-bit long mode
-# (two NR_ARGS64 calls, the 64-bit near misses, NR_UNREG, NR_WRITE and the verdict).
+# (two NR_ARGS64 calls, the 64-bit near misses, NR_UNREG, NR_WRITE, NR_STATE and the
+# verdict).
 #
 # Build (no cpp needed; the image holds no relocations, so any -Ttext works):
 #   as --32 -o x86.o x86.S
@@ -35,6 +36,7 @@
     .set NR_VERDICT,  0x50454e03
     .set NR_UNREG,    0x50454e04
     .set NR_NEARMISS, 0x50454e05
+    .set NR_STATE,    0x50454e06
 
     .set RET32,       0x76543210     # RET truncated to the 32-bit return register
     .set WVAL64,      0x5a5a5a5a5a5a5a5a
@@ -50,6 +52,7 @@
     .set FAIL_NEAR,   0x2            # a near miss was handled, or an unexpected exception
     .set FAIL_UNREG,  0x4
     .set FAIL_WRITE,  0x8
+    .set FAIL_STATE,  0x40
 
 # Loads nr and a0..a5 in the 32-bit convention (eax; ebx ecx edx esi edi ebp).
     .macro ARGS32 nr, a2=0x33333333
@@ -301,7 +304,20 @@ lm64:
     EXPECT64 %r10, WVAL64, FAIL_WRITE
     EXPECT64 %rax, 0x1234, FAIL_WRITE
 
-# --- step 6: verdict (also the landing point of fault64)
+    # --- step 6: state; a0 (rdi) = the run-time address of the sentinel (%rip-relative,
+    # so the ROM alias the CPU runs in); the host writes a4 (r8), a5 (r9) and a2 (rdx)
+    # and returns 0x5354.
+    ARGS64 NR_STATE
+    lea   penguin_state_sentinel(%rip), %rdi
+    .globl penguin_state_sentinel
+penguin_state_sentinel:
+    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
+    EXPECT64 %r8,  0x0a0a0a0a0a0a0a0a, FAIL_STATE
+    EXPECT64 %r9,  0x0b0b0b0b0b0b0b0b, FAIL_STATE
+    EXPECT64 %rdx, 0x0c0c0c0c0c0c0c0c, FAIL_STATE
+    EXPECT64 %rax, 0x5354, FAIL_STATE
+
+# --- step 7: verdict (also the landing point of fault64)
 verdict:
     lea   msg_verdict(%rip), %rsi
     call  puts64

@@ -1,8 +1,9 @@
 """Child process: boot a hypercall test guest and play the host side of PROTOCOL.md.
 
 usage: hypercall_guest.py SPEC-JSON
-SPEC: {"library", "name", "bits", "byteorder", "a3_regnum", "args": [qemu args]}
-Prints one line `RESULT <json>` with what the host saw, after the VM stopped.
+SPEC: {"library", "name", "bits", "byteorder", "a3_regnum", "result", "args": [qemu args]}
+Writes what the host saw as JSON to SPEC["result"] after the VM stopped (not to stdout:
+QEMU's stdio chardev, if the guest's serial uses it, is closed by qemu_cleanup).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def main() -> int:
     qemu.on_hypercall(NR_NEARMISS, nearmiss_call)
     qemu.on_unregistered(unregistered)
     status = qemu.run(spec["args"])
-    print("RESULT " + json.dumps(dict(seen, status=status)), flush=True)
+    with open(spec["result"], "w") as f:
+        json.dump(dict(seen, status=status), f)
     return 0
 
 
