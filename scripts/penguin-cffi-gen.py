@@ -116,6 +116,7 @@ def manifest_entry(arch: penguin_arches.Arch) -> dict:
         "header": f"qemu_cffi_{MODE}_{arch.name}.h",
         "vaddr_bits": 64,
         "guest_bits": arch.bits,
+        "endian": arch.endian,
         "env_header": f"qemu_cffi_{MODE}_{arch.name}_env.h",
         "env_module": env_module_name(arch),
     }

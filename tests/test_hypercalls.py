@@ -8,12 +8,12 @@ guest's own checks end in a verdict of 0.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-import penguin_arches
 from conftest import run_helper, stage_lib
 from guests.guests import GUESTS, Guest
 
@@ -35,13 +35,11 @@ def expected_args(guest: Guest, nr: int) -> list[list[int]]:
 
 
 def run_guest(guest: Guest, target: str, machine: list[str], workdir: Path) -> tuple[dict, str]:
-    arch = penguin_arches.by_name(target)
     image = guest.build()
     console, result_file = workdir / "console.txt", workdir / "result.json"
     spec = {
-        "library": str(stage_lib(target)), "name": target, "bits": arch.bits,
-        "byteorder": "little" if arch.endian == "le" else "big",
-        "a3_regnum": guest.a3_regnum, "result": str(result_file),
+        "library": str(stage_lib(target)), "name": target, "result": str(result_file),
+        "registers": dataclasses.asdict(guest.registers),
         "args": [*machine, guest.load, str(image), "-nodefaults", "-display", "none",
                  "-monitor", "none", "-serial", f"file:{console}"],
     }
@@ -68,3 +66,20 @@ def test_hypercall_guest(stage, guest, boot, tmp_path):
     unreg = seen["unregistered"][0]
     assert unreg[0] == NR_UNREG
     assert unreg[1:] in (A32, A64)
+
+
+@pytest.mark.parametrize("guest,boot", CASES, ids=[f"{g.name}-on-{b.target}" for g, b in CASES])
+def test_registers_and_env_inside_a_hypercall(stage, guest, boot, tmp_path):
+    """CONTRACT section 5 from inside a callback: PC and a0..a5 read the same through
+    penguin_read_guest_reg, the compiled env module and the ABI env header, and equal
+    what the guest put there (a0 = the sentinel's own address). The writes through
+    each path are checked by the guest (fail bit 0x40)."""
+    seen, console = run_guest(guest, boot.target, boot.machine, tmp_path)
+    assert seen["verdict"] == 0, f"guest fail mask {seen['verdict']}\n{console}"
+    assert len(seen["state"]) == 1
+    state = seen["state"][0]
+    sentinel = state["args"][0]
+    assert state["pc_reg"] == state["pc_module"] == state["pc_header"] == sentinel
+    assert state["args_reg"] == state["args_module"] == state["args_header"] == state["args"]
+    expected = A32 if guest.args32 and not guest.args64 else A64
+    assert state["args"][1:] == expected[1:]

@@ -1,5 +1,7 @@
 """penguin_qemu: drive a penguin-qemu library from Python, the way Penguin does."""
 
-from .qemu import Qemu, QemuError, find_library
+from .hypercall import NOT_HANDLED, Hypercall
+from .install import InstallError, locate
+from .qemu import Qemu, QemuError
 
-__all__ = ["Qemu", "QemuError", "find_library"]
+__all__ = ["NOT_HANDLED", "Hypercall", "InstallError", "Qemu", "QemuError", "locate"]

@@ -2,91 +2,95 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import cffi
 
 from .hypercall import MASK64, NOT_HANDLED, Handler, Hypercall, spellings
-
-# The embedding lifecycle of CONTRACT section 3.
-LIFECYCLE_CDEF = """
-typedef _Bool bool;
-typedef uint64_t vaddr;
-typedef struct CPUState CPUState;
-extern int (*qemu_main)(void);
-void qemu_init(int argc, char **argv);
-int qemu_main_loop(void);
-void qemu_cleanup(int status);
-void bql_lock_impl(const char *file, int line);
-void bql_unlock(void);
-bool bql_locked(void);
-void replay_mutex_lock(void);
-void replay_mutex_unlock(void);
-void qemu_system_shutdown_request(int reason);
-int cpu_memory_rw_debug(CPUState *cpu, vaddr addr, void *ptr, size_t len, bool is_write);
-typedef int (*penguin_guest_hypercall_cb_t)(CPUState *cs, uint64_t nr,
-        uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-        uint64_t a5, uint64_t *ret, void *opaque);
-typedef int (*kvm_penguin_hypercall_cb_t)(CPUState *cs, uint64_t nr,
-        uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-        uint64_t a5, uint64_t *ret);
-void set_penguin_guest_hypercall_callback(penguin_guest_hypercall_cb_t cb, void *opaque);
-void set_kvm_penguin_hypercall_callback(kvm_penguin_hypercall_cb_t cb);
-void penguin_register_guest_hypercall(uint64_t nr);
-void penguin_unregister_guest_hypercall(uint64_t nr);
-void penguin_clear_guest_hypercalls(void);
-bool penguin_guest_hypercall_registered(uint64_t nr);
-bool penguin_handle_guest_hypercall(CPUState *cs, uint64_t nr, uint64_t a0, uint64_t a1,
-        uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t *ret);
-int penguin_read_guest_reg(CPUState *cs, int regnum, uint8_t *buf, int buf_len);
-int penguin_write_guest_reg(CPUState *cs, int regnum, const uint8_t *buf, int len);
-void *penguin_cpu_env(CPUState *cs);
-void penguin_sync_cpu_state(CPUState *cs);
-"""
+from .install import InstallError, Installed, locate
 
 SHUTDOWN_CAUSE_HOST_QMP_QUIT = 2
-DEFAULT_PREFIX = Path("/usr/local")
+REG_BUFFER = 64
 
 
 class QemuError(RuntimeError):
     """The library cannot be found, loaded or driven."""
 
 
-def find_library(name: str, prefix: Path | None = None) -> Path:
-    """Absolute path of libqemu-system-<name>.so under prefix/lib (default /usr/local)."""
-    if not name or "/" in name:
-        raise QemuError(f"bad architecture name {name!r}")
-    lib = (prefix or DEFAULT_PREFIX).resolve() / "lib" / f"libqemu-system-{name}.so"
-    if not lib.exists():
-        raise QemuError(f"no library for architecture {name!r}: {lib} does not exist")
-    return lib
-
-
 class Qemu:
-    """One VM per process: QEMU's globals allow nothing else."""
+    """One VM per process: QEMU's globals allow nothing else.
 
-    def __init__(self, name: str, prefix: Path | None = None, library: Path | None = None,
-                 bits: int = 64, byteorder: str = "little"):
+    The cdef is the install's own header (include/penguin-qemu-cffi), the library is
+    opened by absolute path with RTLD_NOW | RTLD_GLOBAL, as Penguin does.
+    """
+
+    def __init__(self, name: str, prefix: Path | None = None, library: Path | None = None):
+        try:
+            self.install: Installed = locate(name, prefix, library)
+        except InstallError as e:
+            raise QemuError(str(e)) from None
         self.name = name
-        self.path = Path(library).resolve() if library else find_library(name, prefix)
+        self.path = self.install.library
+        self.bits = self.install.bits
+        self.byteorder = self.install.byteorder
         self.ffi = cffi.FFI()
-        self.ffi.cdef(LIFECYCLE_CDEF)
+        self.ffi.cdef(self.install.header.read_text())
         self.lib = self.ffi.dlopen(str(self.path), os.RTLD_NOW | os.RTLD_GLOBAL)
         self._started = threading.Event()
-        self.bits = bits
-        self.byteorder = byteorder
         self._handlers: dict[int, Handler] = {}
         self._fallback: Handler | None = None
         self._error: BaseException | None = None
         self._error_lock = threading.Lock()
+        self._env_ffi: dict[str, Any] = {}
         # cffi callbacks must outlive every call the library makes to them.
         self._guest_cb = self.ffi.callback("penguin_guest_hypercall_cb_t", self._on_guest)
         self._fallback_cb = self.ffi.callback("kvm_penguin_hypercall_cb_t", self._on_fallback)
         self.lib.set_penguin_guest_hypercall_callback(self._guest_cb, self.ffi.NULL)
 
-    # -- hypercalls ------------------------------------------------------------
+    # -- lifecycle ---------------------------------------------------------------
+
+    def run(self, argv: list[str]) -> int:
+        """qemu_init, then the main loop on this thread until shutdown; returns its status.
+
+        Mirrors upstream system/main.c without its exit(): qemu_init returns holding
+        the BQL and the replay mutex; both are dropped and taken back around the
+        check that no other main loop is wanted. The first exception a handler raised
+        is re-raised here, after the VM stopped.
+        """
+        if self.lib.qemu_main != self.ffi.NULL:
+            raise QemuError("qemu_main is set: this library wants its own main thread")
+        args = [self.ffi.new("char[]", a.encode()) for a in [f"qemu-system-{self.name}", *argv]]
+        c_argv = self.ffi.new("char *[]", args + [self.ffi.NULL])
+        self.lib.qemu_init(len(args), c_argv)
+        if self.lib.bql_locked():
+            self.lib.bql_unlock()
+        self.lib.replay_mutex_unlock()
+        self.lib.replay_mutex_lock()
+        self.lib.bql_lock_impl(__file__.encode(), 0)
+        self._started.set()
+        try:
+            status = self.lib.qemu_main_loop()
+            self.lib.qemu_cleanup(status)
+        finally:
+            if self.lib.bql_locked():
+                self.lib.bql_unlock()
+            self.lib.replay_mutex_unlock()
+        if self._error is not None:
+            raise self._error
+        return status
+
+    def wait_started(self, timeout: float | None = None) -> bool:
+        return self._started.wait(timeout)
+
+    def stop(self) -> None:
+        """Ask the main loop to return; safe from any thread, holding no QEMU lock."""
+        self.lib.qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_QMP_QUIT)
+
+    # -- hypercalls --------------------------------------------------------------
 
     def on_hypercall(self, nr: int, handler: Handler) -> None:
         """Call handler(Hypercall) for guest hypercall nr (every spelling of it).
@@ -132,62 +136,66 @@ class Qemu:
                 self._error = error
         self.stop()
 
-    # -- registers ---------------------------------------------------------------
+    # -- registers and env ---------------------------------------------------------
+
+    def _read_reg_bytes(self, cpu, regnum: int) -> bytes:
+        buf = self.ffi.new("uint8_t[]", REG_BUFFER)
+        n = self.lib.penguin_read_guest_reg(cpu, regnum, buf, REG_BUFFER)
+        if n < 0:
+            raise QemuError(f"cannot read register {regnum}: error {n}")
+        return bytes(buf[0:n])
 
     def read_reg(self, cpu, regnum: int) -> int:
-        buf = self.ffi.new("uint8_t[]", 64)
-        n = self.lib.penguin_read_guest_reg(cpu, regnum, buf, 64)
-        if n < 0:
-            raise QemuError(f"cannot read register {regnum}: error {n}")
-        return int.from_bytes(bytes(buf[0:n]), self.byteorder)
-
-    def reg_width(self, cpu, regnum: int) -> int:
-        buf = self.ffi.new("uint8_t[]", 64)
-        n = self.lib.penguin_read_guest_reg(cpu, regnum, buf, 64)
-        if n < 0:
-            raise QemuError(f"cannot read register {regnum}: error {n}")
-        return n
+        """Register regnum (GDB numbering), unsigned, decoded in guest byte order."""
+        return int.from_bytes(self._read_reg_bytes(cpu, regnum), self.byteorder)
 
     def write_reg(self, cpu, regnum: int, value: int) -> None:
-        width = self.reg_width(cpu, regnum)
+        width = len(self._read_reg_bytes(cpu, regnum))
         data = (value & ((1 << (8 * width)) - 1)).to_bytes(width, self.byteorder)
         n = self.lib.penguin_write_guest_reg(cpu, regnum, self.ffi.new("uint8_t[]", data),
                                              width)
         if n != 0:
             raise QemuError(f"cannot write register {regnum}: error {n}")
 
-    def run(self, argv: list[str]) -> int:
-        """qemu_init, then the main loop on this thread until shutdown; returns its status.
+    def _env_module_ffi(self):
+        if "module" not in self._env_ffi:
+            path = self.install.env_module
+            if path is None:
+                raise QemuError(f"no compiled env module for {self.name}")
+            spec = importlib.util.spec_from_file_location(path.name.split(".")[0], path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._env_ffi["module"] = module.ffi
+        return self._env_ffi["module"]
 
-        Mirrors upstream system/main.c without its exit(): qemu_init returns holding
-        the BQL and the replay mutex; both are dropped and taken back around the
-        check that no other main loop is wanted.
+    def _env_header_ffi(self):
+        if "header" not in self._env_ffi:
+            # Into the same FFI as the main header, as Penguin's shim does.
+            self.ffi.cdef(self.install.env_header.read_text())
+            self._env_ffi["header"] = self.ffi
+        return self._env_ffi["header"]
+
+    def env_ffi(self, via: str = "auto"):
+        """The FFI that types CPUArchState.
+
+        via="module": the compiled env module's; "header": this library's FFI with the
+        ABI env header cdef'd into it; "auto": the module's, or the header's when the
+        module is missing or does not load in this Python.
         """
-        if self.lib.qemu_main != self.ffi.NULL:
-            raise QemuError("qemu_main is set: this library wants its own main thread")
-        args = [self.ffi.new("char[]", a.encode()) for a in [f"qemu-system-{self.name}", *argv]]
-        c_argv = self.ffi.new("char *[]", args + [self.ffi.NULL])
-        self.lib.qemu_init(len(args), c_argv)
-        if self.lib.bql_locked():
-            self.lib.bql_unlock()
-        self.lib.replay_mutex_unlock()
-        self.lib.replay_mutex_lock()
-        self.lib.bql_lock_impl(__file__.encode(), 0)
-        self._started.set()
-        try:
-            status = self.lib.qemu_main_loop()
-            self.lib.qemu_cleanup(status)
-        finally:
-            if self.lib.bql_locked():
-                self.lib.bql_unlock()
-            self.lib.replay_mutex_unlock()
-        if self._error is not None:
-            raise self._error
-        return status
+        if via == "auto":
+            try:
+                return self._env_module_ffi()
+            except (QemuError, ImportError):
+                return self._env_header_ffi()
+        if via == "module":
+            return self._env_module_ffi()
+        if via == "header":
+            return self._env_header_ffi()
+        raise ValueError(f"via must be auto, module or header, not {via!r}")
 
-    def wait_started(self, timeout: float | None = None) -> bool:
-        return self._started.wait(timeout)
-
-    def stop(self) -> None:
-        """Ask the main loop to return; safe from any thread, holding no QEMU lock."""
-        self.lib.qemu_system_shutdown_request(SHUTDOWN_CAUSE_HOST_QMP_QUIT)
+    def cpu_env(self, cpu, via: str = "auto"):
+        """The typed CPUArchState * of cpu (see env_ffi for via)."""
+        if cpu == self.ffi.NULL:
+            raise QemuError("cpu_env of a NULL CPU")
+        address = int(self.ffi.cast("uintptr_t", self.lib.penguin_cpu_env(cpu)))
+        return self.env_ffi(via).cast("CPUArchState *", address)

@@ -17,6 +17,33 @@ NO_RWX = "--no-warn-rwx-segments"
 
 
 @dataclass(frozen=True)
+class Registers:
+    """Where an ISA family keeps PC and a0..a5: GDB numbers and CPUArchState fields."""
+    pc: int
+    args: list[int]              # GDB numbers of a0..a5
+    env_pc: str
+    env_args: list[str]          # CPUArchState fields of a0..a5
+
+
+def _fields(template: str, numbers: list[int]) -> list[str]:
+    return [template.format(n) for n in numbers]
+
+
+FAMILIES = {
+    "arm": Registers(15, [0, 1, 2, 3, 4, 5], "regs[15]", _fields("regs[{}]", range(6))),
+    "aarch64": Registers(32, [0, 1, 2, 3, 4, 5], "pc", _fields("xregs[{}]", range(6))),
+    "mips": Registers(37, [4, 5, 6, 7, 8, 9], "active_tc.PC",
+                      _fields("active_tc.gpr[{}]", [4, 5, 6, 7, 8, 9])),
+    "ppc": Registers(64, [3, 4, 5, 6, 7, 8], "nip", _fields("gpr[{}]", [3, 4, 5, 6, 7, 8])),
+    "riscv": Registers(32, [10, 11, 12, 13, 14, 15], "pc",
+                       _fields("gpr[{}]", [10, 11, 12, 13, 14, 15])),
+    "loongarch": Registers(33, [4, 5, 6, 7, 8, 9], "pc", _fields("gpr[{}]", [4, 5, 6, 7, 8, 9])),
+    # 64-bit code: GDB numbers rdi rsi rdx r10 r8 r9; QEMU's regs[] is EAX ECX EDX EBX ...
+    "x86_64": Registers(16, [5, 4, 3, 10, 8, 9], "eip", _fields("regs[{}]", [7, 6, 2, 10, 8, 9])),
+}
+
+
+@dataclass(frozen=True)
 class Boot:
     """One library a guest runs on, with the QEMU arguments that load it."""
     target: str
@@ -31,11 +58,15 @@ class Guest:
     output: str                  # the file QEMU loads (OUT or OUT.bin)
     load: str                    # -kernel or -bios
     boots: list[Boot]
+    family: str = ""             # key of FAMILIES
     args32: int = 0              # NR_ARGS32 calls a correct run makes
     args64: int = 0              # NR_ARGS64 calls a correct run makes
-    a3_regnum: int = 0           # GDB number of the register NR_WRITE writes
     defsyms: list[str] = field(default_factory=list)
     dx_form_calls: bool = False  # x86: a2's low 16 bits hold the port 0x88
+
+    @property
+    def registers(self) -> Registers:
+        return FAMILIES[self.family]
 
     def build(self) -> Path:
         OUT_DIR.mkdir(parents=True, exist_ok=True)
@@ -82,43 +113,46 @@ GUESTS = [
     Guest("arm", "arm.S", _gnu("arm-linux-gnueabi-", "", "-Ttext=0x40000000"), "OUT",
           "-kernel", [Boot("arm", ["-M", "virt"]),
                       Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a15"])],
-          args32=2, a3_regnum=3),
+          family="arm", args32=2),
     Guest("aarch64", "aarch64.S", _gnu("aarch64-linux-gnu-", "", "-Ttext=0x40000000"), "OUT",
           "-kernel", [Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a57"])],
-          args64=1, a3_regnum=3),
+          family="aarch64", args64=1),
     Guest("mips", "mips.S", _mips("mips-linux-gnu-", "-EB", False), "OUT", "-kernel",
-          [Boot("mips", MALTA)], args32=2, a3_regnum=7),
+          [Boot("mips", MALTA)], family="mips", args32=2),
     Guest("mipsel", "mips.S", _mips("mipsel-linux-gnu-", "-EL", False), "OUT", "-kernel",
-          [Boot("mipsel", MALTA)], args32=2, a3_regnum=7),
+          [Boot("mipsel", MALTA)], family="mips", args32=2),
     Guest("mips64", "mips.S", _mips("mips64-linux-gnuabi64-", "-EB", True), "OUT", "-kernel",
-          [Boot("mips64", MALTA64)], args64=2, a3_regnum=7),
+          [Boot("mips64", MALTA64)], family="mips", args64=2),
     Guest("mips64el", "mips.S", _mips("mips64el-linux-gnuabi64-", "-EL", True), "OUT",
-          "-kernel", [Boot("mips64el", MALTA64)], args64=2, a3_regnum=7),
+          "-kernel", [Boot("mips64el", MALTA64)], family="mips", args64=2),
     Guest("loongarch64", "loongarch64.S",
           ["clang-19 --target=loongarch64-unknown-elf -c -o OBJ SRC",
            "ld.lld-19 -N -Ttext=0x200000 -e _start -o OUT OBJ"], "OUT", "-kernel",
-          [Boot("loongarch64", ["-M", "virt", "-cpu", "la464"])], args64=1, a3_regnum=7),
+          [Boot("loongarch64", ["-M", "virt", "-cpu", "la464"])], family="loongarch",
+          args64=1),
     Guest("riscv64", "riscv64.S",
           _gnu("riscv64-linux-gnu-", "-march=rv64imac", "-Ttext=0x80000000"), "OUT", "-kernel",
-          [Boot("riscv64", ["-M", "virt", "-bios", "none"])], args64=1, a3_regnum=13),
+          [Boot("riscv64", ["-M", "virt", "-bios", "none"])], family="riscv", args64=1),
     Guest("ppce500", "ppce500.S",
           _gnu("powerpc-linux-gnu-", "-a32 -mbig -me500", "-Ttext=0x100000"), "OUT", "-kernel",
-          [Boot("ppc", ["-M", "ppce500"])], args32=1, a3_regnum=6),
+          [Boot("ppc", ["-M", "ppce500"])], family="ppc", args32=1),
     # pseries without x-vof loads -bios raw at 0 and enters it at 0x100, big-endian.
     Guest("ppc64", "ppc64.S",
-          [*_gnu("powerpc64-linux-gnu-", "-a64 -mbig", "-Ttext=0")[:1],
+          ["powerpc64-linux-gnu-as -a64 -mbig -o OBJ SRC",
            f"powerpc64-linux-gnu-ld -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "powerpc64-linux-gnu-objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
-          [Boot("ppc64", PSERIES)], args64=1, a3_regnum=6),
+          [Boot("ppc64", PSERIES)], family="ppc", args64=1),
     Guest("ppc64le", "ppc64.S",
           ["powerpc64le-linux-gnu-as -a64 -mlittle --defsym LE=1 -o OBJ SRC",
            f"powerpc64le-linux-gnu-ld -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "powerpc64le-linux-gnu-objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
-          [Boot("ppc64", PSERIES)], args64=1, a3_regnum=6),
+          # Penguin's little-endian names: register bytes follow the guest's MSR[LE].
+          [Boot("powerpc64le", PSERIES), Boot("powerpc64el", PSERIES)], family="ppc",
+          args64=1),
     Guest("x86", "x86.S",
           ["as --32 -o OBJ SRC",
            f"ld -m elf_i386 -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
           [Boot("x86_64", ["-M", "pc", "-nodefaults", "-no-reboot"])],
-          args32=2, args64=2, a3_regnum=10, dx_form_calls=True),
+          family="x86_64", args32=2, args64=2, dx_form_calls=True),
 ]

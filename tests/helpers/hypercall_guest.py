@@ -1,7 +1,8 @@
 """Child process: boot a hypercall test guest and play the host side of PROTOCOL.md.
 
 usage: hypercall_guest.py SPEC-JSON
-SPEC: {"library", "name", "bits", "byteorder", "a3_regnum", "result", "args": [qemu args]}
+SPEC: {"library", "name", "result", "args": [qemu args],
+       "registers": {"pc", "args", "env_pc", "env_args"} (GDB numbers, env fields)}
 Writes what the host saw as JSON to SPEC["result"] after the VM stopped (not to stdout:
 QEMU's stdio chardev, if the guest's serial uses it, is closed by qemu_cleanup).
 """
@@ -9,6 +10,7 @@ QEMU's stdio chardev, if the guest's serial uses it, is closed by qemu_cleanup).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 
@@ -17,16 +19,46 @@ from penguin_qemu.hypercall import NOT_HANDLED, Hypercall
 
 NR_ARGS32, NR_ARGS64 = 0x50454E01, 0x50454E11
 NR_WRITE, NR_VERDICT, NR_UNREG, NR_NEARMISS = 0x50454E02, 0x50454E03, 0x50454E04, 0x50454E05
+NR_STATE = 0x50454E06
 RET = 0xFEDCBA9876543210
 WVAL = 0x5A5A5A5A5A5A5A5A
+STATE_REG, STATE_MODULE, STATE_HEADER = 0x0A0A0A0A0A0A0A0A, 0x0B0B0B0B0B0B0B0B, 0x0C0C0C0C0C0C0C0C
+
+
+def _walk(env, path: str):
+    """(parent cdata, last component) of a field path like active_tc.gpr[4]."""
+    parts = re.findall(r"(\w+)(?:\[(\d+)\])?", path)
+    obj = env
+    for name, index in parts[:-1]:
+        obj = getattr(obj, name)
+        if index:
+            obj = obj[int(index)]
+    return obj, parts[-1]
+
+
+def get_field(env, path: str) -> int:
+    obj, (name, index) = _walk(env, path)
+    value = getattr(obj, name)
+    return int(value[int(index)] if index else value)
+
+
+def set_field(ffi, env, path: str, value: int) -> None:
+    """Store value truncated to the field's width (uint32_t registers on 32-bit CPUs)."""
+    obj, (name, index) = _walk(env, path)
+    if index:
+        array = getattr(obj, name)
+        array[int(index)] = value & ((1 << (8 * ffi.sizeof(ffi.typeof(array).item))) - 1)
+    else:
+        fields = dict(ffi.typeof(obj).item.fields)
+        setattr(obj, name, value & ((1 << (8 * ffi.sizeof(fields[name].type))) - 1))
 
 
 def main() -> int:
     spec = json.loads(sys.argv[1])
-    qemu = Qemu(spec["name"], library=spec["library"], bits=spec["bits"],
-                byteorder=spec["byteorder"])
+    qemu = Qemu(spec["name"], library=spec["library"])
+    regs = spec["registers"]
     seen: dict = {"args": [], "write": 0, "unregistered": [], "nearmiss": 0, "verdict": None,
-                  "a3_before_write": None}
+                  "state": []}
     lock = threading.Lock()
 
     def args_call(call: Hypercall) -> int:
@@ -37,8 +69,27 @@ def main() -> int:
     def write_call(call: Hypercall) -> int:
         with lock:
             seen["write"] += 1
-        call.write_reg(spec["a3_regnum"], WVAL)
+        call.write_reg(regs["args"][3], WVAL)
         return 0x1234
+
+    def state_call(call: Hypercall) -> int:
+        by_module = qemu.cpu_env(call.cpu, via="module")
+        by_header = qemu.cpu_env(call.cpu, via="header")
+        observed = {
+            "args": list(call.args),
+            "pc_reg": call.read_reg(regs["pc"]),
+            "args_reg": [call.read_reg(r) for r in regs["args"]],
+            "pc_module": get_field(by_module, regs["env_pc"]),
+            "pc_header": get_field(by_header, regs["env_pc"]),
+            "args_module": [get_field(by_module, f) for f in regs["env_args"]],
+            "args_header": [get_field(by_header, f) for f in regs["env_args"]],
+        }
+        with lock:
+            seen["state"].append(observed)
+        call.write_reg(regs["args"][4], STATE_REG)
+        set_field(qemu.env_ffi("module"), by_module, regs["env_args"][5], STATE_MODULE)
+        set_field(qemu.env_ffi("header"), by_header, regs["env_args"][2], STATE_HEADER)
+        return 0x5354
 
     def verdict_call(call: Hypercall) -> int:
         with lock:
@@ -61,6 +112,7 @@ def main() -> int:
     qemu.on_hypercall(NR_WRITE, write_call)
     qemu.on_hypercall(NR_VERDICT, verdict_call)
     qemu.on_hypercall(NR_NEARMISS, nearmiss_call)
+    qemu.on_hypercall(NR_STATE, state_call)
     qemu.on_unregistered(unregistered)
     status = qemu.run(spec["args"])
     with open(spec["result"], "w") as f:
