@@ -34,12 +34,13 @@ def expected_args(guest: Guest, nr: int) -> list[list[int]]:
     return accepted
 
 
-def run_guest(guest: Guest, target: str, machine: list[str], workdir: Path) -> tuple[dict, str]:
+def run_guest(guest: Guest, target: str, machine: list[str], workdir: Path,
+              probe_bad_inputs: bool = False) -> tuple[dict, str]:
     image = guest.build()
     console, result_file = workdir / "console.txt", workdir / "result.json"
     spec = {
         "library": str(stage_lib(target)), "name": target, "result": str(result_file),
-        "registers": dataclasses.asdict(guest.registers),
+        "registers": dataclasses.asdict(guest.registers), "probe_bad_inputs": probe_bad_inputs,
         "args": [*machine, guest.load, str(image), "-nodefaults", "-display", "none",
                  "-monitor", "none", "-serial", f"file:{console}"],
     }
@@ -83,3 +84,20 @@ def test_registers_and_env_inside_a_hypercall(stage, guest, boot, tmp_path):
     assert state["args_reg"] == state["args_module"] == state["args_header"] == state["args"]
     expected = A32 if guest.args32 and not guest.args64 else A64
     assert state["args"][1:] == expected[1:]
+
+
+@pytest.mark.parametrize("guest,boot", CASES, ids=[f"{g.name}-on-{b.target}" for g, b in CASES])
+def test_bad_inputs_are_refused(stage, guest, boot, tmp_path):
+    """NULL CPUs and buffers, unknown register numbers, short buffers, zero and wrong
+    lengths: a negative return, nothing written, no crash (CONTRACT section 5)."""
+    seen, console = run_guest(guest, boot.target, boot.machine, tmp_path,
+                              probe_bad_inputs=True)
+    probes = seen["bad_inputs"]
+    for name, value in probes.items():
+        if name.startswith(("read_", "write_")):
+            assert value < 0, f"{name} returned {value}"
+    assert probes["buf_untouched"] and probes["reg_untouched"]
+    assert probes["env_of_null"]
+    # The fallback declines 0xDEAD, so the dispatch reports "not handled".
+    assert probes["dispatch_null_cpu"] is False and probes["dispatch_null_ret"] is False
+    assert seen["verdict"] == 0, f"guest fail mask {seen['verdict']}\n{console}"

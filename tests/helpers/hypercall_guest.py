@@ -72,7 +72,45 @@ def main() -> int:
         call.write_reg(regs["args"][3], WVAL)
         return 0x1234
 
+    def probe_bad_inputs(call: Hypercall) -> dict:
+        """Each bad input of CONTRACT section 5 and its return; nothing may change."""
+        ffi, lib, cpu, NULL = qemu.ffi, qemu.lib, call.cpu, qemu.ffi.NULL
+        reg = regs["args"][1]
+        before = call.read_reg(reg)
+        width = lib.penguin_read_guest_reg(cpu, reg, ffi.new("uint8_t[]", 64), 64)
+        buf = ffi.new("uint8_t[]", [0xAA] * 64)
+        good = ffi.new("uint8_t[]", [0x77] * 64)
+        probes = {
+            "read_null_cpu": lib.penguin_read_guest_reg(NULL, reg, buf, 64),
+            "read_null_buf": lib.penguin_read_guest_reg(cpu, reg, NULL, 64),
+            "read_negative_reg": lib.penguin_read_guest_reg(cpu, -1, buf, 64),
+            "read_huge_reg": lib.penguin_read_guest_reg(cpu, 100000, buf, 64),
+            "read_short_buf": lib.penguin_read_guest_reg(cpu, reg, buf, width - 1),
+            "read_zero_len": lib.penguin_read_guest_reg(cpu, reg, buf, 0),
+            "write_null_cpu": lib.penguin_write_guest_reg(NULL, reg, good, width),
+            "write_null_buf": lib.penguin_write_guest_reg(cpu, reg, NULL, width),
+            "write_negative_reg": lib.penguin_write_guest_reg(cpu, -1, good, width),
+            "write_huge_reg": lib.penguin_write_guest_reg(cpu, 100000, good, width),
+            "write_zero_len": lib.penguin_write_guest_reg(cpu, reg, good, 0),
+            "write_short_len": lib.penguin_write_guest_reg(cpu, reg, good, width - 1),
+            "write_long_len": lib.penguin_write_guest_reg(cpu, reg, good, width + 1),
+        }
+        probes["buf_untouched"] = bytes(buf) == b"\xaa" * 64
+        probes["reg_untouched"] = call.read_reg(reg) == before
+        probes["env_of_null"] = lib.penguin_cpu_env(NULL) == NULL
+        lib.penguin_sync_cpu_state(NULL)
+        ret = ffi.new("uint64_t *", 5)
+        probes["dispatch_null_cpu"] = bool(lib.penguin_handle_guest_hypercall(
+            NULL, 0xDEAD, 1, 2, 3, 4, 5, 6, ret))
+        probes["dispatch_null_ret"] = bool(lib.penguin_handle_guest_hypercall(
+            cpu, 0xDEAD, 1, 2, 3, 4, 5, 6, NULL))
+        return probes
+
     def state_call(call: Hypercall) -> int:
+        if spec.get("probe_bad_inputs"):
+            probes = probe_bad_inputs(call)  # not under the lock: it reaches the fallback
+            with lock:
+                seen["bad_inputs"] = probes
         by_module = qemu.cpu_env(call.cpu, via="module")
         by_header = qemu.cpu_env(call.cpu, via="header")
         observed = {
