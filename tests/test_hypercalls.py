@@ -61,6 +61,10 @@ def test_hypercall_guest(stage, guest, boot, tmp_path):
     for call in seen["args"]:
         assert call[1:] in expected_args(guest, call[0]), f"arguments {call[1:]}"
     assert seen["nearmiss"] == 0, "a near miss reached the guest callback"
+    # The sentinel from user mode (U-mode, EL0, USR, PLV3, ring 3) works the same.
+    assert len(seen["user"]) == guest.user_calls, seen["user"]
+    for call in seen["user"]:
+        assert call[1:] in expected_args(guest, NR_ARGS32 if guest.family == "arm" else NR_ARGS64)
     assert seen["write"] == 1
     # The unregistered number reached the fallback, once, with its arguments.
     assert len(seen["unregistered"]) == 1, seen["unregistered"]

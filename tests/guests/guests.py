@@ -61,6 +61,7 @@ class Guest:
     family: str = ""             # key of FAMILIES
     args32: int = 0              # NR_ARGS32 calls a correct run makes
     args64: int = 0              # NR_ARGS64 calls a correct run makes
+    user_calls: int = 0          # NR_USER calls, made from user mode
     defsyms: list[str] = field(default_factory=list)
     dx_form_calls: bool = False  # x86: a2's low 16 bits hold the port 0x88
 

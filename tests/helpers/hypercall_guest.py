@@ -19,7 +19,7 @@ from penguin_qemu.hypercall import NOT_HANDLED, Hypercall
 
 NR_ARGS32, NR_ARGS64 = 0x50454E01, 0x50454E11
 NR_WRITE, NR_VERDICT, NR_UNREG, NR_NEARMISS = 0x50454E02, 0x50454E03, 0x50454E04, 0x50454E05
-NR_STATE = 0x50454E06
+NR_STATE, NR_USER = 0x50454E06, 0x50454E07
 RET = 0xFEDCBA9876543210
 WVAL = 0x5A5A5A5A5A5A5A5A
 STATE_REG, STATE_MODULE, STATE_HEADER = 0x0A0A0A0A0A0A0A0A, 0x0B0B0B0B0B0B0B0B, 0x0C0C0C0C0C0C0C0C
@@ -58,7 +58,7 @@ def main() -> int:
     qemu = Qemu(spec["name"], library=spec["library"])
     regs = spec["registers"]
     seen: dict = {"args": [], "write": 0, "unregistered": [], "nearmiss": 0, "verdict": None,
-                  "state": []}
+                  "state": [], "user": []}
     lock = threading.Lock()
 
     def args_call(call: Hypercall) -> int:
@@ -129,6 +129,11 @@ def main() -> int:
         set_field(qemu.env_ffi("header"), by_header, regs["env_args"][2], STATE_HEADER)
         return 0x5354
 
+    def user_call(call: Hypercall) -> int:
+        with lock:
+            seen["user"].append([call.nr, *call.args])
+        return RET
+
     def verdict_call(call: Hypercall) -> int:
         with lock:
             seen["verdict"] = call.args[0]
@@ -151,6 +156,7 @@ def main() -> int:
     qemu.on_hypercall(NR_VERDICT, verdict_call)
     qemu.on_hypercall(NR_NEARMISS, nearmiss_call)
     qemu.on_hypercall(NR_STATE, state_call)
+    qemu.on_hypercall(NR_USER, user_call)
     qemu.on_unregistered(unregistered)
     status = qemu.run(spec["args"])
     with open(spec["result"], "w") as f:
