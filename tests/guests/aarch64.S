@@ -8,8 +8,8 @@
 // on cortex-a57 (unallocated system-instruction space, QEMU raises EC 0 "unknown").
 //
 // Register use: x8 = nr, x0..x5 = a0..a5, x0 = ret, x20 = fail mask, x9 scratch.
-// Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back, 0x40 state
-// (PROTOCOL), and 0x100 for an exception that is not an UNDEFINED-instruction trap (a guest bug).
+// Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back, 0x40 state,
+// 0x80 user mode (PROTOCOL), and 0x100 for an exception that is not an UNDEFINED-instruction trap (a guest bug).
 
     .equ UART_DR,      0x09000000          // PL011 data register on virt
 
@@ -19,6 +19,7 @@
     .equ NR_UNREG,     0x50454e04
     .equ NR_NEARMISS,  0x50454e05
     .equ NR_STATE,     0x50454e06
+    .equ NR_USER,      0x50454e07
 
     .equ RET64,        0xfedcba9876543210
     .equ WVAL64,       0x5a5a5a5a5a5a5a5a
@@ -32,6 +33,7 @@
     .equ FAIL_UNREG,   0x4
     .equ FAIL_WRITE,   0x8
     .equ FAIL_STATE,   0x40
+    .equ FAIL_USER,    0x80
     .equ FAIL_EXC,     0x100
 
 // Every hypercall and near miss starts from freshly loaded nr and A_0..A_5, so a near
@@ -135,8 +137,27 @@ penguin_state_sentinel:
     expect  x2, 0x0c0c0c0c0c0c0c0c, FAIL_STATE
     expect  x0, SRET,               FAIL_STATE
 
+    // 7. user mode: eret to EL0 (MMU off: EL0 may execute and access everything), make
+    // the hypercall there, svc back. The lower-EL synchronous vector (VBAR+0x400)
+    // resumes at EL1 at user_done.
+    adr     x9, user_code
+    msr     elr_el1, x9
+    mov     x9, #0x3c0                  // SPSR: EL0t, D, A, I, F masked
+    msr     spsr_el1, x9
+    isb
+    eret
+
+// Runs at EL0 (the literal-pool loads are the only memory accesses).
+user_code:
+    load_args NR_USER
+    .inst   0xd500501f                  // SENTINEL
+    expect  x0, RET64, FAIL_USER
+    svc     #0                          // EC 0x15: lower_sync resumes at user_done
+
+user_done:                              // at EL1 again, on SP_EL1
+
 verdict:
-    // 7. verdict
+    // 8. verdict
     ldr     x0, =msg_verdict
     bl      puts
     mov     x0, x20
@@ -206,6 +227,18 @@ unexpected:
     orr     x20, x20, #FAIL_EXC
     b       verdict
 
+// Any exception from EL0 (step 7) ends the user-mode part: an SVC from AArch64 (EC 0x15)
+// is the expected way back, anything else sets FAIL_USER. Either way execution goes on
+// at EL1 at user_done (the exception already put us at EL1 on SP_EL1, DAIF masked).
+lower_sync:
+    mrs     x9, esr_el1
+    lsr     x9, x9, #26
+    cmp     x9, #0x15
+    b.eq    user_done
+lower_other:
+    orr     x20, x20, #FAIL_USER
+    b       user_done
+
     .ltorg
 
 msg_start:   .asciz "PENGUIN-GUEST aarch64 start\r\n"
@@ -213,7 +246,8 @@ msg_verdict: .asciz "PENGUIN-GUEST aarch64 verdict "
 msg_crlf:    .asciz "\r\n"
 
 // VBAR_EL1 needs 2 KiB alignment; 16 entries of 0x80 bytes. We run on SP_EL1 at EL1
-// with interrupts masked, so only "current EL, SP_ELx, synchronous" (0x200) is expected.
+// with interrupts masked, so only "current EL, SP_ELx, synchronous" (0x200) and, from
+// step 7's EL0 code, "lower EL using AArch64, synchronous" (0x400) are expected.
     .balign 2048
 vectors:
     .rept 4                             // current EL, SP_EL0
@@ -222,7 +256,17 @@ vectors:
     .endr
     .balign 0x80                        // 0x200: current EL, SP_ELx, synchronous
     b       sync_handler
-    .rept 11                            // SP_ELx irq/fiq/serror, lower EL (none)
+    .rept 3                             // SP_ELx irq/fiq/serror
+    .balign 0x80
+    b       unexpected
+    .endr
+    .balign 0x80                        // 0x400: lower EL, AArch64, synchronous
+    b       lower_sync
+    .rept 3                             // lower EL, AArch64, irq/fiq/serror
+    .balign 0x80
+    b       lower_other
+    .endr
+    .rept 4                             // lower EL, AArch32 (never)
     .balign 0x80
     b       unexpected
     .endr

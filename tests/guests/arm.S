@@ -12,8 +12,8 @@
 @ QEMU raises UNDEF for every one of them).
 @
 @ Register use: r7 = nr, r0..r5 = a0..a5, r0 = ret, r10 = fail mask, r8/r9 scratch.
-@ Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back, 0x40 state
-@ (PROTOCOL), and 0x100 for an exception other than Undefined Instruction (a guest bug).
+@ Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back, 0x40 state,
+@ 0x80 user mode (PROTOCOL), and 0x100 for an exception other than Undefined Instruction (a guest bug).
 
     .syntax unified
     .arch armv7-a
@@ -26,6 +26,7 @@
     .equ NR_UNREG,     0x50454e04
     .equ NR_NEARMISS,  0x50454e05
     .equ NR_STATE,     0x50454e06
+    .equ NR_USER,      0x50454e07
 
     .equ RET32,        0x76543210      @ RET 0xfedcba9876543210 truncated to the word
     .equ WVAL32,       0x5a5a5a5a      @ WVAL truncated to the word
@@ -39,8 +40,10 @@
     .equ FAIL_UNREG,   0x4
     .equ FAIL_WRITE,   0x8
     .equ FAIL_STATE,   0x40
+    .equ FAIL_USER,    0x80
     .equ FAIL_EXC,     0x100
 
+    .equ MODE_USR,     0x10
     .equ MODE_SVC,     0x13
     .equ MODE_UND,     0x1b
 
@@ -211,8 +214,25 @@ penguin_state_sentinel:
     expect  r2, 0x0c0c0c0c, FAIL_STATE
     expect  r0, SRET,       FAIL_STATE
 
+    @ 7. user mode, in A32: an exception return drops to USR mode (MMU off, so USR may
+    @ execute and access everything), the hypercall runs there, and svc comes back to
+    @ SVC mode through svc_handler, which resumes at user_done.
+    li      r8, (MODE_USR | 0x1c0)      @ USR, ARM state, A, I and F masked
+    msr     spsr_cxsf, r8
+    li      lr, user_code
+    movs    pc, lr                      @ CPSR = SPSR_svc, pc = user_code
+
+@ Runs in USR mode; nothing here touches memory.
+user_code:
+    load_args NR_USER
+    .inst   0xee000710                  @ SENTINEL
+    expect  r0, RET32, FAIL_USER
+    svc     #0                          @ svc_handler resumes at user_done
+
+user_done:                              @ SVC mode again
+
 verdict:
-    @ 7. verdict
+    @ 8. verdict
     li      r0, msg_verdict
     bl      puts
     mov     r0, r10
@@ -262,7 +282,7 @@ puthex:
 vectors:
     b       unexpected                  @ reset
     b       und_handler                 @ undefined instruction
-    b       unexpected                  @ supervisor call
+    b       svc_handler                 @ supervisor call
     b       unexpected                  @ prefetch abort
     b       unexpected                  @ data abort
     b       unexpected                  @ (hyp trap, unused)
@@ -275,6 +295,12 @@ vectors:
 @ (mode, T bit, flags) from SPSR_und.
 und_handler:
     push    {r0, r1}
+    mrs     r0, spsr
+    and     r0, r0, #0x1f
+    cmp     r0, #MODE_USR
+    pop     {r0, r1}
+    beq     user_trap                   @ step 7's USR code is no near miss
+    push    {r0, r1}
     li      r0, trap_count
     ldr     r1, [r0]
     add     r1, r1, #1
@@ -285,11 +311,30 @@ und_handler:
     pop     {r0, r1}
     movs    pc, lr
 
+@ svc from step 7's USR code is the way back to SVC mode (we are in it now): go on at
+@ user_done. From any other mode it is unexpected.
+svc_handler:
+    mrs     r8, spsr
+    and     r8, r8, #0x1f
+    cmp     r8, #MODE_USR
+    beq     user_done
+    b       unexpected
+
 @ Any other exception is a bug in this program: report it instead of hanging silently.
+@ Taken from step 7's USR code, it ends the user-mode part with FAIL_USER instead.
 unexpected:
+    mrs     r8, spsr
+    and     r8, r8, #0x1f
+    cmp     r8, #MODE_USR
+    beq     user_trap
     cps     #MODE_SVC
     orr     r10, r10, #FAIL_EXC
     b       verdict
+
+user_trap:
+    cps     #MODE_SVC
+    orr     r10, r10, #FAIL_USER
+    b       user_done
 
 msg_start:   .asciz "PENGUIN-GUEST arm start\r\n"
 msg_verdict: .asciz "PENGUIN-GUEST arm verdict "

@@ -2,12 +2,17 @@
 #
 # qemu-system-loongarch64 -M virt -cpu la464 -kernel prog.elf: QEMU loads the
 # ELF and starts it at PLV0 in direct-address (DA) mode with interrupts off,
-# so the UART is reached by its physical address.  Nothing here may trap:
-# there is no exception handler (EENTRY is not set up).
+# so the UART is reached by its physical address.  Nothing at PLV0 may trap:
+# the exception entry (EENTRY = exc_entry) exists for step 7, whose PLV3 code
+# returns with syscall; a PLV0 exception only reports 0x100 and the verdict.
+# DA mode holds at every PLV, so the PLV3 code runs on physical addresses too.
 #
 # Register use: a7 ($r11) nr, $r4..$r9 the six arguments, a0 the return
 # value, $r23 fail mask, $r24 expected value, $r12..$r16 scratch for the
-# near misses and the UART routines.
+# near misses, the UART routines and the exception entry.
+#
+# Fail mask bits: PROTOCOL's 0x1 args, 0x4 unregistered, 0x8 write-back,
+# 0x40 state, 0x80 user mode, and 0x100 for an exception at PLV0 (a guest bug).
 
     .equ NR_ARGS64,   0x50454e11
     .equ NR_WRITE,    0x50454e02
@@ -15,6 +20,13 @@
     .equ NR_UNREG,    0x50454e04
     .equ NR_NEARMISS, 0x50454e05
     .equ NR_STATE,    0x50454e06
+    .equ NR_USER,     0x50454e07
+
+    .equ CSR_PRMD,    0x1
+    .equ CSR_ESTAT,   0x5
+    .equ CSR_ERA,     0x6
+    .equ CSR_EENTRY,  0xc
+    .equ ECODE_SYS,   0xb
 
     .equ UART,        0x1fe001e0    # virt NS16550 THR
 
@@ -71,6 +83,10 @@ _start:
     or      $r\r, $r0, $r0
     .endr
 
+    # All exceptions share one entry (ECFG.VS = 0 after reset).
+    la.local $r12, exc_entry
+    csrwr   $r12, CSR_EENTRY
+
     PRINT   s_start
 
 # ---- 2. Args (one mode: the sentinel has a single form) ------------------
@@ -124,7 +140,24 @@ penguin_state_sentinel:
     EXPECT_D $r6, 0x0c0c0c0c0c0c0c0c, 0x40
     EXPECT_D $r4, 0x5354, 0x40
 
-# ---- 7. Verdict ----------------------------------------------------------
+# ---- 7. User mode: ertn to PLV3, hypercall there, syscall back -----------
+    li.d    $r12, 3             # PRMD: PPLV = 3, PIE = 0
+    csrwr   $r12, CSR_PRMD
+    la.local $r12, user_code
+    csrwr   $r12, CSR_ERA
+    ertn
+
+# Runs at PLV3; nothing here touches memory.
+user_code:
+    LOAD_CALL NR_USER
+    SENTINEL
+    EXPECT_D $r4, 0xfedcba9876543210, 0x80
+    syscall 0                   # exc_entry resumes at PLV0 at user_done
+
+user_done:
+
+# ---- 8. Verdict ----------------------------------------------------------
+verdict:
     PRINT   s_verdict
     or      $r12, $r23, $r0
     bl      puthex
@@ -164,6 +197,26 @@ puthex:
     addi.d  $r15, $r15, -4
     bge     $r15, $r0, 1b
     jirl    $r0, $r1, 0
+
+# Exception entry (4 KiB aligned, as EENTRY requires).  From PLV3 (step 7):
+# the syscall exception (ESTAT.Ecode 0xb) is the way back, any other sets 0x80;
+# either way ertn returns to PLV0 at user_done.  From PLV0: 0x100, verdict.
+    .balign 4096
+exc_entry:
+    csrrd   $r12, CSR_PRMD
+    andi    $r12, $r12, 3       # PPLV: the level the exception came from
+    beqz    $r12, 2f
+    csrrd   $r12, CSR_ESTAT
+    bstrpick.d $r12, $r12, 21, 16   # Ecode
+    li.d    $r13, ECODE_SYS
+    beq     $r12, $r13, 1f
+    ori     $r23, $r23, 0x80
+1:  la.local $r12, user_done
+    csrwr   $r12, CSR_ERA
+    csrwr   $r0, CSR_PRMD       # PPLV = 0, PIE = 0
+    ertn
+2:  ori     $r23, $r23, 0x100
+    b       verdict
 
     .data
 s_start:

@@ -23,6 +23,7 @@
     .equ NR_UNREG,    0x50454e04
     .equ NR_NEARMISS, 0x50454e05
     .equ NR_STATE,    0x50454e06
+    .equ NR_USER,     0x50454e07
 
     .equ A0_64, 0x1111111111111111
     .equ A1_64, 0x2222222222222222
@@ -44,6 +45,7 @@
     .equ F_UNREG, 0x4
     .equ F_WRITE, 0x8
     .equ F_STATE, 0x40
+    .equ F_USER,  0x80
     .equ F_EXCP,  0x10          # unexpected exception (not in PROTOCOL.md's
                                 # list, but any nonzero verdict fails the test)
 
@@ -148,7 +150,30 @@ penguin_state_sentinel:
     CHECK a2, 0x0c0c0c0c0c0c0c0c, F_STATE
     CHECK a0, SRET, F_STATE
 
-# ---- 7. Verdict ----
+# ---- 7. User mode: mret into U-mode, hypercall there, ecall back ----
+# With no PMP entry U-mode may access nothing; entry 0 as NAPOT over the whole
+# address space (pmpaddr all ones) with R|W|X lets it reach everything.
+    li    t0, -1
+    csrw  pmpaddr0, t0
+    li    t0, 0x1f              # pmp0cfg = NAPOT | X | W | R, not locked
+    csrw  pmpcfg0, t0
+    li    t0, 0x1800            # mstatus.MPP
+    csrc  mstatus, t0           # MPP = 0: mret drops to U-mode
+    la    t0, user_code
+    csrw  mepc, t0
+    mret
+
+# Runs in U-mode.  Nothing here touches memory; the check only writes s0.
+user_code:
+    LOADARGS NR_USER
+    .word SENTINEL
+    CHECK a0, RET, F_USER
+    ecall                       # mcause 8: the trap handler resumes at user_done
+
+# Back in M-mode (the trap handler's mret restored MPP = M).
+user_done:
+
+# ---- 8. Verdict ----
 verdict:
     la    t1, msg_verdict
     jal   puts
@@ -196,12 +221,18 @@ puthex:
     bgez  t4, 1b
     ret
 
-# Trap handler.  Illegal-instruction traps (mcause 2) are the trapping near
-# misses: count them and resume after the faulting instruction, whose length
-# comes from its low two bits.  Anything else is unexpected: report it.
-# Uses only s2/s3, which the main program never touches.
+# Trap handler.  A trap from step 7's U-mode code (mstatus.MPP = 0) goes back to M-mode
+# at user_done: an ecall from U (mcause 8) is the expected way back, anything
+# else sets F_USER.  Otherwise illegal-instruction traps (mcause 2) are the
+# trapping near misses: count them and resume after the faulting instruction,
+# whose length comes from its low two bits.  Anything else is unexpected:
+# report it.  Uses only s2/s3, which the main program never touches.
     .balign 4
 trap:
+    csrr  s2, mstatus
+    srli  s2, s2, 11
+    andi  s2, s2, 3             # MPP: the mode the trap came from
+    beqz  s2, trap_user
     csrr  s2, mcause
     addi  s2, s2, -2
     bnez  s2, fatal
@@ -218,6 +249,16 @@ trap:
 fatal:
     ori   s0, s0, F_EXCP
     j     verdict
+trap_user:
+    csrr  s2, mcause
+    addi  s2, s2, -8            # 8 = environment call from U-mode
+    beqz  s2, 1f
+    ori   s0, s0, F_USER
+1:  li    s2, 0x1800
+    csrs  mstatus, s2           # MPP = M: mret stays in M-mode
+    la    s2, user_done
+    csrw  mepc, s2
+    mret
 
 msg_start:   .asciz "PENGUIN-GUEST riscv64 start\r\n"
 msg_verdict: .asciz "PENGUIN-GUEST riscv64 verdict "

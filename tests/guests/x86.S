@@ -3,8 +3,8 @@
 # A raw 64 KiB "BIOS" image: qemu-system-x86_64 -M pc -nodefaults -serial stdio -bios x86.bin
 # The CPU resets in real mode at f000:fff0; we go to 32-bit protected mode (two NR_ARGS32
 # calls, one per sentinel form, plus 32-bit size near misses) and then to 64-bit long mode
-# (two NR_ARGS64 calls, the 64-bit near misses, NR_UNREG, NR_WRITE, NR_STATE and the
-# verdict).
+# (two NR_ARGS64 calls, the 64-bit near misses, NR_UNREG, NR_WRITE, NR_STATE, then
+# NR_USER from ring 3 with IOPL 3 (iretq there, int $0x80 back), and the verdict).
 #
 # Build (no cpp needed; the image holds no relocations, so any -Ttext works):
 #   as --32 -o x86.o x86.S
@@ -16,19 +16,29 @@
 # difference is an assembler constant, so the code does not depend on the link address.
 # 64-bit code uses %rip-relative addressing instead. RAM below 1 MiB holds the page
 # tables, the IDT, the stack and the fail mask; everything there is written before use.
+# Step 7 adds a RAM copy of the GDT with ring-3 segments and a TSS (ltr writes the
+# descriptor's busy bit, so neither may live in ROM).
 
     .set ROM,         0xf0000        # linear address of the image's first byte
     .set COM1,        0x3f8          # 16550 THR; QEMU needs no UART initialisation
     .set STACK,       0x7000
     .set MASK,        0x500          # fail mask (32-bit word in RAM)
+    .set IN_USER,     0x504          # nonzero while step 7 runs in ring 3
     .set PML4,        0x1000
     .set PDPT,        0x2000
     .set PD,          0x3000
     .set IDT,         0x4000         # 32 gates; 8 bytes each in 32-bit mode, 16 in 64-bit mode
+                                     # (0x81 from step 7 on: vector 0x80 is the way back)
+    .set GDT_RAM,     0x5000         # step 7's GDT (gdt..gdt_user_end copied)
+    .set TSS,         0x5100         # 64-bit TSS, 104 bytes: RSP0 for ring 3 -> 0
+    .set USTACK,      0x6800         # ring-3 rsp (the user code pushes nothing)
 
     .set SEL_CODE32,  0x08
     .set SEL_DATA,    0x10
     .set SEL_CODE64,  0x18
+    .set SEL_UDATA,   0x20           # DPL 3 (in the RAM GDT only)
+    .set SEL_UCODE64, 0x28           # DPL 3, L=1
+    .set SEL_TSS,     0x30           # 16-byte system descriptor
 
     .set NR_ARGS32,   0x50454e01
     .set NR_ARGS64,   0x50454e11
@@ -37,6 +47,7 @@
     .set NR_UNREG,    0x50454e04
     .set NR_NEARMISS, 0x50454e05
     .set NR_STATE,    0x50454e06
+    .set NR_USER,     0x50454e07
 
     .set RET32,       0x76543210     # RET truncated to the 32-bit return register
     .set WVAL64,      0x5a5a5a5a5a5a5a5a
@@ -53,6 +64,7 @@
     .set FAIL_UNREG,  0x4
     .set FAIL_WRITE,  0x8
     .set FAIL_STATE,  0x40
+    .set FAIL_USER,   0x80           # step 7, or any exception taken from ring 3
 
 # Loads nr and a0..a5 in the 32-bit convention (eax; ebx ecx edx esi edi ebp).
     .macro ARGS32 nr, a2=0x33333333
@@ -91,6 +103,23 @@
     je    1f
     orl   $FAIL_NEAR, MASK
 1:
+    .endm
+
+# Writes the 64-bit interrupt gate at rdi (16 bytes) for the handler at rdx, code
+# selector SEL_CODE64; \type is 0x8e00 (DPL 0) or 0xee00 (DPL 3). Clobbers eax.
+    .macro GATE64 type
+    mov   %edx, %eax
+    and   $0xffff, %eax
+    or    $(SEL_CODE64 << 16), %eax
+    mov   %eax, (%rdi)
+    mov   %edx, %eax
+    and   $0xffff0000, %eax
+    or    $\type, %eax
+    mov   %eax, 4(%rdi)
+    mov   %rdx, %rax
+    shr   $32, %rax
+    mov   %eax, 8(%rdi)
+    movl  $0, 12(%rdi)
     .endm
 
 # Compares a 64-bit register with a constant (r11 is scratch: no convention uses it).
@@ -317,7 +346,76 @@ penguin_state_sentinel:
     EXPECT64 %rdx, 0x0c0c0c0c0c0c0c0c, FAIL_STATE
     EXPECT64 %rax, 0x5354, FAIL_STATE
 
-# --- step 7: verdict (also the landing point of fault64)
+    # --- step 7: user mode. Ring 3 with IOPL 3 (so the OUT sentinel is allowed there),
+    # entered with iretq; int $0x80 through a DPL-3 gate comes back to ring 0.
+    # Page tables: user access (U/S) to the first 2 MiB, which hold this image's
+    # 0xf0000 alias and the fail mask.
+    orl   $4, PML4
+    orl   $4, PDPT
+    orl   $4, PD
+    mov   %cr3, %rax
+    mov   %rax, %cr3                  # flush the TLB
+    # GDT in RAM: the boot entries plus ring-3 data/code and the TSS descriptor.
+    lea   gdt(%rip), %rsi
+    mov   $GDT_RAM, %edi
+    mov   $(gdt_user_end - gdt), %ecx
+    rep movsb
+    lgdt  gdtr_user(%rip)
+    # TSS: RSP0 is the stack the CPU switches to on the way back to ring 0; the I/O
+    # bitmap offset points past the limit (IOPL 3 makes it irrelevant anyway).
+    mov   $TSS, %edi
+    xor   %eax, %eax
+    mov   $(104 / 4), %ecx
+    rep stosl
+    movl  $STACK, TSS + 4             # RSP0 (high dword stays 0)
+    movw  $104, TSS + 102
+    mov   $SEL_TSS, %ax
+    ltr   %ax
+    # IDT: vectors 32..0x7f go to fault64, 0x80 (DPL 3, so int $0x80 may use it from
+    # ring 3) to user_return.
+    lea   fault64(%rip), %rdx
+    mov   $(IDT + 32 * 16), %edi
+    mov   $(0x80 - 32), %ecx
+1:  GATE64 0x8e00
+    add   $16, %rdi
+    loop  1b
+    lea   user_return(%rip), %rdx
+    GATE64 0xee00                     # present, DPL 3, 64-bit interrupt gate
+    lidt  idtr_user(%rip)
+
+    movl  $1, IN_USER                 # fault64 now ends the user-mode part
+    push  $(SEL_UDATA | 3)            # SS
+    push  $USTACK                     # RSP
+    push  $0x3002                     # RFLAGS: IOPL 3, IF 0 (bit 1 is always set)
+    push  $(SEL_UCODE64 | 3)          # CS
+    lea   user_code(%rip), %rax
+    push  %rax                        # RIP
+    iretq
+
+# Ring 3 (the check writes MASK, a user page).
+user_code:
+    ARGS64 NR_USER
+    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
+    EXPECT64 %rax, 0xfedcba9876543210, FAIL_USER
+    int   $0x80                       # to user_return, in ring 0 on TSS.RSP0
+
+# Ring 0, entered through gate 0x80: the frame holds RIP, CS (8(%rsp)), RFLAGS, RSP, SS.
+user_return:
+    testb $3, 8(%rsp)
+    jnz   user_done
+    orl   $FAIL_USER, MASK            # not from ring 3
+# Also the landing point of fault64 for exceptions taken in ring 3.
+user_done:
+    movl  $0, IN_USER
+    mov   $SEL_DATA, %ax              # iretq nulled DS/ES, int nulled SS
+    mov   %ax, %ds
+    mov   %ax, %es
+    mov   %ax, %ss
+    mov   $STACK, %esp
+    push  $2
+    popfq                             # IOPL 0 again
+
+# --- step 8: verdict (also the landing point of fault64)
 verdict:
     lea   msg_verdict(%rip), %rsi
     call  puts64
@@ -336,9 +434,14 @@ verdict:
 1:  jmp   1b
 
 # An exception in 64-bit code: no near miss on x86 traps, so any exception is a failure.
+# Taken in step 7's ring-3 code, it ends the user-mode part with FAIL_USER instead.
 fault64:
     mov   $STACK, %esp
-    orl   $FAIL_NEAR, MASK
+    cmpl  $0, IN_USER
+    je    1f
+    orl   $FAIL_USER, MASK
+    jmp   user_done
+1:  orl   $FAIL_NEAR, MASK
     jmp   verdict
 
 # rsi = address of a NUL-terminated string
@@ -375,6 +478,12 @@ gdt:
     .quad 0x00cf93000000ffff          # 0x10: data, base 0, 4 GiB
     .quad 0x00af9b000000ffff          # 0x18: 64-bit code (L=1)
 gdt_end:
+# Step 7's entries, only in the RAM copy (gdtr_user); accessed bits preset too.
+    .quad 0x00cff3000000ffff          # 0x20: data, DPL 3
+    .quad 0x00affb000000ffff          # 0x28: 64-bit code (L=1), DPL 3
+    .quad 0x0000890000000067 | (TSS << 16)  # 0x30: available 64-bit TSS, limit 103,
+    .quad 0                           #       base TSS (< 16 MiB; upper half 0)
+gdt_user_end:
 
     .balign 8
     .word 0
@@ -393,6 +502,18 @@ idtr32:
 idtr64:
     .word 32 * 16 - 1
     .quad IDT
+
+    .balign 8
+    .word 0, 0, 0
+idtr_user:
+    .word 0x81 * 16 - 1
+    .quad IDT
+
+    .balign 8
+    .word 0, 0, 0
+gdtr_user:
+    .word gdt_user_end - gdt - 1
+    .quad GDT_RAM
 
 msg_start:   .asciz "PENGUIN-GUEST x86 start\r\n"
 msg_verdict: .asciz "PENGUIN-GUEST x86 verdict "
