@@ -1,9 +1,11 @@
-"""Hypercall handlers: what a handler gets, and the dispatch from the C callbacks."""
+"""Hypercall handlers: what a handler gets, and how a 32-bit guest's number arrives."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
+
+from .registers import CONVENTIONS, regnum
 
 if TYPE_CHECKING:
     from .qemu import Qemu
@@ -31,15 +33,54 @@ class Hypercall:
     args: tuple[int, ...]
     retval: int | None = field(default=None)
 
-    def read_reg(self, regnum: int) -> int:
-        """The live register by GDB number, unsigned, decoded in guest byte order."""
-        return self.qemu.read_reg(self.cpu, regnum)
+    # -- registers, by GDB number or by name ---------------------------------------
 
-    def write_reg(self, regnum: int, value: int) -> None:
-        self.qemu.write_reg(self.cpu, regnum, value)
+    def read_reg(self, reg: int | str) -> int:
+        """The live register, unsigned, decoded in guest byte order."""
+        return self.qemu.read_reg(self.cpu, self._regnum(reg))
+
+    def write_reg(self, reg: int | str, value: int) -> None:
+        self.qemu.write_reg(self.cpu, self._regnum(reg), value)
+
+    def set_arg(self, index: int, value: int) -> None:
+        """Write argument index (0..5) of the hypercall convention through to the guest."""
+        self.write_reg(CONVENTIONS[self.qemu.family][1][index], value)
+
+    def _regnum(self, reg: int | str) -> int:
+        return reg if isinstance(reg, int) else regnum(self.qemu.family, reg)
+
+    # -- memory ------------------------------------------------------------------
+
+    def read_memory(self, addr: int, size: int, fmt: str | None = None) -> bytes | int:
+        """Guest-virtual memory; fmt="int" decodes unsigned in guest byte order."""
+        data = self.qemu.read_memory(self.cpu, addr, size)
+        return int.from_bytes(data, self.qemu.byteorder) if fmt == "int" else data
+
+    def write_memory(self, addr: int, data: bytes | int, size: int | None = None) -> None:
+        if isinstance(data, int):
+            data = (data & ((1 << (8 * (size or self.qemu.bits // 8))) - 1)).to_bytes(
+                size or self.qemu.bits // 8, self.qemu.byteorder)
+        self.qemu.write_memory(self.cpu, addr, data)
+
+    # -- the return value --------------------------------------------------------
+
+    def set_retval(self, value: int, convention: str = "default", failure: bool = False) -> None:
+        """The value for the return register. With convention="syscall" on MIPS the
+        a3 error flag is written too (1 on failure), and a negative failure value is
+        negated, as the MIPS Linux syscall convention wants."""
+        if convention == "syscall" and self.qemu.family in ("mips", "mips64"):
+            self.write_reg("a3", 1 if failure else 0)
+            if failure and _signed(value, self.qemu.bits) < 0:
+                value = -_signed(value, self.qemu.bits)
+        self.retval = value & MASK64
 
 
 Handler = Callable[[Hypercall], Any]
+
+
+def _signed(value: int, bits: int) -> int:
+    value &= (1 << bits) - 1
+    return value - (1 << bits) if value >> (bits - 1) else value
 
 
 def spellings(nr: int, bits: int) -> set[int]:

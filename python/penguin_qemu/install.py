@@ -23,6 +23,7 @@ class Installed:
     header: Path
     env_header: Path
     env_module: Path | None
+    qemu_target: str
     bits: int
     byteorder: str
 
@@ -68,5 +69,5 @@ def locate(name: str, prefix: Path | None = None, library: Path | None = None) -
     return Installed(name=name, library=lib, header=include / entry["header"],
                      env_header=include / entry["env_header"],
                      env_module=module if module.exists() else None,
-                     bits=entry["guest_bits"],
+                     qemu_target=entry["qemu_target"], bits=entry["guest_bits"],
                      byteorder="little" if entry["endian"] == "le" else "big")

@@ -12,6 +12,7 @@ import cffi
 
 from .hypercall import MASK64, NOT_HANDLED, Handler, Hypercall, spellings
 from .install import InstallError, Installed, locate
+from .registers import family_of
 
 SHUTDOWN_CAUSE_HOST_QMP_QUIT = 2
 REG_BUFFER = 64
@@ -37,6 +38,7 @@ class Qemu:
         self.path = self.install.library
         self.bits = self.install.bits
         self.byteorder = self.install.byteorder
+        self.family = family_of(self.install.qemu_target)
         self.ffi = cffi.FFI()
         self.ffi.cdef(self.install.header.read_text())
         self.lib = self.ffi.dlopen(str(self.path), os.RTLD_NOW | os.RTLD_GLOBAL)
@@ -120,6 +122,8 @@ class Qemu:
             return 1
         if value is NOT_HANDLED:
             return 1
+        if value is None:
+            value = call.retval
         ret[0] = (value or 0) & MASK64
         return 0
 
@@ -156,6 +160,21 @@ class Qemu:
                                              width)
         if n != 0:
             raise QemuError(f"cannot write register {regnum}: error {n}")
+
+    def _address(self, addr: int) -> int:
+        return addr & ((1 << self.bits) - 1)
+
+    def read_memory(self, cpu, addr: int, size: int) -> bytes:
+        """Guest-virtual memory through cpu's MMU, without faulting the guest."""
+        buf = self.ffi.new("uint8_t[]", size)
+        if self.lib.cpu_memory_rw_debug(cpu, self._address(addr), buf, size, False) < 0:
+            raise QemuError(f"cannot read {size} bytes at {addr:#x}")
+        return bytes(buf)
+
+    def write_memory(self, cpu, addr: int, data: bytes) -> None:
+        buf = self.ffi.new("uint8_t[]", data)
+        if self.lib.cpu_memory_rw_debug(cpu, self._address(addr), buf, len(data), True) < 0:
+            raise QemuError(f"cannot write {len(data)} bytes at {addr:#x}")
 
     def _env_module_ffi(self):
         if "module" not in self._env_ffi:
