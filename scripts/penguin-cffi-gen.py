@@ -38,6 +38,13 @@ typedef int (*penguin_guest_hypercall_cb_t)(CPUState *cs, uint64_t nr,
 typedef int (*kvm_penguin_hypercall_cb_t)(CPUState *cs, uint64_t nr,
         uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
         uint64_t a5, uint64_t *ret);
+typedef int (*kvm_penguin_after_guest_init_cb_t)(MachineState *ms, void *opaque);
+typedef uint64_t (*penguin_mmio_read_cb_t)(uint64_t addr, unsigned size, void *opaque);
+typedef void (*penguin_mmio_write_cb_t)(uint64_t addr, uint64_t data, unsigned size,
+        void *opaque);
+typedef void (*penguin_reset_request_cb_t)(int cause, void *opaque);
+typedef bool (*penguin_qmp_cb_t)(const char *cmd, const char *args_json, char **result,
+        void *opaque);
 """
 
 # (symbol, declaration). Where Penguin's shim appends a declaration unless its exact
@@ -82,6 +89,18 @@ FUNCTIONS = [
      "int penguin_write_guest_reg(CPUState *cs, int regnum, const uint8_t *buf, int len);"),
     ("penguin_cpu_env", "void *penguin_cpu_env(CPUState *cs);"),
     ("penguin_sync_cpu_state", "void penguin_sync_cpu_state(CPUState *cs);"),
+    # CONTRACT section 7: runtime extras
+    ("set_kvm_penguin_after_guest_init_callback",
+     "void set_kvm_penguin_after_guest_init_callback(kvm_penguin_after_guest_init_cb_t cb, "
+     "void *opaque);"),
+    ("penguin_qemu_add_mmio_region",
+     "int penguin_qemu_add_mmio_region(uint64_t base, uint64_t size, const char *name, "
+     "penguin_mmio_read_cb_t read_cb, penguin_mmio_write_cb_t write_cb, void *opaque);"),
+    ("penguin_qemu_remove_mmio_region", "int penguin_qemu_remove_mmio_region(uint64_t base);"),
+    ("set_penguin_reset_request_callback",
+     "void set_penguin_reset_request_callback(penguin_reset_request_cb_t cb, void *opaque);"),
+    ("set_penguin_qmp_callback",
+     "void set_penguin_qmp_callback(penguin_qmp_cb_t cb, void *opaque);"),
 ]
 
 

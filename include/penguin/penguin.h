@@ -100,6 +100,51 @@ void *penguin_cpu_env(CPUState *cs);
 /* Make the env current (KVM: fetch the registers, marking them dirty); TCG: no-op. */
 void penguin_sync_cpu_state(CPUState *cs);
 
+/*
+ * Runtime extras (CONTRACT section 7).
+ *
+ * The after-guest-init callback runs once inside qemu_init(), after the board and the
+ * command line's devices exist and before any guest instruction, with the BQL held;
+ * a non-zero return stops start-up with an error naming the value.
+ */
+typedef int (*kvm_penguin_after_guest_init_cb_t)(MachineState *ms, void *opaque);
+void set_kvm_penguin_after_guest_init_callback(kvm_penguin_after_guest_init_cb_t cb,
+                                               void *opaque);
+
+/*
+ * An I/O region in system memory that only catches accesses nothing else claims
+ * (priority below every device). Callbacks see region-relative offsets and accesses
+ * of 1, 2, 4 or 8 bytes in the guest's byte order, on the vCPU thread with the BQL.
+ * Adding and removing need the BQL (the after-guest-init callback holds it). Returns
+ * 0, or a negative errno with a message for a zero or overflowing size, a NULL name
+ * or callback, an overlap with another Penguin region, or no BQL.
+ */
+typedef uint64_t (*penguin_mmio_read_cb_t)(uint64_t addr, unsigned size, void *opaque);
+typedef void (*penguin_mmio_write_cb_t)(uint64_t addr, uint64_t data, unsigned size,
+                                        void *opaque);
+int penguin_qemu_add_mmio_region(uint64_t base, uint64_t size, const char *name,
+                                 penguin_mmio_read_cb_t read_cb,
+                                 penguin_mmio_write_cb_t write_cb, void *opaque);
+/* Remove the region added at @base: 0, or -ENOENT when there is none. */
+int penguin_qemu_remove_mmio_region(uint64_t base);
+
+/*
+ * Called on every reset request (guest, monitor or QMP), on the requesting thread,
+ * with QEMU's ShutdownCause, before QEMU acts on it.
+ */
+typedef void (*penguin_reset_request_cb_t)(int cause, void *opaque);
+void set_penguin_reset_request_callback(penguin_reset_request_cb_t cb, void *opaque);
+
+/*
+ * Consulted for QMP commands QEMU does not know, on the main thread with the BQL.
+ * Return true to handle the command: *result is NULL (the answer is {}) or malloc'd
+ * JSON that QEMU frees; JSON that does not parse becomes the command's error.
+ * Return false for QEMU's usual CommandNotFound.
+ */
+typedef bool (*penguin_qmp_cb_t)(const char *cmd, const char *args_json, char **result,
+                                 void *opaque);
+void set_penguin_qmp_callback(penguin_qmp_cb_t cb, void *opaque);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,140 @@
+"""Child process: the runtime hooks of CONTRACT section 7 against a real VM.
+
+usage: runtime_checks.py CHECK LIBRARY NAME -- QEMU-ARGS...
+Prints one line `RESULT <json>`; QEMU's own error messages go to stderr.
+  after-init        the callback's order against the guest's first hypercall
+  after-init-fails  a callback returning 7 (qemu_init exits with the message)
+  reset             every reset request's cause until the VM stops
+  qmp               custom QMP commands over the -qmp unix socket given as SOCKET=path
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import threading
+import time
+
+from penguin_qemu import NOT_HANDLED, Hypercall, Qemu
+
+NR_VERDICT = 0x50454E03
+
+
+def after_init(qemu: Qemu, events: list) -> None:
+    def init(ms, opaque) -> int:
+        events.append(["init", qemu.lib.bql_locked(), ms != qemu.ffi.NULL])
+        return 0
+
+    def any_call(call: Hypercall):
+        events.append(["hypercall", call.nr])
+        if call.nr == NR_VERDICT:
+            qemu.stop()
+        return NOT_HANDLED
+
+    qemu._keep = qemu.ffi.callback("kvm_penguin_after_guest_init_cb_t", init)
+    qemu.lib.set_kvm_penguin_after_guest_init_callback(qemu._keep, qemu.ffi.NULL)
+    qemu.on_unregistered(any_call)
+
+
+def after_init_fails(qemu: Qemu, events: list) -> None:
+    qemu._keep = qemu.ffi.callback("kvm_penguin_after_guest_init_cb_t", lambda ms, o: 7)
+    qemu.lib.set_kvm_penguin_after_guest_init_callback(qemu._keep, qemu.ffi.NULL)
+
+
+def reset(qemu: Qemu, events: list) -> None:
+    def on_reset(cause, opaque) -> None:
+        events.append(cause)
+
+    qemu._keep = qemu.ffi.callback("penguin_reset_request_cb_t", on_reset)
+    qemu.lib.set_penguin_reset_request_callback(qemu._keep, qemu.ffi.NULL)
+
+
+def qmp_exchange(path: str, commands: list[dict]) -> list[dict]:
+    """Connect to QEMU's QMP socket, negotiate, send each command, return the answers."""
+    for _ in range(100):
+        try:
+            sock = socket.socket(socket.AF_UNIX)
+            sock.connect(path)
+            break
+        except OSError:
+            time.sleep(0.05)
+    stream = sock.makefile("rw")
+
+    def read() -> dict:
+        while True:
+            msg = json.loads(stream.readline())
+            if "event" not in msg:
+                return msg
+
+    read()  # greeting
+    answers = []
+    for cmd in [{"execute": "qmp_capabilities"}, *commands]:
+        stream.write(json.dumps(cmd) + "\n")
+        stream.flush()
+        answers.append(read())
+    sock.close()
+    return answers[1:]
+
+
+def qmp(qemu: Qemu, events: list, path: str) -> None:
+    qemu.ffi.cdef("char *strdup(const char *s);")
+
+    def on_qmp(cmd, args_json, result, opaque) -> bool:
+        name = qemu.ffi.string(cmd).decode()
+        args = json.loads(qemu.ffi.string(args_json))
+        if name == "penguin-echo":
+            result[0] = qemu.lib.strdup(json.dumps({"echo": args}).encode())
+            return True
+        if name == "penguin-empty":
+            return True
+        if name == "penguin-bad-json":
+            result[0] = qemu.lib.strdup(b"{not json")
+            return True
+        return False
+
+    def on_reset(cause, opaque) -> None:
+        events.append(["reset", cause])
+
+    qemu._keep = (qemu.ffi.callback("penguin_qmp_cb_t", on_qmp),
+                  qemu.ffi.callback("penguin_reset_request_cb_t", on_reset))
+    qemu.lib.set_penguin_qmp_callback(qemu._keep[0], qemu.ffi.NULL)
+    qemu.lib.set_penguin_reset_request_callback(qemu._keep[1], qemu.ffi.NULL)
+
+    def client() -> None:
+        qemu.wait_started(30)
+        events.extend(qmp_exchange(path, [
+            {"execute": "penguin-echo", "arguments": {"x": 1, "s": "two"}},
+            {"execute": "penguin-empty"},
+            {"execute": "penguin-bad-json"},
+            {"execute": "penguin-unknown"},
+            {"execute": "query-status"},
+            {"execute": "system_reset"},
+        ]))
+        qemu.stop()
+
+    threading.Thread(target=client, daemon=True).start()
+
+
+def main() -> int:
+    check, library, name = sys.argv[1:4]
+    qemu_args = sys.argv[5:]
+    qemu = Qemu(name, library=library)
+    events: list = []
+    if check == "qmp":
+        path = next(a for a in qemu_args if a.startswith("unix:")).split(":", 1)[1]
+        qmp(qemu, events, path.split(",")[0])
+    else:
+        {"after-init": after_init, "after-init-fails": after_init_fails,
+         "reset": reset}[check](qemu, events)
+    if check == "reset":
+        guard = threading.Timer(20, qemu.stop)  # a guest that never resets still ends
+        guard.daemon = True
+        guard.start()
+    status = qemu.run(qemu_args)
+    print("RESULT " + json.dumps({"events": events, "status": status}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
