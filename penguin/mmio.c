@@ -74,8 +74,9 @@ static int check_request(uint64_t base, uint64_t size, const char *name,
     PenguinMmioRegion *other;
 
     if (!bql_locked()) {
-        error_report("penguin: MMIO regions need the BQL (add them from the "
-                     "after-guest-init callback)");
+        /* Not error_report(): before qemu_init() the monitor it consults is not set up. */
+        fprintf(stderr, "penguin: MMIO regions need the BQL (add them from the "
+                "after-guest-init callback)\n");
         return -EPERM;
     }
     if (!name || !read_cb || !write_cb) {
@@ -131,7 +132,7 @@ static void penguin_mmio_free(PenguinMmioRegion *r)
 int penguin_qemu_remove_mmio_region(uint64_t base)
 {
     if (!bql_locked()) {
-        error_report("penguin: removing an MMIO region needs the BQL");
+        fprintf(stderr, "penguin: removing an MMIO region needs the BQL\n");
         return -EPERM;
     }
     for (guint i = 0; penguin_mmio_regions && i < penguin_mmio_regions->len; i++) {

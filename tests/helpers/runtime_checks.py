@@ -6,6 +6,8 @@ Prints one line `RESULT <json>`; QEMU's own error messages go to stderr.
   after-init-fails  a callback returning 7 (qemu_init exits with the message)
   reset             every reset request's cause until the VM stops
   qmp               custom QMP commands over the -qmp unix socket given as SOCKET=path
+  mmio BASE         a region at BASE for the MMIO guests (tests/guests/mmio-*.S), and
+                    every bad request the API must refuse
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 
 from penguin_qemu import NOT_HANDLED, Hypercall, Qemu
 
-NR_VERDICT = 0x50454E03
+NR_VERDICT, NR_MMIO_REMOVE = 0x50454E03, 0x50454E20
 
 
 def after_init(qemu: Qemu, events: list) -> None:
@@ -116,12 +118,62 @@ def qmp(qemu: Qemu, events: list, path: str) -> None:
     threading.Thread(target=client, daemon=True).start()
 
 
+def mmio(qemu: Qemu, events: list, base: int) -> None:
+    ffi, lib = qemu.ffi, qemu.lib
+
+    def rd(off, size, opaque) -> int:
+        value = (0x0102030405060708 + off) & ((1 << (8 * size)) - 1)
+        events.append(["read", off, size, value])
+        return value
+
+    def wr(off, data, size, opaque) -> None:
+        events.append(["write", off, size, data])
+
+    read_cb = ffi.callback("penguin_mmio_read_cb_t", rd)
+    write_cb = ffi.callback("penguin_mmio_write_cb_t", wr)
+    refused = {"no_bql": lib.penguin_qemu_add_mmio_region(base, 0x1000, b"m", read_cb,
+                                                          write_cb, ffi.NULL)}
+
+    def init(ms, opaque) -> int:
+        add = lib.penguin_qemu_add_mmio_region
+        events.append(["add", add(base, 0x1000, b"penguin-test", read_cb, write_cb, ffi.NULL)])
+        refused["overlap"] = add(base + 0x800, 0x1000, b"o", read_cb, write_cb, ffi.NULL)
+        refused["zero_size"] = add(base + 0x10000, 0, b"z", read_cb, write_cb, ffi.NULL)
+        refused["wrapping"] = add(2**64 - 0x10, 0x100, b"w", read_cb, write_cb, ffi.NULL)
+        refused["null_read"] = add(base + 0x10000, 0x100, b"r", ffi.NULL, write_cb, ffi.NULL)
+        refused["null_name"] = add(base + 0x10000, 0x100, ffi.NULL, read_cb, write_cb,
+                                   ffi.NULL)
+        refused["remove_unknown"] = lib.penguin_qemu_remove_mmio_region(base + 0x10000)
+        return 0
+
+    def remove(call: Hypercall) -> int:
+        lib.bql_lock_impl(__file__.encode(), 0)   # hypercalls run without the BQL
+        events.append(["remove", lib.penguin_qemu_remove_mmio_region(base)])
+        lib.bql_unlock()
+        return 0
+
+    def verdict(call: Hypercall) -> int:
+        events.append(["verdict", call.args[0], call.args[1]])
+        events.append(["refused", refused])
+        qemu.stop()
+        return 0
+
+    qemu._keep = (read_cb, write_cb,
+                  ffi.callback("kvm_penguin_after_guest_init_cb_t", init))
+    lib.set_kvm_penguin_after_guest_init_callback(qemu._keep[2], ffi.NULL)
+    qemu.on_hypercall(NR_MMIO_REMOVE, remove)
+    qemu.on_hypercall(NR_VERDICT, verdict)
+
+
 def main() -> int:
     check, library, name = sys.argv[1:4]
-    qemu_args = sys.argv[5:]
+    extra = sys.argv[4:sys.argv.index("--")]
+    qemu_args = sys.argv[sys.argv.index("--") + 1:]
     qemu = Qemu(name, library=library)
     events: list = []
-    if check == "qmp":
+    if check == "mmio":
+        mmio(qemu, events, int(extra[0], 0))
+    elif check == "qmp":
         path = next(a for a in qemu_args if a.startswith("unix:")).split(":", 1)[1]
         qmp(qemu, events, path.split(",")[0])
     else:
