@@ -45,6 +45,8 @@ typedef void (*penguin_mmio_write_cb_t)(uint64_t addr, uint64_t data, unsigned s
 typedef void (*penguin_reset_request_cb_t)(int cause, void *opaque);
 typedef bool (*penguin_qmp_cb_t)(const char *cmd, const char *args_json, char **result,
         void *opaque);
+typedef void (*penguin_snapshot_done_cb_t)(const char *name, bool load, bool ok,
+        void *opaque);
 """
 
 # (symbol, declaration). Where Penguin's shim appends a declaration unless its exact
@@ -101,6 +103,12 @@ FUNCTIONS = [
      "void set_penguin_reset_request_callback(penguin_reset_request_cb_t cb, void *opaque);"),
     ("set_penguin_qmp_callback",
      "void set_penguin_qmp_callback(penguin_qmp_cb_t cb, void *opaque);"),
+    ("penguin_save_snapshot", "bool penguin_save_snapshot(const char *name);"),
+    ("penguin_load_snapshot", "bool penguin_load_snapshot(const char *name);"),
+    ("penguin_schedule_snapshot", "void penguin_schedule_snapshot(const char *name, bool load);"),
+    ("set_penguin_snapshot_done_callback",
+     "void set_penguin_snapshot_done_callback(penguin_snapshot_done_cb_t cb, void *opaque);"),
+    ("penguin_snapshots_completed", "uint64_t penguin_snapshots_completed(bool *last_ok);"),
 ]
 
 

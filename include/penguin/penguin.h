@@ -129,6 +129,24 @@ int penguin_qemu_add_mmio_region(uint64_t base, uint64_t size, const char *name,
 int penguin_qemu_remove_mmio_region(uint64_t base);
 
 /*
+ * Internal snapshots on the VM's qcow2 drives (savevm/loadvm by name).
+ * penguin_save_snapshot() and penguin_load_snapshot() run synchronously and need the
+ * BQL in main-loop context (not a vCPU thread: the VM is stopped while they run).
+ * A failed load (unknown name, corrupt image) returns false and leaves the VM running
+ * as it was. penguin_schedule_snapshot() is safe from any thread, vCPU threads and
+ * hypercall callbacks included: the operation runs later on the main loop, and its end
+ * is signalled through the done callback (name, load, ok) and the completed count.
+ */
+bool penguin_save_snapshot(const char *name);
+bool penguin_load_snapshot(const char *name);
+void penguin_schedule_snapshot(const char *name, bool load);
+typedef void (*penguin_snapshot_done_cb_t)(const char *name, bool load, bool ok,
+                                           void *opaque);
+void set_penguin_snapshot_done_callback(penguin_snapshot_done_cb_t cb, void *opaque);
+/* How many scheduled snapshots have finished; *last_ok (if not NULL): the last one's. */
+uint64_t penguin_snapshots_completed(bool *last_ok);
+
+/*
  * Called on every reset request (guest, monitor or QMP), on the requesting thread,
  * with QEMU's ShutdownCause, before QEMU acts on it.
  */
