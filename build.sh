@@ -73,6 +73,11 @@ main() {
     /usr/bin/python3 "$top/scripts/penguin-stage.py" --build-dir "$build" --stage "$top/dist/stage"
     step "generate cffi headers, env headers and env modules"
     generate
+    step "firmware (pinned Debian packages, configs/firmware.conf)"
+    "$top/scripts/penguin-firmware.sh" "$top/_build/firmware"
+    step "package"
+    /usr/bin/python3 "$top/scripts/penguin-qemu-package.py" --stage "$top/dist/stage" \
+        --out "$top/dist" --firmware-dir "$top/_build/firmware"
     step "done in $((SECONDS - start)) s"
 }
 

@@ -23,6 +23,9 @@ test_pkgs=(
     binutils-mipsel-linux-gnu binutils-mips64-linux-gnuabi64 binutils-mips64el-linux-gnuabi64
     binutils-powerpc-linux-gnu binutils-powerpc64-linux-gnu binutils-powerpc64le-linux-gnu
     binutils-riscv64-linux-gnu clang-19 lld-19 llvm-19
+    gcc-arm-linux-gnueabi gcc-aarch64-linux-gnu gcc-mips-linux-gnu gcc-mipsel-linux-gnu
+    gcc-mips64-linux-gnuabi64 gcc-mips64el-linux-gnuabi64 gcc-powerpc-linux-gnu
+    gcc-powerpc64-linux-gnu gcc-powerpc64le-linux-gnu gcc-riscv64-linux-gnu gcc-i686-linux-gnu
 )
 
 missing() {
@@ -59,11 +62,12 @@ main() {
         test)  mapfile -t need < <(missing "${test_pkgs[@]}") ;;
         *) echo "usage: $0 build|test" >&2; exit 2 ;;
     esac
+    export DEBIAN_FRONTEND=noninteractive
+    # Also what the QEMU source and the firmware downloads need; a no-op when in place.
+    "$here/penguin-apt-sources.sh"
     if [ ${#need[@]} -eq 0 ] && [ ${#bp[@]} -eq 0 ]; then
         return 0
     fi
-    export DEBIAN_FRONTEND=noninteractive
-    "$here/penguin-apt-sources.sh"
     install default "${need[@]}"
     install bookworm-backports "${bp[@]}"
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,12 +22,13 @@ def link_file(src: Path, dst: Path) -> None:
     if not src.is_file():
         raise SystemExit(f"penguin-stage: error: {src} was not built")
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if dst.exists() and os.path.samefile(src, dst):
+        return
     tmp = dst.with_name(dst.name + ".tmp")
     tmp.unlink(missing_ok=True)
     try:
         os.link(src, tmp)
     except OSError:
-        import shutil
         shutil.copy2(src, tmp)
     os.replace(tmp, dst)
 

@@ -1,0 +1,465 @@
+#!/usr/bin/env python3
+"""Package the staged /usr/local tree as penguin-qemu.tar.gz (CONTRACT section 8).
+
+    penguin-qemu-package.py --stage dist/stage --out dist --firmware-dir _build/firmware
+
+Writes, in --out:
+  penguin-qemu.tar.gz
+      Unpacks under /usr/local: bin/qemu-img; lib/libqemu-system-<name>.so for every name
+      of configs/arches.tsv (aliases as symlinks; also any lib/libqemu-kvm-*.so staged);
+      lib/penguin-qemu-env/<module>; include/penguin-qemu-cffi/ (the manifest and every
+      header and env header it names); include/penguin-qemu/penguin.h (the exported C ABI)
+      and, once it exists, include/penguin-qemu/guest/penguin-hypercall.h; share/qemu/ and
+      share/doc/penguin-qemu-firmware/ (from scripts/penguin-firmware.sh);
+      share/doc/penguin-qemu/ (QEMU's COPYING and LICENSE); penguin-qemu-package.json =
+      {"schema":1,"entries":[every entry of the archive, itself included, sorted]}.
+  penguin-qemu-debug.tar.gz
+      Unpacks under /: usr/lib/debug/.build-id/xx/yyyy.debug for every ELF file of bin/
+      and lib/ (objcopy --only-keep-debug, debug sections zlib-compressed); gdb finds them
+      by build-id.
+  SHA256SUMS
+      `sha256sum -c` format, for both archives.
+
+Every ELF file of bin/ and lib/ ships through `objcopy --strip-debug --add-gnu-debuglink`:
+the DWARF goes, the symbol tables stay (.dynsym, which cffi's dlsym needs, and .symtab).
+The env generators have read the DWARF before this runs.
+
+Reproducible: the same inputs give byte-identical archives. Entries are sorted, carry no
+directories, uid/gid 0 root/root, mode 0755 (executables) or 0644, mtime
+SOURCE_DATE_EPOCH; gzip has no name and mtime 0. SOURCE_DATE_EPOCH is --source-date-epoch,
+else the environment variable, else the commit time of the repository's HEAD
+(`git log -1 --format=%ct`), else 0.
+
+Re-running with unchanged inputs (path, size, mtime, inode and mode of every input, this
+script, SOURCE_DATE_EPOCH) keeps the existing archives; --force repackages.
+
+Anything missing that the cffi manifest or arches.tsv names (or a required firmware
+blob) fails the packaging with its name, before any work is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import gzip
+import hashlib
+import io
+import json
+import os
+import posixpath
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+import penguin_arches  # noqa: E402
+
+ARCHIVE = "penguin-qemu.tar.gz"
+DEBUG_ARCHIVE = "penguin-qemu-debug.tar.gz"
+SUMS = "SHA256SUMS"
+PACKAGE_JSON = "penguin-qemu-package.json"
+STAMP = ".penguin-qemu-package.stamp"
+MANIFEST = "qemu_cffi_system_manifest.json"
+CFFI_DIR = "include/penguin-qemu-cffi"
+ENV_DIR = "lib/penguin-qemu-env"
+DEBUG_ROOT = "usr/lib/debug/.build-id"
+
+# What the machines of CONTRACT section 2 cannot start without (share/qemu/...).
+REQUIRED_FIRMWARE = (
+    "bios-256k.bin",                            # pc
+    "vgabios-stdvga.bin",                       # pc's default VGA
+    "linuxboot_dma.bin",                        # pc -kernel
+    "efi-e1000.rom",                            # pc's default NIC
+    "efi-virtio.rom",                           # virtio-net-pci, every machine
+    "efi-pcnet.rom",                            # malta's NIC
+    "slof.bin",                                 # pseries
+    "vof.bin",                                  # pseries,x-vof=on
+    "opensbi-riscv64-generic-fw_dynamic.bin",   # riscv64 virt
+    "edk2-loongarch64-code.fd",                 # loongarch64 virt, -bios
+    "keymaps/en-us",                            # VNC's default layout
+)
+
+
+class PackageError(Exception):
+    """The inputs are incomplete or a tool failed: the message names what."""
+
+
+@dataclass
+class Entry:
+    path: str                   # path inside the archive
+    src: Path | None = None     # file to copy (None: data)
+    data: bytes | None = None   # generated content
+    link: str | None = None     # symlink target (relative)
+    executable: bool = False
+
+
+def log(msg: str) -> None:
+    print(f"penguin-qemu-package: {msg}", flush=True)
+
+
+# -- inputs ---------------------------------------------------------------------------
+
+def source_date_epoch(explicit: int | None) -> int:
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env:
+        if not env.isdigit():
+            raise PackageError(f"SOURCE_DATE_EPOCH={env!r} is not a number of seconds")
+        return int(env)
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%ct"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        if out.isdigit():
+            return int(out)
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return 0
+
+
+class Collector:
+    """The entries of the main archive, each checked to exist in its source tree."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {}
+        self.missing: dict[str, list[str]] = {}   # path -> who names it
+
+    def miss(self, rel: str, why: str) -> None:
+        self.missing.setdefault(rel, []).append(why)
+
+    def add_tree_path(self, root: Path, rel: str, why: str) -> None:
+        """Add root/rel (a file or a relative symlink, followed to its target)."""
+        queue = [(rel, why)]
+        while queue:
+            rel, why = queue.pop()
+            if rel in self.entries:
+                continue
+            src = root / rel
+            if src.is_symlink():
+                target = os.readlink(src)
+                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
+                if target.startswith("/") or resolved.startswith("../"):
+                    raise PackageError(f"{rel}: symlink to {target} leaves the tree")
+                self.entries[rel] = Entry(rel, link=target)
+                queue.append((resolved, f"target of {rel}"))
+            elif src.is_file():
+                self.entries[rel] = Entry(rel, src=src,
+                                          executable=bool(src.stat().st_mode & 0o111))
+            elif src.exists():
+                raise PackageError(f"{rel}: not a regular file or symlink ({src})")
+            else:
+                self.miss(rel, why)
+
+    def add_file(self, rel: str, src: Path, why: str, required: bool = True) -> None:
+        if src.is_file():
+            self.entries[rel] = Entry(rel, src=src, executable=bool(src.stat().st_mode & 0o111))
+        elif required:
+            self.miss(rel, f"{why}: {src}")
+
+    def add_tree(self, root: Path, sub: str) -> int:
+        """Every file and symlink under root/sub, keeping its path."""
+        n = 0
+        for dirpath, dirnames, filenames in os.walk(root / sub):
+            dirnames.sort()
+            links = [d for d in dirnames if (Path(dirpath) / d).is_symlink()]
+            for name in sorted(filenames + links):
+                rel = (Path(dirpath) / name).relative_to(root).as_posix()
+                self.add_tree_path(root, rel, f"under {sub}")
+                n += 1
+        return n
+
+
+def collect(args: argparse.Namespace) -> dict[str, Entry]:
+    stage: Path = args.stage
+    c = Collector()
+    c.add_tree_path(stage, "bin/qemu-img", "CONTRACT section 8")
+    for arch in penguin_arches.load():
+        c.add_tree_path(stage, f"lib/{arch.library}", "configs/arches.tsv")
+    for kvm in sorted((stage / "lib").glob("libqemu-kvm-*.so")):
+        c.add_tree_path(stage, f"lib/{kvm.name}", "KVM library")
+
+    manifest_rel = f"{CFFI_DIR}/{MANIFEST}"
+    manifest_path = stage / manifest_rel
+    if not manifest_path.is_file():
+        c.miss(manifest_rel, "the cffi manifest")
+    else:
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            headers = manifest["headers"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise PackageError(f"{manifest_rel}: not a valid manifest: {e}") from None
+        c.add_tree_path(stage, manifest_rel, "the cffi manifest")
+        seen = set()
+        for h in headers:
+            arch = h.get("arch", "?")
+            seen.add(arch)
+            why = f"{MANIFEST} entry {arch}"
+            for key, prefix in (("library", "lib"), ("header", CFFI_DIR),
+                                ("env_header", CFFI_DIR), ("env_module", ENV_DIR)):
+                name = h.get(key)
+                if not name or "/" in name:
+                    raise PackageError(f"{manifest_rel}: entry {arch} has bad {key} {name!r}")
+                c.add_tree_path(stage, f"{prefix}/{name}", why)
+        for arch in penguin_arches.load():
+            if arch.name not in seen:
+                c.miss(f"{MANIFEST} entry for {arch.name}", "configs/arches.tsv")
+
+    c.add_file("include/penguin-qemu/penguin.h", args.abi_header, "the exported C ABI")
+    c.add_file("include/penguin-qemu/guest/penguin-hypercall.h", args.guest_header,
+               "guest SDK", required=False)
+    for name in ("COPYING", "LICENSE"):
+        c.add_file(f"share/doc/penguin-qemu/{name}", args.qemu_source / name, "QEMU's licence")
+
+    fw: Path = args.firmware_dir
+    if not (fw / "share" / "qemu").is_dir():
+        c.miss("share/qemu/", f"firmware: run scripts/penguin-firmware.sh {fw}")
+    else:
+        c.add_tree(fw, "share/qemu")
+        c.add_tree(fw, "share/doc/penguin-qemu-firmware")
+        for name in REQUIRED_FIRMWARE:
+            if f"share/qemu/{name}" not in c.entries:
+                c.miss(f"share/qemu/{name}", f"firmware the machines need, from {fw}")
+
+    if c.missing:
+        raise PackageError("missing artifacts:\n" + "".join(
+            f"  {rel} ({'; '.join(why)})\n" for rel, why in c.missing.items()).rstrip())
+    if PACKAGE_JSON in c.entries:
+        raise PackageError(f"{PACKAGE_JSON} must not come from an input tree")
+    return c.entries
+
+
+# -- stripping ------------------------------------------------------------------------
+
+def is_elf(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(4) == b"\x7fELF"
+
+
+def run(cmd: list[str]) -> str:
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise PackageError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()}")
+    return p.stdout
+
+
+def build_id(path: Path) -> str:
+    m = re.search(r"Build ID: ([0-9a-f]+)", run(["readelf", "-n", "-W", str(path)]))
+    if not m or len(m.group(1)) < 4:
+        raise PackageError(f"{path}: has no GNU build-id (link with -Wl,--build-id)")
+    return m.group(1)
+
+
+def section_sizes(path: Path) -> dict[str, int]:
+    sizes = {}
+    for line in run(["readelf", "-S", "-W", str(path)]).splitlines():
+        m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)", line)
+        if m:
+            sizes[m.group(1)] = int(m.group(2), 16)
+    return sizes
+
+
+@dataclass
+class Stripped:
+    rel: str
+    stripped: Path
+    build_id: str
+    debug: Path
+
+
+def strip_one(entry: Entry, work: Path) -> Stripped:
+    src = entry.src
+    assert src is not None
+    bid = build_id(src)
+    debug = work / "debug" / bid[:2] / f"{bid[2:]}.debug"
+    debug.parent.mkdir(parents=True, exist_ok=True)
+    out = work / "stripped" / entry.path
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not debug.exists():  # identical ELF files share one build-id and one .debug
+        tmp = debug.with_name(debug.name + f".{os.getpid()}.{id(entry)}")
+        run(["objcopy", "--only-keep-debug", "--compress-debug-sections=zlib", str(src), str(tmp)])
+        os.replace(tmp, debug)
+    run(["objcopy", "--strip-debug", f"--add-gnu-debuglink={debug}", str(src), str(out)])
+    got = build_id(out)
+    if got != bid:
+        raise PackageError(f"{entry.path}: build-id changed by stripping ({bid} -> {got})")
+    before, after = section_sizes(src), section_sizes(out)
+    for sec in (".dynsym", ".dynstr", ".gnu.hash", ".text"):
+        if before.get(sec) != after.get(sec):
+            raise PackageError(f"{entry.path}: stripping changed {sec} "
+                               f"({before.get(sec)} -> {after.get(sec)})")
+    return Stripped(entry.path, out, bid, debug)
+
+
+def strip_all(entries: dict[str, Entry], work: Path, jobs: int) -> list[Stripped]:
+    # Our own binaries only: firmware ELF images (OpenSBI) ship as Debian built them.
+    elves = [e for e in entries.values()
+             if e.src is not None and e.path.startswith(("bin/", "lib/")) and is_elf(e.src)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        done = list(pool.map(lambda e: strip_one(e, work), elves))
+    for s in done:
+        entries[s.rel].src = s.stripped
+    return done
+
+
+# -- archives -------------------------------------------------------------------------
+
+def tar_info(name: str, mtime: int) -> tarfile.TarInfo:
+    ti = tarfile.TarInfo(name)
+    ti.mtime = mtime
+    ti.uid = ti.gid = 0
+    ti.uname = ti.gname = "root"
+    return ti
+
+
+def write_archive(dest: Path, entries: list[Entry], mtime: int, level: int) -> None:
+    """A deterministic .tar.gz of entries (sorted by path), written atomically."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    try:
+        _write_tar(tmp, entries, mtime, level)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, dest)
+
+
+def _write_tar(tmp: Path, entries: list[Entry], mtime: int, level: int) -> None:
+    with open(tmp, "wb") as raw, \
+         gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=level) as gz, \
+         tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for e in sorted(entries, key=lambda e: e.path):
+            ti = tar_info(e.path, mtime)
+            if e.link is not None:
+                ti.type = tarfile.SYMTYPE
+                ti.linkname = e.link
+                ti.mode = 0o777
+                tar.addfile(ti)
+            elif e.data is not None:
+                ti.size = len(e.data)
+                ti.mode = 0o644
+                tar.addfile(ti, io.BytesIO(e.data))
+            else:
+                assert e.src is not None
+                ti.size = e.src.stat().st_size
+                ti.mode = 0o755 if e.executable else 0o644
+                with open(e.src, "rb") as f:
+                    tar.addfile(ti, f)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fingerprint(entries: dict[str, Entry], mtime: int, level: int) -> str:
+    """What the archives depend on, cheaply: each input's path, size, mtime and mode."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(f"{mtime} {level}\n".encode())
+    for rel in sorted(entries):
+        e = entries[rel]
+        if e.src is not None:
+            st = e.src.stat()
+            h.update(f"{rel} {e.src} {st.st_size} {st.st_mtime_ns} {st.st_ino} "
+                     f"{st.st_mode}\n".encode())
+        else:
+            h.update(f"{rel} -> {e.link}\n".encode())
+    return h.hexdigest() + "\n"
+
+
+def human(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def package(args: argparse.Namespace) -> None:
+    start = time.monotonic()
+    mtime = source_date_epoch(args.source_date_epoch)
+    out: Path = args.out
+    try:
+        entries = collect(args)   # fails before any work if something is missing
+    except PackageError:
+        for name in (ARCHIVE, DEBUG_ARCHIVE, SUMS, STAMP):   # nothing stale is left to ship
+            (out / name).unlink(missing_ok=True)
+        raise
+    stamp_file = out / STAMP
+    stamp = fingerprint(entries, mtime, args.compresslevel)
+    if (not args.force and all((out / n).is_file() for n in (ARCHIVE, DEBUG_ARCHIVE, SUMS))
+            and stamp_file.is_file() and stamp_file.read_text() == stamp):
+        log(f"{out / ARCHIVE} is up to date (inputs unchanged; --force repackages)")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name in (ARCHIVE, DEBUG_ARCHIVE, SUMS, STAMP):   # no stale outputs after a failure
+        (out / name).unlink(missing_ok=True)
+
+    with tempfile.TemporaryDirectory(prefix=".penguin-package.", dir=out) as tmp:
+        work = Path(tmp)
+        stripped = strip_all(entries, work, args.jobs)
+        log(f"stripped {len(stripped)} ELF files ({time.monotonic() - start:.0f} s)")
+
+        paths = sorted([*entries, PACKAGE_JSON])
+        listing = json.dumps({"schema": 1, "entries": paths}, indent=1) + "\n"
+        entries[PACKAGE_JSON] = Entry(PACKAGE_JSON, data=listing.encode())
+
+        debug_entries = {}
+        for s in stripped:
+            rel = f"{DEBUG_ROOT}/{s.build_id[:2]}/{s.build_id[2:]}.debug"
+            debug_entries[rel] = Entry(rel, src=s.debug)
+
+        # zlib releases the GIL: both archives compress at once.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            jobs = [pool.submit(write_archive, out / ARCHIVE, list(entries.values()), mtime,
+                                args.compresslevel),
+                    pool.submit(write_archive, out / DEBUG_ARCHIVE,
+                                list(debug_entries.values()), mtime, args.compresslevel)]
+            for j in jobs:
+                j.result()
+
+    sums = "".join(f"{sha256(out / n)}  {n}\n" for n in sorted((ARCHIVE, DEBUG_ARCHIVE)))
+    tmp_sums = out / f".{SUMS}.tmp"
+    tmp_sums.write_text(sums)
+    os.replace(tmp_sums, out / SUMS)
+    stamp_file.write_text(stamp)
+    log(f"{out / ARCHIVE}: {human((out / ARCHIVE).stat().st_size)}, {len(entries)} entries")
+    log(f"{out / DEBUG_ARCHIVE}: {human((out / DEBUG_ARCHIVE).stat().st_size)}, "
+        f"{len(debug_entries)} .debug files")
+    log(f"{out / SUMS}; SOURCE_DATE_EPOCH={mtime}; {time.monotonic() - start:.0f} s")
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    p.add_argument("--stage", type=Path, default=REPO / "dist" / "stage",
+                   help="the staged /usr/local tree (read only)")
+    p.add_argument("--out", type=Path, default=REPO / "dist", help="where the archives go")
+    p.add_argument("--firmware-dir", type=Path, default=REPO / "_build" / "firmware",
+                   help="output of scripts/penguin-firmware.sh (holds share/qemu)")
+    p.add_argument("--abi-header", type=Path, default=REPO / "include" / "penguin" / "penguin.h")
+    p.add_argument("--guest-header", type=Path,
+                   default=REPO / "guest" / "include" / "penguin-hypercall.h",
+                   help="shipped when it exists")
+    p.add_argument("--qemu-source", type=Path, default=REPO / "_build" / "src",
+                   help="the prepared QEMU tree (COPYING, LICENSE)")
+    p.add_argument("--source-date-epoch", type=int, default=None,
+                   help="mtime of every entry (default: $SOURCE_DATE_EPOCH, else HEAD's "
+                        "commit time, else 0)")
+    p.add_argument("--compresslevel", type=int, default=6, choices=range(1, 10))
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--force", action="store_true",
+                   help="repackage even when no input changed since the last run")
+    args = p.parse_args(argv)
+    try:
+        package(args)
+    except PackageError as e:
+        print(f"penguin-qemu-package: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
