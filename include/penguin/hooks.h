@@ -15,4 +15,8 @@ bool penguin_after_guest_init(MachineState *ms, Error **errp);
 /* system/runstate.c, first thing in qemu_system_reset_request(). */
 void penguin_reset_requested(ShutdownCause cause);
 
+/* target/i386/kvm/kvm.c, first thing after every KVM_RUN (x86 KVM builds only). */
+struct kvm_run;
+void penguin_kvm_x86_post_run(CPUState *cs, struct kvm_run *run);
+
 #endif /* PENGUIN_HOOKS_H */

@@ -11,8 +11,6 @@
 #ifndef PENGUIN_HYPERCALL_ABI_H
 #define PENGUIN_HYPERCALL_ABI_H
 
-#include "tcg/tcg.h"
-
 typedef struct PenguinHypercallABI {
     uint32_t nr;        /* offsetof(CPUArchState, <number register>) */
     uint32_t args[6];   /* offsetof(CPUArchState, <argument register>) */
@@ -23,12 +21,5 @@ typedef struct PenguinHypercallABI {
 
 /* Dispatch the hypercall whose registers @abi locates in @env, the env of @cs. */
 bool penguin_env_hypercall(CPUState *cs, void *env, const PenguinHypercallABI *abi);
-
-/*
- * Emit a call of the dispatch at the current point of a translation; the result is 1
- * when a callback handled the call. The translator must have stored the guest PC
- * first, so that callbacks read the sentinel's address.
- */
-TCGv_i32 penguin_gen_hypercall(const PenguinHypercallABI *abi);
 
 #endif /* PENGUIN_HYPERCALL_ABI_H */
