@@ -60,6 +60,10 @@ libraries() {
         "$top/configs/arches.tsv" | sort -u
 }
 
+# Let ccache share objects between checkouts at different paths (CI clones anew): paths
+# under the checkout are hashed relative to it, and the working directory not at all.
+export CCACHE_BASEDIR=$top CCACHE_NOHASHDIR=true
+
 main() {
     local start=$SECONDS
     step "dependencies"

@@ -3,6 +3,7 @@ fast, and the command line that prints hypercalls."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 
@@ -62,3 +63,30 @@ def test_unknown_architecture_is_a_clear_error(stage):
                             capture_output=True, text=True, env=env)
     assert result.returncode == 2
     assert "unknown architecture 'sparc64'" in result.stderr
+
+
+MEMORY_CASES = {
+    # library: (guest, scratch RAM, sentinel word, scratch bytes as stored)
+    "aarch64": ("aarch64", 0x40100000, 0xD500501F, "8877665544332211"),
+    "mips": ("mips", 0x80200000, 0x0000000A, "1122334455667788"),
+}
+
+
+@pytest.mark.parametrize("target", sorted(MEMORY_CASES))
+def test_memory_and_syscall_return_value(stage, target, tmp_path):
+    guest, scratch, word, stored = MEMORY_CASES[target]
+    result = run_helper("client_checks.py", "memory", str(stage_lib(target)), target,
+                        hex(scratch), "--", *guest_args(guest, target, tmp_path))
+    lines = [l for l in result.stdout.splitlines() if l.startswith("MEMORY ")]
+    assert lines, result.stdout + result.stderr
+    seen = json.loads(lines[0][len("MEMORY "):])
+    assert seen["sentinel_word"] == word            # fmt="int": unsigned, guest byte order
+    assert seen["scratch_bytes"] == stored          # ints are written in guest byte order
+    assert seen["scratch_int"] == 0x1122334455667788
+    assert seen["unmapped"].startswith("QemuError: cannot read 16 bytes")
+    # The syscall convention with failure negates and sets a3 = 1 on MIPS only; other
+    # architectures return the negative value itself, as Penguin's shim does.
+    if target == "mips":
+        assert seen["retval"] == 2 and seen["a3"] == 1
+    else:
+        assert seen["retval"] == 2**64 - 2

@@ -35,11 +35,13 @@ def expected_args(guest: Guest, nr: int) -> list[list[int]]:
 
 
 def run_guest(guest: Guest, target: str, machine: list[str], workdir: Path,
-              probe_bad_inputs: bool = False) -> tuple[dict, str]:
+              probe_bad_inputs: bool = False, **where) -> tuple[dict, str]:
+    """Boot guest on library target (or where: library=..., prefix=..., env=auto)."""
     image = guest.build()
     console, result_file = workdir / "console.txt", workdir / "result.json"
     spec = {
         "library": str(stage_lib(target)), "name": target, "result": str(result_file),
+        **where,
         "registers": dataclasses.asdict(guest.registers), "probe_bad_inputs": probe_bad_inputs,
         "args": [*machine, guest.load, str(image), "-nodefaults", "-display", "none",
                  "-monitor", "none", "-serial", f"file:{console}"],

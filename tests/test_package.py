@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+import penguin_arches
 from conftest import ARCHES, REPO, STAGE, run_helper
 
 PACKAGER = REPO / "scripts" / "penguin-qemu-package.py"
@@ -522,3 +523,46 @@ def test_firmware_pins_match_the_cached_debs(firmware):
         deb = cache / f"{name}_{version.replace(':', '%3a')}_all.deb"
         assert deb.exists(), f"{deb} (run scripts/penguin-firmware.sh)"
         assert hashlib.sha256(deb.read_bytes()).hexdigest() == sha, deb
+
+
+# -- the Python client from the unpacked archive only ---------------------------------------
+
+def guest_for(arch: penguin_arches.Arch):
+    """A hypercall guest and its boot for a library name (aliases boot their target's)."""
+    from guests.guests import GUESTS
+    for want in (arch.name, arch.target):
+        for guest in GUESTS:
+            for boot in guest.boots:
+                if boot.target == want:
+                    return guest, boot
+    raise LookupError(arch.name)
+
+
+def env_hidden_prefix(prefix: Path, tmp_path: Path) -> Path:
+    """The unpacked prefix without lib/penguin-qemu-env, as symlinks."""
+    hidden = tmp_path / "prefix-without-env-modules"
+    (hidden / "lib").mkdir(parents=True)
+    for entry in (prefix / "lib").iterdir():
+        if entry.name != "penguin-qemu-env":
+            (hidden / "lib" / entry.name).symlink_to(entry.resolve())
+    for entry in prefix.iterdir():
+        if entry.name != "lib":
+            (hidden / entry.name).symlink_to(entry)
+    return hidden
+
+
+@pytest.mark.parametrize("arch", penguin_arches.load(), ids=lambda a: a.name)
+def test_client_runs_every_name_from_the_unpacked_archive(prefix, arch, tmp_path):
+    from test_hypercalls import run_guest
+    guest, boot = guest_for(arch)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "h").mkdir()
+    seen, console = run_guest(guest, arch.name, boot.machine, tmp_path / "m", prefix=str(prefix),
+                              library=None, env="auto")
+    assert seen["verdict"] == 0, f"{arch.name}: fail mask {seen['verdict']}\n{console}"
+    assert seen["env_auto"] == "module"
+    hidden = env_hidden_prefix(prefix, tmp_path)
+    seen, console = run_guest(guest, arch.name, boot.machine, tmp_path / "h", prefix=str(hidden),
+                              library=None, env="auto")
+    assert seen["verdict"] == 0, f"{arch.name}: fail mask {seen['verdict']}\n{console}"
+    assert seen["env_auto"] == "header"

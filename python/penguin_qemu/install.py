@@ -52,7 +52,7 @@ def locate(name: str, prefix: Path | None = None, library: Path | None = None) -
             raise InstallError(f"{library} does not exist")
         root = library.parent.parent
     else:
-        root = (prefix or DEFAULT_PREFIX).resolve()
+        root = Path(prefix or DEFAULT_PREFIX).resolve()
     include = root / "include" / "penguin-qemu-cffi"
     entries = {e["arch"]: e for e in _manifest(include).get("headers", [])}
     for candidate in (name, ALIASES.get(name)):

@@ -42,9 +42,34 @@ def names_check(qemu: Qemu, bad: dict[str, str], checked: list[str]) -> None:
     qemu.on_hypercall(NR_VERDICT, lambda call: qemu.stop())
 
 
+def memory_check(qemu: Qemu, seen: dict, scratch: int) -> None:
+    """At NR_STATE (a0 = the sentinel's address): read the sentinel's word as an int,
+    write and read back scratch RAM, and set a syscall-convention failure value."""
+
+    def state(call: Hypercall) -> None:
+        seen["sentinel_word"] = call.read_memory(call.args[0], 4, fmt="int")
+        call.write_memory(scratch, 0x1122334455667788, size=8)
+        seen["scratch_bytes"] = call.read_memory(scratch, 8).hex()
+        seen["scratch_int"] = call.read_memory(scratch, 8, fmt="int")
+        try:
+            call.read_memory(0xFFFFF000 if qemu.bits == 32 else 0xFFFF_FFFF_FFFF_F000, 16)
+        except Exception as e:  # noqa: BLE001 - the message is what is checked
+            seen["unmapped"] = f"{type(e).__name__}: {e}"
+        call.set_retval(-2, convention="syscall", failure=True)
+        seen["retval"] = call.retval
+        if qemu.family in ("mips", "mips64"):
+            seen["a3"] = call.read_reg("a3")
+        qemu.stop()
+        return None
+
+    qemu.on_hypercall(NR_STATE, state)
+
+
 def main() -> int:
     check, library, name = sys.argv[1:4]
     qemu = Qemu(name, library=library)
+    if check != "memory":
+        sys.argv[4:] = sys.argv[sys.argv.index("--"):]
     if check == "names":
         bad: dict[str, str] = {}
         checked: list[str] = []
@@ -54,6 +79,12 @@ def main() -> int:
             print(f"NAMES-BAD {json.dumps(bad)} checked {len(checked)}", flush=True)
         else:
             print(f"NAMES-OK {len(checked)} names", flush=True)
+        return 0
+    if check == "memory":
+        seen: dict = {}
+        memory_check(qemu, seen, int(sys.argv[4], 0) if sys.argv[4] != "--" else 0)
+        qemu.run(sys.argv[sys.argv.index("--") + 1:])
+        print("MEMORY " + json.dumps(seen), flush=True)
         return 0
     if check == "fail-fast":
         def boom(call: Hypercall) -> int:

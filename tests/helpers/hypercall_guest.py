@@ -55,7 +55,11 @@ def set_field(ffi, env, path: str, value: int) -> None:
 
 def main() -> int:
     spec = json.loads(sys.argv[1])
-    qemu = Qemu(spec["name"], library=spec["library"])
+    qemu = Qemu(spec["name"], library=spec.get("library"), prefix=spec.get("prefix"))
+    # "module" and "header" read through each path; "auto" as Penguin does: the compiled
+    # module when it loads, else the ABI header.
+    module_via, header_via = ("auto", "auto") if spec.get("env") == "auto" else ("module",
+                                                                                 "header")
     regs = spec["registers"]
     seen: dict = {"args": [], "write": 0, "unregistered": [], "nearmiss": 0, "verdict": None,
                   "state": [], "user": []}
@@ -111,8 +115,9 @@ def main() -> int:
             probes = probe_bad_inputs(call)  # not under the lock: it reaches the fallback
             with lock:
                 seen["bad_inputs"] = probes
-        by_module = qemu.cpu_env(call.cpu, via="module")
-        by_header = qemu.cpu_env(call.cpu, via="header")
+        by_module = qemu.cpu_env(call.cpu, via=module_via)
+        by_header = qemu.cpu_env(call.cpu, via=header_via)
+        seen["env_auto"] = "header" if qemu.env_ffi("auto") is qemu.ffi else "module"
         observed = {
             "args": list(call.args),
             "pc_reg": call.read_reg(regs["pc"]),
@@ -125,8 +130,8 @@ def main() -> int:
         with lock:
             seen["state"].append(observed)
         call.write_reg(regs["args"][4], STATE_REG)
-        set_field(qemu.env_ffi("module"), by_module, regs["env_args"][5], STATE_MODULE)
-        set_field(qemu.env_ffi("header"), by_header, regs["env_args"][2], STATE_HEADER)
+        set_field(qemu.env_ffi(module_via), by_module, regs["env_args"][5], STATE_MODULE)
+        set_field(qemu.env_ffi(header_via), by_header, regs["env_args"][2], STATE_HEADER)
         return 0x5354
 
     def user_call(call: Hypercall) -> int:
