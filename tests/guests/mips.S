@@ -5,8 +5,9 @@
 #   n64 (--defsym N64=1, -msym32)  -> mips64 (BE) and mips64el (LE),
 #                                     -M malta -cpu MIPS64R2-generic
 # QEMU's malta boot stub jumps to the ELF entry in kernel mode (Status.ERL
-# set, interrupts off).  Nothing here may trap: there is no exception handler,
-# and BEV=1 vectors point into the boot ROM.
+# set, interrupts off).  Only step 7 traps on purpose (syscall from user
+# mode); it first points EBase at exc_base (a page of this image) and clears
+# BEV and ERL, so that the general exception vector is exc_base + 0x180.
 #
 # Register use: v0 ($2) nr and return value, $4..$9 the six arguments,
 # $16 fail mask, $17 expected value, $18 1 on a little-endian build,
@@ -22,6 +23,7 @@
     .equ NR_UNREG,    0x50454e04
     .equ NR_NEARMISS, 0x50454e05
     .equ NR_STATE,    0x50454e06
+    .equ NR_USER,     0x50454e07
 
     .equ UART_HI,     0xb800        # COM1 THR = 0xb80003f8 (KSEG1, ISA I/O 0x3f8)
     .equ UART_LO,     0x03f8
@@ -206,7 +208,53 @@ penguin_state_sentinel:
     li   $17, 0x5354
     EXPECT $2, 0x40
 
-# ---- 7. Verdict ----------------------------------------------------------
+# ---- 7. User mode: eret into user mode (kuseg), hypercall there, syscall back
+# User code can only run in kuseg, which is TLB-mapped: TLB entry 0 maps the
+# 2 MiB at virtual 0 with a pair of 1 MiB pages, the odd one (virtual
+# 0x00100000) onto physical 0x00100000, where the image (KSEG0 0x80100000)
+# lies.  The user routine is position-independent and runs at its kuseg alias.
+    PLA  $10, exc_base
+    mtc0 $10, $15, 1            # EBase (BEV is cleared below)
+    mtc0 $0, $0                 # Index 0
+    li   $10, 0x001fe000        # PageMask: 1 MiB pages
+    mtc0 $10, $5
+    mtc0 $0, $10                # EntryHi: VPN2 0, ASID 0
+    mtc0 $0, $2                 # EntryLo0: virtual 0..1M unmapped (V=0)
+    li   $10, (0x00100000 >> 12) << 6 | (3 << 3) | 0x7  # PFN, C=3, D, V, G
+    mtc0 $10, $3                # EntryLo1
+    ehb
+    tlbwi
+    ehb
+    # EPC = the kuseg alias of user_code (KSEG0 address & 0x1fffffff).
+    PLA  $10, user_code
+    li   $11, 0x1fffffff
+    and  $10, $10, $11
+    mtc0 $10, $14
+    # Status: BEV=0, ERL=0, IE=0, KSU=user, EXL=1 (UX=1 for 64-bit user code).
+    mfc0 $10, $12
+    li   $11, 0x0040003f        # BEV | UX | KSU | ERL | EXL | IE
+    or   $10, $10, $11
+    xor  $10, $10, $11
+    .ifdef N64
+    ori  $10, $10, 0x0032       # UX | KSU=user | EXL
+    .else
+    ori  $10, $10, 0x0012       # KSU=user | EXL
+    .endif
+    mtc0 $10, $12
+    ehb
+    eret
+
+user_code:
+    LOAD_CALL NR_USER
+    SENTINEL
+    EXPECT_W $2, 0xfedcba9876543210, 0x76543210, 0x80
+    syscall                     # ExcCode 8: exc_general resumes at user_done
+    nop
+    ori  $16, $16, 0x80         # not reached
+user_done:
+
+# ---- 8. Verdict ----------------------------------------------------------
+verdict:
     PRINT s_prefix
     PRINT_NAME
     PRINT s_verdict
@@ -255,6 +303,40 @@ puthex:
     addiu $15, $15, -4          # delay slot
     jr   $31
     nop
+
+# Exception vectors (EBase = exc_base, BEV = 0).  Only a syscall (ExcCode 8,
+# from the user routine) is expected: return to user_done in kernel mode.
+# Anything else sets 0x80 and goes to the verdict in kernel mode.
+    .balign 4096
+exc_base:
+    b    exc_fatal              # +0x000: TLB refill
+    nop
+    .org exc_base + 0x080
+    b    exc_fatal              # +0x080: XTLB refill
+    nop
+    .org exc_base + 0x100
+    b    exc_fatal              # +0x100: cache error
+    nop
+    .org exc_base + 0x180       # +0x180: general exception
+    mfc0 $26, $13               # Cause
+    andi $26, $26, 0x7c         # ExcCode << 2
+    li   $27, 8 << 2            # Sys
+    bne  $26, $27, exc_fatal
+    nop
+    PLA  $26, user_done
+    b    exc_return
+    nop
+exc_fatal:
+    ori  $16, $16, 0x80
+    PLA  $26, verdict
+exc_return:
+    mtc0 $26, $14               # EPC
+    mfc0 $27, $12
+    ori  $27, $27, 0x18         # KSU = kernel (EXL stays set until eret)
+    xori $27, $27, 0x18
+    mtc0 $27, $12
+    ehb
+    eret
 
     .data
     .align 2

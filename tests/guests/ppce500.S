@@ -19,6 +19,7 @@
     .equ NR_UNREG,    0x50454e04
     .equ NR_NEARMISS, 0x50454e05
     .equ NR_STATE,    0x50454e06
+    .equ NR_USER,     0x50454e07
 
     .equ A0_32, 0x11111111
     .equ A1_32, 0x22222222
@@ -39,6 +40,7 @@
     .equ F_UNREG, 0x4
     .equ F_WRITE, 0x8
     .equ F_STATE, 0x40
+    .equ F_USER,  0x80
     .equ F_EXCP,  0x10          # unexpected exception (not in PROTOCOL.md's
                                 # list, but any nonzero verdict fails the test)
 
@@ -114,9 +116,11 @@ _start:
     LA    3, _start
     mtspr SPR_IVPR, 3
     li    3, excp_fatal - _start
-    .irp n, 0,1,2,3,4,5,7,8,9,10,11,12,13,14,15
+    .irp n, 0,1,2,3,4,5,7,9,10,11,12,13,14,15
     mtspr SPR_IVOR0 + \n, 3
     .endr
+    li    3, excp_syscall - _start  # IVOR8: sc, the way back from user mode
+    mtspr SPR_IVOR0 + 8, 3
     .irp n, 0,1,2,3             # e500v2 SPE / embedded FP vectors
     mtspr SPR_IVOR32 + \n, 3
     .endr
@@ -206,7 +210,27 @@ penguin_state_sentinel:
     CHECK 5, 0x0c0c0c0c, F_STATE
     CHECK 3, SRET, F_STATE
 
-# ---- 7. Verdict ----
+# ---- 7. User mode: rfi with MSR[PR] set, hypercall there, sc back ----
+# QEMU's initial TLB1[0] (EA 0 -> PA 0) grants UR/UW/UX as well as the
+# supervisor permissions, so the user code runs in place.  The system-call
+# interrupt (IVOR8) clears PR and resumes at user_done; any other interrupt
+# from user mode lands in excp_fatal.
+    mfmsr 20
+    ori   20, 20, 0x4000        # MSR[PR]
+    mtsrr1 20
+    LA    20, user_code
+    mtsrr0 20
+    rfi
+
+user_code:
+    LOADARGS NR_USER
+    .long SENTINEL
+    CHECK 3, RET32, F_USER
+    sc                          # IVOR8: excp_syscall resumes at user_done
+    ori   28, 28, F_USER        # not reached
+user_done:
+
+# ---- 8. Verdict ----
 verdict:
     LA    21, msg_verdict
     bl    puts
@@ -262,6 +286,17 @@ excp_program:
     addi  30, 30, 4
     mtsrr0 30
     addi  31, 31, 1
+    rfi
+
+    .balign 16
+# System call: only the user-mode step issues sc.  Return to user_done in
+# supervisor mode (SRR1 without PR).  Uses only r30.
+excp_syscall:
+    mfsrr1 30
+    rlwinm 30, 30, 0, 18, 16    # clear MSR[PR] (0x4000)
+    mtsrr1 30
+    LA    30, user_done
+    mtsrr0 30
     rfi
 
     .balign 16
