@@ -8,8 +8,6 @@
 #include "hw/core/cpu.h"
 #include "tcg/tcg.h"
 #include "tcg/tcg-op-common.h"
-#include "penguin/penguin.h"
-#include "penguin/hypercall-abi.h"
 #include "penguin/tcg-hypercall.h"
 
 #define HELPER_H "penguin/helper.h"

@@ -76,7 +76,8 @@ class Guest:
         script = script.replace("SRC", str(src)).replace("OBJ", str(OUT_DIR / f"{self.name}.o"))
         out = OUT_DIR / self.name
         script = script.replace("OUT", str(out))
-        digest = hashlib.sha256(src.read_bytes() + script.encode()).hexdigest()
+        includes = b"".join(p.read_bytes() for p in sorted(HERE.glob("*.inc")))
+        digest = hashlib.sha256(src.read_bytes() + includes + script.encode()).hexdigest()
         stamp = OUT_DIR / f"{self.name}.stamp"
         image = Path(self.output.replace("OUT", str(out)))
         if not (image.exists() and stamp.exists() and stamp.read_text() == digest):
@@ -136,16 +137,16 @@ GUESTS = [
           _gnu("riscv64-linux-gnu-", "-march=rv64imac", "-Ttext=0x80000000"), "OUT", "-kernel",
           [Boot("riscv64", ["-M", "virt", "-bios", "none"])], family="riscv", args64=1, user_calls=1),
     Guest("ppce500", "ppce500.S",
-          _gnu("powerpc-linux-gnu-", "-a32 -mbig -me500", "-Ttext=0x100000"), "OUT", "-kernel",
+          _gnu("powerpc-linux-gnu-", f"-a32 -mbig -me500 -I {HERE}", "-Ttext=0x100000"), "OUT", "-kernel",
           [Boot("ppc", ["-M", "ppce500"])], family="ppc", args32=1, user_calls=1),
     # pseries without x-vof loads -bios raw at 0 and enters it at 0x100, big-endian.
     Guest("ppc64", "ppc64.S",
-          ["powerpc64-linux-gnu-as -a64 -mbig -o OBJ SRC",
+          [f"powerpc64-linux-gnu-as -a64 -mbig -I {HERE} -o OBJ SRC",
            f"powerpc64-linux-gnu-ld -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "powerpc64-linux-gnu-objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
           [Boot("ppc64", PSERIES)], family="ppc", args64=1),
     Guest("ppc64le", "ppc64.S",
-          ["powerpc64le-linux-gnu-as -a64 -mlittle --defsym LE=1 -o OBJ SRC",
+          [f"powerpc64le-linux-gnu-as -a64 -mlittle --defsym LE=1 -I {HERE} -o OBJ SRC",
            f"powerpc64le-linux-gnu-ld -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "powerpc64le-linux-gnu-objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
           # Penguin's little-endian names: register bytes follow the guest's MSR[LE].

@@ -168,41 +168,7 @@ start:
     CHECK 3, RET, F_ARGS
 
 # ---- 3. Near misses: each field of 0x694a0000 changed alone ----
-# xori is opcode 26 | RS(6..10) | RA(11..15) | UI(16..31).  All of these are
-# plain integer logical ops that only write r10 or r11 (scratch) or CR0.
-    # RS and RA both changed: xori r11,r11,0 rewrites r11 with itself.
-    LOADARGS NR_NEARMISS
-    .long 0x696b0000
-    # only RA changed: xori r11,r10,0 copies r10 into r11 (scratch).
-    LOADARGS NR_NEARMISS
-    .long 0x694b0000
-    # only RS changed: xori r10,r11,0 copies r11 into r10 (scratch).
-    LOADARGS NR_NEARMISS
-    .long 0x696a0000
-    # RS and RA both r0 (the material's placeholder no-op xori r0,r0,0):
-    # r0 holds nr, and xor with 0 leaves it unchanged.
-    LOADARGS NR_NEARMISS
-    .long 0x68000000
-    # immediate changed: xori r10,r10,1 flips bit 0 of scratch r10.
-    LOADARGS NR_NEARMISS
-    .long 0x694a0001
-    # immediate high bit: xori r10,r10,0x8000 (UI is zero-extended, unlike
-    # addi's SI; a recognizer that sign-handles it must still not fire).
-    LOADARGS NR_NEARMISS
-    .long 0x694a8000
-    # opcode variant xoris r10,r10,0 (opcode 27).
-    LOADARGS NR_NEARMISS
-    .long 0x6d4a0000
-    # opcode variant ori r10,r10,0 (opcode 24).
-    LOADARGS NR_NEARMISS
-    .long 0x614a0000
-    # opcode variant oris r10,r10,0 (opcode 25).
-    LOADARGS NR_NEARMISS
-    .long 0x654a0000
-    # opcode variant andi. r10,r10,0 (opcode 28): zeroes r10, sets CR0; both
-    # are dead here.
-    LOADARGS NR_NEARMISS
-    .long 0x714a0000
+    .include "ppc-nearmiss.inc"
     CHECK 31, EXPECTED_TRAPS, F_TRAPS
 
 # ---- 4. Unregistered: the fallback declines, nothing may change ----
