@@ -39,3 +39,16 @@ def run_helper(script: str, *args: str, timeout: float = 60,
     full_env = dict(os.environ, PYTHONPATH=f"{REPO / 'python'}:{REPO / 'tests'}")
     full_env.update(env or {})
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the smoke boots' table (tests/test_smoke.py records one row per boot)."""
+    rows = [value for key in ("passed", "failed")
+            for report in terminalreporter.stats.get(key, [])
+            for name, value in getattr(report, "user_properties", []) if name == "smoke_boot"]
+    if not rows:
+        return
+    terminalreporter.section("smoke boots: seconds from qemu_init to the init program")
+    for row in sorted(rows, key=lambda r: r["arch"]):
+        terminalreporter.write_line(f"{row['arch']:<12} {row['seconds']:>6.2f} s  "
+                                    f"{row['machine']}  {row['kernel']}")

@@ -1,0 +1,74 @@
+"""Child process: smoke-boot a Linux guest through the library and watch its init.
+
+usage: smoke_boot.py SPEC-JSON
+SPEC: {"prefix", "name", "nr", "answer", "console", "result", "timeout", "args": [qemu args]}
+The host answers hypercall nr with answer; a watcher thread reads the console file and
+stops the VM through the library once init has printed what it got back (or when the
+timeout passes). Writes what it saw as JSON to SPEC["result"].
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+from penguin_qemu import Qemu
+from penguin_qemu.hypercall import Hypercall
+
+INIT_STARTED = "PENGUIN-SMOKE init: running"
+INIT_DONE = "PENGUIN-SMOKE ret="
+
+
+def console_text(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def watch(qemu: Qemu, console: Path, timeout: float, seen: dict,
+          vm_ended: threading.Event) -> None:
+    """Stop the VM once init's last line is complete on the console, or at the timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if vm_ended.is_set():
+            return
+        text = console_text(console)
+        if INIT_STARTED in text and "init_seconds" not in seen:
+            seen["init_seconds"] = round(time.monotonic() - start, 2)
+        done = text.find(INIT_DONE)
+        if done >= 0 and "\n" in text[done:]:
+            seen["done_seconds"] = round(time.monotonic() - start, 2)
+            break
+        time.sleep(0.05)
+    else:
+        seen["timed_out"] = True
+    qemu.stop()
+
+
+def main() -> int:
+    spec = json.loads(sys.argv[1])
+    console = Path(spec["console"])
+    console.unlink(missing_ok=True)  # the watcher must not read an earlier boot's lines
+    qemu = Qemu(spec["name"], prefix=Path(spec["prefix"]))
+    seen: dict = {"calls": []}
+
+    def on_smoke(call: Hypercall) -> int:
+        seen["calls"].append({"nr": call.nr, "args": list(call.args)})
+        return spec["answer"]
+
+    qemu.on_hypercall(spec["nr"], on_smoke)
+    vm_ended = threading.Event()
+    watcher = threading.Thread(target=watch, daemon=True,
+                               args=(qemu, console, spec["timeout"], seen, vm_ended))
+    watcher.start()
+    seen["status"] = qemu.run(spec["args"])
+    vm_ended.set()
+    watcher.join()
+    seen["console"] = console_text(console)
+    Path(spec["result"]).write_text(json.dumps(seen))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
