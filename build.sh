@@ -5,6 +5,8 @@
 # stages the /usr/local tree under dist/stage. Re-running rebuilds only what changed.
 #
 #   ./build.sh              everything
+#   ./build.sh --stock      only stock qemu-system-<target> executables from the unpatched
+#                           tarball, same feature set, for bench/ (_build/build-stock)
 #   QEMU_TARBALL=path ./build.sh    use a local copy of the pinned tarball
 set -euo pipefail
 
@@ -64,8 +66,26 @@ libraries() {
 # under the checkout are hashed relative to it, and the working directory not at all.
 export CCACHE_BASEDIR=$top CCACHE_NOHASHDIR=true
 
+# Upstream as released, built with our feature set: what bench/ compares against.
+stock() {
+    local start=$SECONDS
+    step "dependencies"
+    "$top/scripts/penguin-install-deps.sh" build
+    step "configure the unpatched tree"
+    "$top/configure" --stock
+    step "compile stock executables"
+    ninja -C "$top/_build/build-stock" qemu-system-aarch64 qemu-system-mipsel \
+        qemu-system-riscv64 qemu-system-x86_64 | ninja_progress
+    step "stock done in $((SECONDS - start)) s"
+}
+
 main() {
     local start=$SECONDS
+    case ${1:-} in
+        "") ;;
+        --stock) stock; return ;;
+        *) echo "usage: $0 [--stock]" >&2; exit 2 ;;
+    esac
     step "dependencies"
     "$top/scripts/penguin-install-deps.sh" build
     step "configure"

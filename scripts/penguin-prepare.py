@@ -248,6 +248,20 @@ def prepare_series(args: argparse.Namespace, conf: dict[str, str], patches: list
             new.mkdir()  # for TemporaryDirectory's cleanup
 
 
+def prepare_stock(args: argparse.Namespace, conf: dict[str, str]) -> None:
+    """The upstream tree exactly as released: what the benchmarks compare against."""
+    stamp_file = args.out / STAMP
+    stamp = f"stock {conf['QEMU_ORIG_SHA256']}"
+    if stamp_file.exists() and stamp_file.read_text() == stamp:
+        print(f"penguin-prepare: stock tree ready at {args.out}")
+        return
+    shutil.rmtree(args.out, ignore_errors=True)
+    args.out.mkdir(parents=True)
+    extract(args.tarball, args.out)
+    stamp_file.write_text(stamp)
+    print(f"penguin-prepare: stock tree ready at {args.out} (no patches, none of our files)")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     repo = Path(__file__).resolve().parent.parent
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -257,6 +271,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="repository root holding configs/, patches/ and the overlay")
     p.add_argument("--record-tree-hash", action="store_true",
                    help="accept the patched tree and write its hash to configs/upstream.conf")
+    p.add_argument("--stock", action="store_true",
+                   help="unpack upstream unchanged: no patches, none of our files")
     return p.parse_args(argv)
 
 
@@ -269,6 +285,9 @@ def main(argv: list[str]) -> int:
     overlay = {f.as_posix() for f in files}
     try:
         check_tarball(args.tarball, conf)
+        if args.stock:
+            prepare_stock(args, conf)
+            return 0
         stamp_file = args.out / STAMP
         stamp = series_stamp(conf, patches)
         if (args.record_tree_hash or not (args.out / UPSTREAM_LIST).exists()
