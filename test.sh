@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # test.sh: the one test command. Builds first (./build.sh: incremental, a no-op when
-# nothing changed), installs what the tests need from Debian's archive, then runs the
-# whole pytest suite with Debian's python3. Extra arguments go to pytest.
+# nothing changed), installs what the tests need from Debian's archive, prepares the
+# smoke boots' Linux kernels (downloaded or built once, then cached), then runs the whole
+# pytest suite with Debian's python3. Extra arguments go to pytest.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")" && pwd)
 "$top/build.sh"
 echo "== test: dependencies ($(date +%T))"
 "$top/scripts/penguin-install-deps.sh" test
+echo "== test: smoke-boot kernels ($(date +%T))"
+/usr/bin/python3 "$top/tests/smoke/kernels.py"
 echo "== test: pytest ($(date +%T))"
 cd "$top"
 exec /usr/bin/python3 -m pytest -p no:cacheprovider -ra "$@" tests
