@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # build.sh: the one build command. On a fresh Debian 12 machine (root) it installs the
 # build dependencies from Debian's archive, fetches and prepares the pinned QEMU, builds
-# libqemu-system-<target>.so for every target of configs/arches.tsv plus qemu-img, and
-# stages the /usr/local tree under dist/stage. Re-running rebuilds only what changed.
+# libqemu-system-<target>.so for every target of configs/arches.tsv plus qemu-img, then
+# the host's KVM library (libqemu-kvm-x86_64.so on x86_64, without TCG, in
+# _build/build-kvm), and stages the /usr/local tree under dist/stage. Re-running rebuilds
+# only what changed.
 #
 #   ./build.sh              everything
 #   ./build.sh --stock      only stock qemu-system-<target> executables from the unpatched
@@ -12,6 +14,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")" && pwd)
 build=$top/_build/build-system
+kvm_build=$top/_build/build-kvm
 
 step() { echo "== build: $* ($(date +%T))"; }
 
@@ -31,30 +34,53 @@ targets() {
         sort -u
 }
 
-# The typed-env header and compiled module of each target (from the library's DWARF),
-# then every library name's cffi header and the manifest. A target is regenerated only
-# when its library or the generator changed.
-generate() {
-    local stage=$top/dist/stage target lib want stamp
-    local include=$stage/include/penguin-qemu-cffi envdir=$stage/lib/penguin-qemu-env
-    local gen=$top/scripts/penguin-env-cffi-gen.py
-    mkdir -p "$include" "$envdir" "$top/_build/env-gen"
-    for target in $(targets); do
-        lib=$stage/lib/libqemu-system-$target.so
+# The QEMU targets of the host's KVM libraries (scripts/penguin_arches.py: x86_64 on an
+# x86_64 host, none elsewhere).
+kvm_targets() {
+    /usr/bin/python3 "$top/scripts/penguin_arches.py" --mode kvm | awk '{ print $2 }' | sort -u
+}
+
+# The typed-env header and compiled module of one target's library (from its DWARF),
+# regenerated only when the library or the generator changed.
+generate_env() {
+    local mode=$1 target=$2 builddir=$3
+    local stage=$top/dist/stage gen=$top/scripts/penguin-env-cffi-gen.py
+    local lib=$stage/lib/libqemu-$mode-$target.so
+    local header=$stage/include/penguin-qemu-cffi/qemu_cffi_${mode}_${target}_env.h
+    local stamp want
+    # The system stamps keep their old names, so an existing tree is not regenerated.
+    if [ "$mode" = system ]; then
         stamp=$top/_build/env-gen/$target.stamp
-        want="$(stat -Lc '%s %Y' "$lib") $(sha256sum "$gen" | cut -c1-64)"
-        if [ -f "$include/qemu_cffi_system_${target}_env.h" ] &&
-           [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-            continue
-        fi
-        echo "env: $target"
-        /usr/bin/python3 "$gen" --library "$lib" --target "$target" \
-            --out-header "$include/qemu_cffi_system_${target}_env.h" --module-dir "$envdir" \
-            --compile-commands "$build/compile_commands.json" --source-dir "$top/_build/src" \
-            --build-dir "$build" --quiet
-        echo "$want" >"$stamp"
+    else
+        stamp=$top/_build/env-gen/$mode-$target.stamp
+    fi
+    want="$(stat -Lc '%s %Y' "$lib") $(sha256sum "$gen" | cut -c1-64)"
+    if [ -f "$header" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        return
+    fi
+    echo "env: $mode $target"
+    /usr/bin/python3 "$gen" --library "$lib" --target "$target" --mode "$mode" \
+        --out-header "$header" --module-dir "$stage/lib/penguin-qemu-env" \
+        --compile-commands "$builddir/compile_commands.json" --source-dir "$top/_build/src" \
+        --build-dir "$builddir" --quiet
+    echo "$want" >"$stamp"
+}
+
+# Every target's env header and module, then every library name's cffi header and the
+# manifest, per mode: system, then kvm for the KVM targets given (none: no kvm files).
+generate() {
+    local kvm=$1 stage=$top/dist/stage target
+    mkdir -p "$stage/include/penguin-qemu-cffi" "$stage/lib/penguin-qemu-env" \
+        "$top/_build/env-gen"
+    for target in $(targets); do
+        generate_env system "$target" "$build"
     done
     /usr/bin/python3 "$top/scripts/penguin-cffi-gen.py" --stage "$stage"
+    [ -n "$kvm" ] || return 0
+    for target in $kvm; do
+        generate_env kvm "$target" "$kvm_build"
+    done
+    /usr/bin/python3 "$top/scripts/penguin-cffi-gen.py" --stage "$stage" --mode kvm
 }
 
 libraries() {
@@ -93,10 +119,24 @@ main() {
     step "compile"
     # shellcheck disable=SC2046
     ninja -C "$build" $(libraries) qemu-img | ninja_progress
+    local kvm target kvm_targets_list="" kvm_stage=() kvm_libs=()
+    kvm=$(kvm_targets)
+    for target in $kvm; do
+        kvm_libs+=("libqemu-kvm-$target.so")
+        kvm_targets_list+="${kvm_targets_list:+,}$target-softmmu"
+    done
+    if [ -n "$kvm" ]; then
+        step "configure the KVM library (no TCG)"
+        "$top/configure" --kvm --build-dir "$kvm_build" --targets "$kvm_targets_list"
+        step "compile the KVM library"
+        ninja -C "$kvm_build" "${kvm_libs[@]}" | ninja_progress
+        kvm_stage=(--kvm-build-dir "$kvm_build")
+    fi
     step "stage"
-    /usr/bin/python3 "$top/scripts/penguin-stage.py" --build-dir "$build" --stage "$top/dist/stage"
+    /usr/bin/python3 "$top/scripts/penguin-stage.py" --build-dir "$build" \
+        --stage "$top/dist/stage" "${kvm_stage[@]}"
     step "generate cffi headers, env headers and env modules"
-    generate
+    generate "$kvm"
     step "firmware (pinned Debian packages, configs/firmware.conf)"
     "$top/scripts/penguin-firmware.sh" "$top/_build/firmware"
     step "package"

@@ -6,9 +6,11 @@
 Writes, in --out:
   penguin-qemu.tar.gz
       Unpacks under /usr/local: bin/qemu-img; lib/libqemu-system-<name>.so for every name
-      of configs/arches.tsv (aliases as symlinks; also any lib/libqemu-kvm-*.so staged);
-      lib/penguin-qemu-env/<module>; include/penguin-qemu-cffi/ (the manifest and every
-      header and env header it names); include/penguin-qemu/penguin.h (the exported C ABI)
+      of configs/arches.tsv (aliases as symlinks); lib/libqemu-kvm-<name>.so for this
+      host's KVM libraries (scripts/penguin_arches.py: x86_64 on an x86_64 host);
+      lib/penguin-qemu-env/<module>; include/penguin-qemu-cffi/ (both manifests,
+      qemu_cffi_system_manifest.json and qemu_cffi_kvm_manifest.json, and every header,
+      env header and env module they name); include/penguin-qemu/penguin.h (the exported C ABI)
       and, once it exists, include/penguin-qemu/guest/penguin-hypercall.h; share/qemu/ and
       share/doc/penguin-qemu-firmware/ (from scripts/penguin-firmware.sh);
       share/doc/penguin-qemu/ (QEMU's COPYING and LICENSE); penguin-qemu-package.json =
@@ -33,8 +35,9 @@ else the environment variable, else the commit time of the repository's HEAD
 Re-running with unchanged inputs (path, size, mtime, inode and mode of every input, this
 script, SOURCE_DATE_EPOCH) keeps the existing archives; --force repackages.
 
-Anything missing that the cffi manifest or arches.tsv names (or a required firmware
-blob) fails the packaging with its name, before any work is done.
+Anything missing that a cffi manifest, arches.tsv or the host's KVM list names (or a
+required firmware blob), and any staged lib/libqemu-kvm-*.so no manifest names, fails the
+packaging with its name, before any work is done.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ SUMS = "SHA256SUMS"
 PACKAGE_JSON = "penguin-qemu-package.json"
 STAMP = ".penguin-qemu-package.stamp"
 MANIFEST = "qemu_cffi_system_manifest.json"
+KVM_MANIFEST = "qemu_cffi_kvm_manifest.json"
 CFFI_DIR = "include/penguin-qemu-cffi"
 ENV_DIR = "lib/penguin-qemu-env"
 DEBUG_ROOT = "usr/lib/debug/.build-id"
@@ -175,40 +179,60 @@ class Collector:
         return n
 
 
+def add_manifest(c: Collector, stage: Path, name: str, mode: str,
+                 arches: list[penguin_arches.Arch], why: str) -> set[str]:
+    """The manifest name and every file its entries name; returns the libraries named.
+    Each of arches must have an entry; mode must match the manifest's own."""
+    manifest_rel = f"{CFFI_DIR}/{name}"
+    manifest_path = stage / manifest_rel
+    if not manifest_path.is_file():
+        c.miss(manifest_rel, f"the {mode} cffi manifest, {why}")
+        return set()
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        headers = manifest["headers"]
+        found_mode = manifest.get("mode")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise PackageError(f"{manifest_rel}: not a valid manifest: {e}") from None
+    if found_mode != mode:
+        raise PackageError(f"{manifest_rel}: mode is {found_mode!r}, not {mode!r}")
+    c.add_tree_path(stage, manifest_rel, f"the {mode} cffi manifest")
+    seen, libraries = set(), set()
+    for h in headers:
+        arch = h.get("arch", "?")
+        seen.add(arch)
+        for key, prefix in (("library", "lib"), ("header", CFFI_DIR),
+                            ("env_header", CFFI_DIR), ("env_module", ENV_DIR)):
+            value = h.get(key)
+            if not value or "/" in value:
+                raise PackageError(f"{manifest_rel}: entry {arch} has bad {key} {value!r}")
+            c.add_tree_path(stage, f"{prefix}/{value}", f"{name} entry {arch}")
+        libraries.add(h["library"])
+    for arch in arches:
+        if arch.name not in seen:
+            c.miss(f"{name} entry for {arch.name}", why)
+    return libraries
+
+
 def collect(args: argparse.Namespace) -> dict[str, Entry]:
     stage: Path = args.stage
     c = Collector()
     c.add_tree_path(stage, "bin/qemu-img", "CONTRACT section 8")
     for arch in penguin_arches.load():
         c.add_tree_path(stage, f"lib/{arch.library}", "configs/arches.tsv")
-    for kvm in sorted((stage / "lib").glob("libqemu-kvm-*.so")):
-        c.add_tree_path(stage, f"lib/{kvm.name}", "KVM library")
+    kvm_arches = penguin_arches.kvm_arches()
+    for arch in kvm_arches:
+        c.add_tree_path(stage, f"lib/{arch.library}", "this host's KVM library")
 
-    manifest_rel = f"{CFFI_DIR}/{MANIFEST}"
-    manifest_path = stage / manifest_rel
-    if not manifest_path.is_file():
-        c.miss(manifest_rel, "the cffi manifest")
-    else:
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            headers = manifest["headers"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise PackageError(f"{manifest_rel}: not a valid manifest: {e}") from None
-        c.add_tree_path(stage, manifest_rel, "the cffi manifest")
-        seen = set()
-        for h in headers:
-            arch = h.get("arch", "?")
-            seen.add(arch)
-            why = f"{MANIFEST} entry {arch}"
-            for key, prefix in (("library", "lib"), ("header", CFFI_DIR),
-                                ("env_header", CFFI_DIR), ("env_module", ENV_DIR)):
-                name = h.get(key)
-                if not name or "/" in name:
-                    raise PackageError(f"{manifest_rel}: entry {arch} has bad {key} {name!r}")
-                c.add_tree_path(stage, f"{prefix}/{name}", why)
-        for arch in penguin_arches.load():
-            if arch.name not in seen:
-                c.miss(f"{MANIFEST} entry for {arch.name}", "configs/arches.tsv")
+    add_manifest(c, stage, MANIFEST, "system", penguin_arches.load(), "configs/arches.tsv")
+    staged_kvm = sorted(p.name for p in (stage / "lib").glob("libqemu-kvm-*.so"))
+    if kvm_arches or staged_kvm:
+        named = add_manifest(c, stage, KVM_MANIFEST, "kvm", kvm_arches,
+                             "this host's KVM libraries")
+        # A KVM library without its headers and env module would ship unusable.
+        for lib in staged_kvm:
+            if lib not in named and (stage / CFFI_DIR / KVM_MANIFEST).is_file():
+                c.miss(f"{KVM_MANIFEST} entry for lib/{lib}", "a staged KVM library")
 
     c.add_file("include/penguin-qemu/penguin.h", args.abi_header, "the exported C ABI")
     c.add_file("include/penguin-qemu/guest/penguin-hypercall.h", args.guest_header,

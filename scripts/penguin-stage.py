@@ -2,7 +2,9 @@
 """Stage the built libraries and tools as the /usr/local tree under dist/stage.
 
 Each target's library is hard-linked from the build directory (no copy of a large
-file); every other Penguin name of the same target is a relative symlink to it.
+file); every other Penguin name of the same target is a relative symlink to it. With
+--kvm-build-dir, the host's KVM libraries (libqemu-kvm-<name>.so, no aliases) are
+hard-linked from that build directory too.
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ def symlink(target: str, dst: Path) -> None:
     dst.symlink_to(target)
 
 
-def stage_libraries(build: Path, lib: Path) -> int:
-    arches = penguin_arches.load()
+def stage_libraries(build: Path, lib: Path, mode: str = "system") -> int:
+    arches = penguin_arches.by_mode(mode)
     for arch in arches:
         if not arch.is_alias:
             link_file(build / arch.canonical_library, lib / arch.canonical_library)
@@ -55,10 +57,15 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--build-dir", type=Path, required=True)
     p.add_argument("--stage", type=Path, required=True)
+    p.add_argument("--kvm-build-dir", type=Path,
+                   help="also stage the KVM libraries built there (./configure --kvm)")
     args = p.parse_args(argv)
     names = stage_libraries(args.build_dir, args.stage / "lib")
     link_file(args.build_dir / "qemu-img", args.stage / "bin" / "qemu-img")
-    print(f"penguin-stage: {names} library names and bin/qemu-img in {args.stage}")
+    kvm = ""
+    if args.kvm_build_dir is not None:
+        kvm = f", {stage_libraries(args.kvm_build_dir, args.stage / 'lib', 'kvm')} KVM"
+    print(f"penguin-stage: {names} library names{kvm} and bin/qemu-img in {args.stage}")
     return 0
 
 

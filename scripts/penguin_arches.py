@@ -1,11 +1,28 @@
-"""The library names of configs/arches.tsv: one place that says which names exist."""
+"""The library names of configs/arches.tsv: one place that says which names exist.
+
+Two modes (CONTRACT section 2): "system", every name of arches.tsv, built with TCG as
+libqemu-system-<name>.so; "kvm", built without TCG as libqemu-kvm-<name>.so, only for
+the host's own architecture (KVM runs guests of the host's ISA only).
+
+    penguin_arches.py --mode kvm      prints one "<name> <target>" line per library
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import platform
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 ARCHES_TSV = Path(__file__).resolve().parent.parent / "configs" / "arches.tsv"
+MODES = ("system", "kvm")
+
+# Host machine (uname -m) -> the arches.tsv names its KVM libraries are built for. The
+# canonical name only: Penguin asks for libqemu-kvm-x86_64.so, never an alias. The
+# contract's -aarch64 on arm64 hosts goes here once target/arm has a KVM door.
+KVM_HOSTS = {"x86_64": ("x86_64",)}
 
 
 @dataclass(frozen=True)
@@ -14,6 +31,7 @@ class Arch:
     qemu_target: str   # e.g. mips-softmmu
     bits: int          # guest word size
     endian: str        # "le" or "be"
+    mode: str = "system"   # "system" (TCG) or "kvm" (no TCG)
 
     @property
     def target(self) -> str:
@@ -22,12 +40,12 @@ class Arch:
 
     @property
     def library(self) -> str:
-        return f"libqemu-system-{self.name}.so"
+        return f"libqemu-{self.mode}-{self.name}.so"
 
     @property
     def canonical_library(self) -> str:
         """The file the build produces; every other name of the target links to it."""
-        return f"libqemu-system-{self.target}.so"
+        return f"libqemu-{self.mode}-{self.target}.so"
 
     @property
     def is_alias(self) -> bool:
@@ -61,3 +79,30 @@ def targets(path: Path = ARCHES_TSV) -> list[str]:
     for arch in load(path):
         seen.setdefault(arch.target)
     return list(seen)
+
+
+def kvm_arches(host: str | None = None, path: Path = ARCHES_TSV) -> list[Arch]:
+    """The KVM libraries of host (default: this machine), in kvm mode."""
+    names = KVM_HOSTS.get(host or platform.machine(), ())
+    return [dataclasses.replace(by_name(name, path), mode="kvm") for name in names]
+
+
+def by_mode(mode: str, path: Path = ARCHES_TSV) -> list[Arch]:
+    """Every library name of mode: all of arches.tsv, or this host's KVM libraries."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+    return load(path) if mode == "system" else kvm_arches(path=path)
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description="Print each library name of a mode and its "
+                                            "QEMU target (without -softmmu).")
+    p.add_argument("--mode", choices=MODES, default="system")
+    args = p.parse_args(argv)
+    for arch in by_mode(args.mode):
+        print(arch.name, arch.target)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,4 +1,6 @@
-"""Every library name loads by absolute path and exports the embedding lifecycle."""
+"""Every library name loads by absolute path and exports the embedding lifecycle; the
+host's KVM library (libqemu-kvm-<name>.so) too, with every symbol of CONTRACT sections
+3 to 7."""
 
 from __future__ import annotations
 
@@ -6,12 +8,32 @@ import subprocess
 
 import pytest
 
-from conftest import ARCHES, run_helper, stage_lib
+import penguin_arches
+from conftest import ARCHES, STAGE, TARGETS, run_helper, stage_lib
+
+KVM_ARCHES = penguin_arches.kvm_arches()
 
 LIFECYCLE_SYMBOLS = [
     "qemu_init", "qemu_main_loop", "qemu_cleanup", "qemu_main", "bql_lock_impl",
     "bql_unlock", "bql_locked", "replay_mutex_lock", "replay_mutex_unlock",
     "qemu_system_shutdown_request", "cpu_memory_rw_debug",
+]
+
+# CONTRACT sections 3 to 7, every function and data symbol named there.
+CONTRACT_SYMBOLS = [
+    *LIFECYCLE_SYMBOLS,
+    # 4: hypercalls
+    "set_penguin_guest_hypercall_callback", "set_kvm_penguin_hypercall_callback",
+    "penguin_register_guest_hypercall", "penguin_unregister_guest_hypercall",
+    "penguin_clear_guest_hypercalls", "penguin_guest_hypercall_registered",
+    "penguin_handle_guest_hypercall",
+    # 5: registers, env, sync
+    "penguin_read_guest_reg", "penguin_write_guest_reg", "penguin_cpu_env",
+    "penguin_sync_cpu_state",
+    # 7: runtime extras
+    "set_kvm_penguin_after_guest_init_callback", "penguin_qemu_add_mmio_region",
+    "penguin_save_snapshot", "penguin_load_snapshot", "penguin_schedule_snapshot",
+    "set_penguin_reset_request_callback", "set_penguin_qmp_callback",
 ]
 
 
@@ -25,7 +47,8 @@ def defined_dynamic_symbols(path) -> set[str]:
 def test_library_exports_lifecycle(stage, arch):
     lib = stage_lib(arch.name)
     assert lib.exists(), f"{lib} missing"
-    missing = [s for s in LIFECYCLE_SYMBOLS if s not in defined_dynamic_symbols(lib)]
+    exported = defined_dynamic_symbols(lib)   # once: nm -D takes a second
+    missing = [s for s in LIFECYCLE_SYMBOLS if s not in exported]
     assert not missing, f"{lib.name} lacks {missing}"
 
 
@@ -42,3 +65,36 @@ def test_alias_is_a_symlink_to_its_target(stage, arch):
     lib = stage_lib(arch.name)
     assert lib.is_symlink()
     assert lib.resolve() == stage_lib(arch.target).resolve()
+
+
+def contract_cases() -> list[tuple[str, str]]:
+    """(mode, file) of every real library: each system target and each KVM library."""
+    return ([("system", f"libqemu-system-{t}.so") for t in TARGETS]
+            + [("kvm", a.canonical_library) for a in KVM_ARCHES])
+
+
+@pytest.mark.parametrize("mode,library", contract_cases(), ids=lambda v: str(v))
+def test_library_exports_every_contract_symbol(stage, mode, library):
+    lib = STAGE / "lib" / library
+    assert lib.is_file(), f"{lib} missing"
+    exported = defined_dynamic_symbols(lib)
+    missing = [s for s in CONTRACT_SYMBOLS if s not in exported]
+    assert not missing, f"{library} lacks {missing}"
+
+
+@pytest.mark.parametrize("arch", KVM_ARCHES, ids=lambda a: a.name)
+def test_kvm_library_is_a_file_of_its_own(stage, arch):
+    """libqemu-kvm-<name>.so is its own build (no TCG), never a link to the system one,
+    and has no alias names."""
+    lib = STAGE / "lib" / arch.library
+    assert lib.is_file() and not lib.is_symlink(), f"{lib} missing or a symlink"
+    assert not lib.samefile(stage_lib(arch.target))
+    assert sorted(p.name for p in (STAGE / "lib").glob("libqemu-kvm-*.so")) == sorted(
+        a.library for a in KVM_ARCHES)
+
+
+@pytest.mark.parametrize("arch", KVM_ARCHES, ids=lambda a: a.name)
+def test_kvm_library_dlopens_with_null_qemu_main(stage, arch):
+    result = run_helper("load_library.py", str((STAGE / "lib" / arch.library).absolute()))
+    assert result.returncode == 0, result.stderr
+    assert "QEMU_MAIN=NULL" in result.stdout

@@ -8,6 +8,7 @@ per module: about a minute, most of it objcopy and gzip. Nothing is written to d
 from __future__ import annotations
 
 import hashlib
+import importlib.machinery
 import json
 import os
 import re
@@ -30,6 +31,8 @@ DEBUG_ARCHIVE = "penguin-qemu-debug.tar.gz"
 EPOCH = 1700000000
 CFFI = "include/penguin-qemu-cffi"
 MANIFEST = f"{CFFI}/qemu_cffi_system_manifest.json"
+KVM_MANIFEST = f"{CFFI}/qemu_cffi_kvm_manifest.json"
+KVM_ARCHES = penguin_arches.kvm_arches()
 GUEST_HEADER = REPO / "guest" / "include" / "penguin-hypercall.h"
 
 
@@ -131,8 +134,22 @@ def resolve(members: dict[str, tarfile.TarInfo], name: str) -> tarfile.TarInfo:
     raise AssertionError(f"symlink loop at {name}")
 
 
-def manifest(stage: Path) -> dict:
-    return json.loads((stage / MANIFEST).read_text())
+def manifest(stage: Path, name: str = MANIFEST) -> dict:
+    return json.loads((stage / name).read_text())
+
+
+def kvm_entries() -> set[str]:
+    """The archive entries of the host's KVM libraries, from the names the contract
+    gives them (not from the manifest, which is under test)."""
+    if not KVM_ARCHES:
+        return set()
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    want = {KVM_MANIFEST}
+    for a in KVM_ARCHES:
+        want |= {f"lib/libqemu-kvm-{a.name}.so", f"{CFFI}/qemu_cffi_kvm_{a.name}.h",
+                 f"{CFFI}/qemu_cffi_kvm_{a.name}_env.h",
+                 f"lib/penguin-qemu-env/_penguin_qemu_env_kvm_{a.target}{suffix}"}
+    return want
 
 
 def firmware_conf() -> tuple[list[str], list[str]]:
@@ -261,8 +278,9 @@ def test_archive_holds_exactly_the_expected_entries(stage_copy, firmware, header
     if headers[1].exists():
         want.add("include/penguin-qemu/guest/penguin-hypercall.h")
     want |= {f"lib/{a.library}" for a in ARCHES} | {f"lib/{a.canonical_library}" for a in ARCHES}
-    want |= {f"lib/{p.name}" for p in (stage_copy / "lib").glob("libqemu-kvm-*.so")}
-    for h in manifest(stage_copy)["headers"]:
+    want |= kvm_entries()
+    kvm = manifest(stage_copy, KVM_MANIFEST)["headers"] if KVM_ARCHES else []
+    for h in manifest(stage_copy)["headers"] + kvm:
         want |= {f"lib/{h['library']}", f"{CFFI}/{h['header']}", f"{CFFI}/{h['env_header']}",
                  f"lib/penguin-qemu-env/{h['env_module']}"}
         env = stage_copy / CFFI / h["env_header"]
@@ -272,6 +290,18 @@ def test_archive_holds_exactly_the_expected_entries(stage_copy, firmware, header
         if p.is_file():
             want.add(p.relative_to(firmware).as_posix())
     assert set(members) == want
+
+
+def test_kvm_entries_ship_exactly(members):
+    """The KVM library, its cffi header, env header, env module and the kvm manifest;
+    nothing else of KVM (kvmvapic.bin is firmware)."""
+    if not KVM_ARCHES:
+        pytest.skip("this host has no KVM library")
+    shipped = {m for m in members if "kvm" in m and not m.startswith("share/")}
+    assert shipped == kvm_entries()
+    for name in shipped:
+        assert members[name].isfile(), f"{name}: a KVM entry is a file of its own"
+    assert members[f"lib/{KVM_ARCHES[0].library}"].mode == 0o755
 
 
 @pytest.mark.parametrize("arch", ARCHES, ids=lambda a: a.name)
@@ -287,7 +317,9 @@ def test_every_library_name_ships(members, arch):
 def test_manifest_names_files_in_the_archive(prefix, members):
     data = json.loads((prefix / MANIFEST).read_text())
     assert {h["arch"] for h in data["headers"]} >= {a.name for a in ARCHES}
-    for h in data["headers"]:
+    kvm = json.loads((prefix / KVM_MANIFEST).read_text()) if KVM_ARCHES else {"headers": []}
+    assert {h["arch"] for h in kvm["headers"]} == {a.name for a in KVM_ARCHES}
+    for h in data["headers"] + kvm["headers"]:
         for path in (f"lib/{h['library']}", f"{CFFI}/{h['header']}",
                      f"{CFFI}/{h['env_header']}", f"lib/penguin-qemu-env/{h['env_module']}"):
             resolve(members, path)
@@ -331,6 +363,40 @@ def test_library_dlopens_from_unpacked_prefix(prefix, arch):
     assert "QEMU_MAIN=NULL" in result.stdout
 
 
+@pytest.mark.parametrize("arch", KVM_ARCHES, ids=lambda a: a.name)
+def test_kvm_library_dlopens_from_unpacked_prefix(prefix, arch):
+    result = run_helper("load_library.py", str(prefix / "lib" / arch.library))
+    assert result.returncode == 0, result.stderr
+    assert "QEMU_MAIN=NULL" in result.stdout
+
+
+def test_kvm_client_and_env_from_unpacked_prefix(prefix):
+    """Qemu("x86_64", mode="kvm", prefix=...) finds everything through the unpacked kvm
+    manifest; its env module imports and agrees with its ABI env header."""
+    if not KVM_ARCHES:
+        pytest.skip("this host has no KVM library")
+    from test_kvm import CLIENT_DISPATCH, run_child
+    r = run_child(CLIENT_DISPATCH, str(prefix))
+    lines = [l for l in r.stdout.splitlines() if l.startswith("KVM-CLIENT ")]
+    assert lines, r.stdout + r.stderr
+    out = json.loads(lines[0][len("KVM-CLIENT "):])
+    assert out["library"] == "libqemu-kvm-x86_64.so"
+    assert out["env_module"].startswith("_penguin_qemu_env_kvm_x86_64.")
+    assert out["handled"] and out["ret"] == 21 and not out["registered"]
+    assert out["module_size"] == out["header_size"] > 0
+
+
+def test_kvm_guest_boots_from_unpacked_prefix(prefix, tmp_path):
+    if not KVM_ARCHES:
+        pytest.skip("this host has no KVM library")
+    from test_kvm import boot_x86_guest, check_x86_guest, kvm_unusable
+    reason = kvm_unusable()
+    if reason is not None:
+        pytest.skip(f"KVM boot not run: {reason}")
+    arch = KVM_ARCHES[0]
+    check_x86_guest(*boot_x86_guest(arch, prefix / "lib" / arch.library, tmp_path))
+
+
 def test_ldd_resolves_every_dependency(prefix):
     elves = real_elves(prefix)
     assert elves
@@ -355,7 +421,7 @@ def test_env_modules_import_from_unpacked_prefix(prefix):
 
 
 def test_libraries_are_stripped_keeping_symbol_tables(prefix, stage_copy):
-    for arch in ARCHES:
+    for arch in [*ARCHES, *KVM_ARCHES]:
         if arch.is_alias:
             continue
         shipped = prefix / "lib" / arch.canonical_library
@@ -379,16 +445,16 @@ def test_debug_archive_has_one_debug_file_per_elf(prefix, out, tmp_path):
         bid = build_id(path)
         want[f"usr/lib/debug/.build-id/{bid[:2]}/{bid[2:]}.debug"] = path
     assert sorted(names) == sorted(want)
-    for arch in ARCHES:   # every real library in particular
+    for arch in [*ARCHES, *KVM_ARCHES]:   # every real library in particular
         bid = build_id(prefix / "lib" / arch.canonical_library)
         assert f"usr/lib/debug/.build-id/{bid[:2]}/{bid[2:]}.debug" in names
     for name, path in want.items():
         debug = tmp_path / name
         assert build_id(debug) == build_id(path), name
-        if "libqemu-system-" in path.name:
+        if path.name.startswith(("libqemu-system-", "libqemu-kvm-")):
             assert ".debug_info" in elf_sections(debug), name
     # Each stripped library's .gnu_debuglink names its .debug file with the right CRC.
-    for arch in ARCHES:
+    for arch in [*ARCHES, *KVM_ARCHES]:
         if arch.is_alias:
             continue
         lib = prefix / "lib" / arch.canonical_library
@@ -464,6 +530,8 @@ def missing_cases() -> list[tuple[str, str]]:
         cases += [(f"lib/penguin-qemu-env/{by['mips']['env_module']}", "mips env module"),
                   (f"{CFFI}/{by['mips']['env_header']}", "mips env header"),
                   (f"{CFFI}/{by['mips']['header']}", "mips header")]
+    # Each KVM artifact is required too (a lone KVM library would ship unusable).
+    cases += [(rel, "kvm " + rel.rsplit("/", 1)[1]) for rel in sorted(kvm_entries())]
     return cases
 
 

@@ -1,4 +1,5 @@
-"""Open one libqemu-system-<name>.so with cffi and run a VM through its lifecycle."""
+"""Open one libqemu-system-<name>.so (or libqemu-kvm-<name>.so) with cffi and run a VM
+through its lifecycle."""
 
 from __future__ import annotations
 
@@ -27,14 +28,21 @@ class Qemu:
 
     The cdef is the install's own header (include/penguin-qemu-cffi), the library is
     opened by absolute path with RTLD_NOW | RTLD_GLOBAL, as Penguin does.
+
+    mode="kvm" opens libqemu-kvm-<name>.so (no TCG; run it with -accel kvm). There,
+    as Penguin does under KVM, every hypercall reaches the fallback ("kvm") callback
+    (CONTRACT section 4), which picks the handler by number itself: no number is
+    registered with the library.
     """
 
-    def __init__(self, name: str, prefix: Path | None = None, library: Path | None = None):
+    def __init__(self, name: str, prefix: Path | None = None, library: Path | None = None,
+                 mode: str = "system"):
         try:
-            self.install: Installed = locate(name, prefix, library)
+            self.install: Installed = locate(name, prefix, library, mode)
         except InstallError as e:
             raise QemuError(str(e)) from None
         self.name = name
+        self.mode = mode
         self.path = self.install.library
         self.bits = self.install.bits
         self.byteorder = self.install.byteorder
@@ -51,7 +59,14 @@ class Qemu:
         # cffi callbacks must outlive every call the library makes to them.
         self._guest_cb = self.ffi.callback("penguin_guest_hypercall_cb_t", self._on_guest)
         self._fallback_cb = self.ffi.callback("kvm_penguin_hypercall_cb_t", self._on_fallback)
-        self.lib.set_penguin_guest_hypercall_callback(self._guest_cb, self.ffi.NULL)
+        if self.kvm:
+            self.lib.set_kvm_penguin_hypercall_callback(self._fallback_cb)
+        else:
+            self.lib.set_penguin_guest_hypercall_callback(self._guest_cb, self.ffi.NULL)
+
+    @property
+    def kvm(self) -> bool:
+        return self.mode == "kvm"
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -102,13 +117,15 @@ class Qemu:
         """
         for value in spellings(nr, self.bits):
             self._handlers[value] = handler
-            self.lib.penguin_register_guest_hypercall(value)
+            if not self.kvm:
+                self.lib.penguin_register_guest_hypercall(value)
 
     def on_unregistered(self, handler: Handler | None) -> None:
         """Call handler for every number no on_hypercall handler claims."""
         self._fallback = handler
-        self.lib.set_kvm_penguin_hypercall_callback(
-            self._fallback_cb if handler else self.ffi.NULL)
+        if not self.kvm:   # in kvm mode the fallback callback is always set
+            self.lib.set_kvm_penguin_hypercall_callback(
+                self._fallback_cb if handler else self.ffi.NULL)
 
     def _dispatch(self, handler: Handler | None, cpu, nr: int, args: tuple[int, ...],
                   ret) -> int:
@@ -131,7 +148,10 @@ class Qemu:
         return self._dispatch(self._handlers.get(nr), cpu, nr, (a0, a1, a2, a3, a4, a5), ret)
 
     def _on_fallback(self, cpu, nr, a0, a1, a2, a3, a4, a5, ret) -> int:
-        return self._dispatch(self._fallback, cpu, nr, (a0, a1, a2, a3, a4, a5), ret)
+        handler = self._fallback
+        if self.kvm:
+            handler = self._handlers.get(nr, handler)
+        return self._dispatch(handler, cpu, nr, (a0, a1, a2, a3, a4, a5), ret)
 
     def _record_error(self, error: BaseException) -> None:
         """Fail fast: keep the first error, stop the VM, re-raise it from run()."""
@@ -213,8 +233,14 @@ class Qemu:
         raise ValueError(f"via must be auto, module or header, not {via!r}")
 
     def cpu_env(self, cpu, via: str = "auto"):
-        """The typed CPUArchState * of cpu (see env_ffi for via)."""
+        """The typed CPUArchState * of cpu (see env_ffi for via).
+
+        In kvm mode the registers live in KVM: penguin_sync_cpu_state fetches them
+        first (and marks the vCPU dirty, so writes through the env go back to KVM).
+        """
         if cpu == self.ffi.NULL:
             raise QemuError("cpu_env of a NULL CPU")
+        if self.kvm:
+            self.lib.penguin_sync_cpu_state(cpu)
         address = int(self.ffi.cast("uintptr_t", self.lib.penguin_cpu_env(cpu)))
         return self.env_ffi(via).cast("CPUArchState *", address)
