@@ -1,0 +1,28 @@
+# CPU-bound benchmark guest for x86_64 (bench/guest_speed.py): a 64 KiB raw -bios image
+# that runs in real mode from the reset vector, ITER iterations of a load, add, xor,
+# store loop on 32-bit registers, then writes isa-debug-exit (iobase 0xf4), which exits
+# QEMU with status 33. Stock QEMU and the library run it unchanged: no hypercall.
+    .code16
+    .text
+    .globl _start
+_start:
+    cli
+    xor   %ax, %ax
+    mov   %ax, %ds
+    mov   $ITER, %ecx
+    mov   $0x1000, %bx           # scratch word in RAM (the image itself is ROM)
+    xor   %edx, %edx
+1:  mov   (%bx), %eax
+    add   %ecx, %eax
+    xor   %eax, %edx
+    mov   %eax, (%bx)
+    dec   %ecx
+    jnz   1b
+    mov   $0xf4, %dx
+    mov   $0x10, %al             # exit status (0x10 << 1) | 1 = 33
+    out   %al, %dx
+2:  hlt
+    jmp   2b
+    .org  0xfff0                 # the reset vector, f000:fff0
+    jmp   _start
+    .org  0x10000
