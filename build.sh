@@ -7,8 +7,8 @@
 # only what changed.
 #
 #   ./build.sh              everything
-#   ./build.sh --stock      only stock qemu-system-<target> executables from the unpatched
-#                           tarball, same feature set, for bench/ (_build/build-stock)
+#   ./build.sh --stock      only stock qemu-system-<target> executables from the upstream
+#                           tree (configure --stock), same feature set, for bench/
 #   QEMU_TARBALL=path ./build.sh    use a local copy of the pinned tarball
 set -euo pipefail
 

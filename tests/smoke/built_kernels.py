@@ -189,7 +189,7 @@ def run_checked(cmd: list[str], what: str) -> None:
 
 def make_command(src: Path, build_dir: Path, tools: Toolchain) -> list[str]:
     return ["make", "-C", str(src), f"O={build_dir}", f"ARCH={tools.kernel_arch}",
-            f"CROSS_COMPILE={tools.cross}", f"-j{os.cpu_count() or 1}"]
+            f"CROSS_COMPILE={tools.cross}", f"-j{len(os.sched_getaffinity(0))}"]
 
 
 def configure(make: list[str], build_dir: Path, fragment: Path, start: float,
@@ -198,7 +198,7 @@ def configure(make: list[str], build_dir: Path, fragment: Path, start: float,
     progress(arch, start, f"configuring allnoconfig + {fragment.name}")
     run_make(make + [f"KCONFIG_ALLCONFIG={fragment}", "allnoconfig"],
              build_dir / "configure.log", "configure")
-    wanted = parse_config(fragment.read_text())
+    wanted = parse_fragment(fragment)
     got = parse_config((build_dir / ".config").read_text())
     # An option whose dependencies are not met is dropped by Kconfig without a word;
     # absent from .config means "n".
@@ -223,6 +223,16 @@ def parse_config(text: str) -> dict[str, str]:
         elif m := CONFIG_UNSET.match(line):
             options[m.group(1)] = "n"
     return options
+
+
+def parse_fragment(fragment: Path) -> dict[str, str]:
+    """The options a fragment sets; any line that is neither a comment nor an option is an
+    error, so that a typo cannot hide an option from the check."""
+    for number, line in enumerate(fragment.read_text().splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith("#") and not CONFIG_SET.match(line):
+            raise KernelError(f"{fragment}:{number}: not a Kconfig line: {line!r}")
+    return parse_config(fragment.read_text())
 
 
 def compile_kernel(make: list[str], build_dir: Path, start: float, arch: str) -> None:
