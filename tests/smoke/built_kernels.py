@@ -9,6 +9,7 @@ Cache layout (under the cache folder):
     src-<version>/linux-source-6.1/   the extracted source, shared by every arch
     build-<arch>-<key>/               make's O= folder while a build runs
     <arch>-<key>/vmlinux              the stripped result, reused while <key> holds
+    .lock-<arch>-<key>                held while that kernel is being built
 where <key> hashes every input: the fragment, the source version, the cross compiler and
 RECIPE.
 """
@@ -195,10 +196,10 @@ def make_command(src: Path, build_dir: Path, tools: Toolchain) -> list[str]:
 def configure(make: list[str], build_dir: Path, fragment: Path, start: float,
               arch: str) -> None:
     """allnoconfig with the fragment forced, then check every fragment line held."""
+    wanted = parse_fragment(fragment)
     progress(arch, start, f"configuring allnoconfig + {fragment.name}")
     run_make(make + [f"KCONFIG_ALLCONFIG={fragment}", "allnoconfig"],
              build_dir / "configure.log", "configure")
-    wanted = parse_fragment(fragment)
     got = parse_config((build_dir / ".config").read_text())
     # An option whose dependencies are not met is dropped by Kconfig without a word;
     # absent from .config means "n".
