@@ -17,5 +17,6 @@ _start:
     hvc   #0
 2:  wfi
     b     2b
-    .balign 8
-scratch: .quad 0
+    .data
+    .balign 4096                 // a page of its own: a store to the code's page is
+scratch: .quad 0                 // self-modifying code to QEMU, which retranslates

@@ -23,5 +23,5 @@ _start:
 2:  b     2b
     nop
     .data
-    .balign 8
-scratch: .word 0
+    .balign 4096                 # a page of its own: a store to the code's page is
+scratch: .word 0                 # self-modifying code to QEMU, which retranslates

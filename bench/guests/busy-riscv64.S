@@ -19,5 +19,5 @@ _start:
     sw    t1, 0(t0)
 2:  j     2b
     .data
-    .balign 8
-scratch: .quad 0
+    .balign 4096                 # a page of its own: a store to the code's page is
+scratch: .quad 0                 # self-modifying code to QEMU, which retranslates

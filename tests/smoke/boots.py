@@ -48,13 +48,13 @@ class SmokeArch:
     def cmdline(self) -> str:
         return " ".join([f"console={self.console}", "panic=-1", *self.append])
 
-    def build_init(self, include_dir: Path, power_off: bool = False) -> Path:
+    def build_init(self, include_dir: Path, bench: bool = False) -> Path:
         """Compile init.c against the SDK header under include_dir; cached by content.
-        With power_off, init powers the machine off once it has printed its line."""
+        The bench build makes no hypercall and powers the machine off at the end."""
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         header = include_dir / "penguin-qemu" / "guest" / "penguin-hypercall.h"
-        out = OUT_DIR / f"init-{self.name}{'-power-off' if power_off else ''}"
-        cmd = [*self.cc, *CFLAGS, *(["-DSMOKE_POWER_OFF"] if power_off else []),
+        out = OUT_DIR / f"init-{self.name}{'-bench' if bench else ''}"
+        cmd = [*self.cc, *CFLAGS, *(["-DSMOKE_BENCH"] if bench else []),
                f"-I{include_dir}", "-o", str(out), str(HERE / "init.c")]
         digest = hashlib.sha256(b"\0".join([header.read_bytes(),
                                             (HERE / "init.c").read_bytes(),
