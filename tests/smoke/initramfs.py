@@ -37,8 +37,9 @@ def archive(init: bytes) -> bytes:
 
 
 def write(init: Path, out: Path) -> Path:
-    """Pack the program init as /init into out (gzip, no timestamp)."""
+    """Pack the program init as /init into out (gzip without a name or a timestamp)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
-        gz.write(archive(init.read_bytes()))
+    with open(out, "wb") as raw:
+        with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+            gz.write(archive(init.read_bytes()))
     return out
