@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from hypercall_rate import sh  # noqa: E402  (bench/ is the script's own directory)
 from smoke import initramfs  # noqa: E402
 from smoke.boots import BY_NAME as SMOKE_ARCHES  # noqa: E402
 from smoke.kernels import kernel_for  # noqa: E402
@@ -83,12 +84,6 @@ ARCHES = {
 class Sample:
     wall: float
     cpu: float
-
-
-def sh(script: str) -> None:
-    result = subprocess.run(script, shell=True, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"command failed:\n{script}\n{result.stdout}{result.stderr}")
 
 
 def build_runner(workdir: Path) -> Path:
