@@ -66,6 +66,34 @@ def test_unknown_architecture_is_a_clear_error(stage):
     assert "unknown architecture 'sparc64'" in result.stderr
 
 
+# glibc's static TLS surplus: (nns - 1) * 144 + nns * 144 + optional_static_tls bytes.
+NO_STATIC_TLS = "glibc.rtld.nns=1:glibc.rtld.optional_static_tls=0"
+MORE_STATIC_TLS = "glibc.rtld.nns=1:glibc.rtld.optional_static_tls=4096"
+
+
+def open_client(tunables: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"), GLIBC_TUNABLES=tunables)
+    code = ("from pathlib import Path\n"
+            "from penguin_qemu import Qemu, QemuError\n"
+            "try:\n"
+            f"    Qemu('mipsel', prefix=Path('{STAGE}'))\n"
+            "    print('LOADED')\n"
+            "except QemuError as e:\n"
+            "    print('QemuError:', e)\n")
+    return subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_static_tls_shortage_is_a_clear_error(stage):
+    """The libraries use initial-exec thread-locals (configs/features.conf): with glibc's
+    static TLS surplus shrunk below their TLS block, the client says so and how to fix
+    it; with the tunable it names, the same library loads."""
+    short = open_client(NO_STATIC_TLS)
+    assert "QemuError: cannot load" in short.stdout, short.stdout + short.stderr
+    assert "static TLS" in short.stdout and "optional_static_tls=4096" in short.stdout
+    assert "LOADED" in open_client(MORE_STATIC_TLS).stdout
+
+
 MEMORY_CASES = {
     # library: (guest, scratch RAM, sentinel word, scratch bytes as stored)
     "aarch64": ("aarch64", 0x40100000, 0xD500501F, "8877665544332211"),

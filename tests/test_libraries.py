@@ -82,6 +82,21 @@ def test_library_exports_every_contract_symbol(stage, mode, library):
     assert not missing, f"{library} lacks {missing}"
 
 
+@pytest.mark.parametrize("mode,library", contract_cases(), ids=lambda v: str(v))
+def test_library_uses_initial_exec_thread_locals(stage, mode, library):
+    """configs/features.conf builds with -ftls-model=initial-exec: the library is marked
+    STATIC_TLS and never calls __tls_get_addr, whose call per thread-local access cost
+    2% of a Linux boot (bench/RESULTS.md)."""
+    lib = STAGE / "lib" / library
+    dynamic = subprocess.run(["readelf", "-dW", str(lib)], check=True, capture_output=True,
+                             text=True).stdout
+    flags = next(line for line in dynamic.splitlines() if "(FLAGS)" in line)
+    assert "STATIC_TLS" in flags.split(), flags
+    undefined = subprocess.run(["nm", "-D", "--undefined-only", str(lib)], check=True,
+                               capture_output=True, text=True).stdout.split()
+    assert not [s for s in undefined if s.split("@")[0] == "__tls_get_addr"]
+
+
 @pytest.mark.parametrize("arch", KVM_ARCHES, ids=lambda a: a.name)
 def test_kvm_library_is_a_file_of_its_own(stage, arch):
     """libqemu-kvm-<name>.so is its own build (no TCG), never a link to the system one,

@@ -49,7 +49,7 @@ class Qemu:
         self.family = family_of(self.install.qemu_target)
         self.ffi = cffi.FFI()
         self.ffi.cdef(self.install.header.read_text())
-        self.lib = self.ffi.dlopen(str(self.path), os.RTLD_NOW | os.RTLD_GLOBAL)
+        self.lib = self._open_library()
         self._started = threading.Event()
         self._handlers: dict[int, Handler] = {}
         self._fallback: Handler | None = None
@@ -63,6 +63,19 @@ class Qemu:
             self.lib.set_kvm_penguin_hypercall_callback(self._fallback_cb)
         else:
             self.lib.set_penguin_guest_hypercall_callback(self._guest_cb, self.ffi.NULL)
+
+    def _open_library(self) -> Any:
+        try:
+            return self.ffi.dlopen(str(self.path), os.RTLD_NOW | os.RTLD_GLOBAL)
+        except OSError as e:
+            hint = ""
+            if "static TLS" in str(e):
+                # Built with initial-exec thread-locals (configs/features.conf): glibc
+                # must find the library's TLS block in the static surplus at dlopen.
+                hint = ("; other libraries in this process used up glibc's static TLS "
+                        "surplus: load this one earlier, or start Python with "
+                        "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096")
+            raise QemuError(f"cannot load {self.path}: {e}{hint}") from None
 
     @property
     def kvm(self) -> bool:
