@@ -11,8 +11,6 @@
 // Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back, 0x40 state,
 // 0x80 user mode (PROTOCOL), and 0x100 for an exception that is not an UNDEFINED-instruction trap (a guest bug).
 
-    .equ UART_DR,      0x09000000          // PL011 data register on virt
-
     .equ NR_ARGS64,    0x50454e11
     .equ NR_WRITE,     0x50454e02
     .equ NR_VERDICT,   0x50454e03
@@ -36,6 +34,9 @@
     .equ FAIL_USER,    0x80
     .equ FAIL_EXC,     0x100
 
+// expect, el1_entry, report_verdict, eret_next, pl011_routines, el1_vectors
+    .include "aarch64-virt.inc"
+
 // Every hypercall and near miss starts from freshly loaded nr and A_0..A_5, so a near
 // miss that wrongly reached the host would be recognisable by its arguments.
 .macro load_args nr
@@ -48,25 +49,10 @@
     ldr     x5, =0x6666666666666666
 .endm
 
-// reg != val sets bit in the fail mask.
-.macro expect reg, val, bit
-    ldr     x9, =\val
-    cmp     \reg, x9
-    b.eq    1f
-    orr     x20, x20, #\bit
-1:
-.endm
-
     .text
     .globl _start
 _start:
-    msr     daifset, #0xf               // deterministic: nothing asynchronous may arrive
-    msr     spsel, #1                   // run on SP_EL1, so traps use the VBAR+0x200 entry
-    ldr     x0, =stack_top
-    mov     sp, x0
-    ldr     x0, =vectors
-    msr     vbar_el1, x0
-    isb
+    el1_entry
 
     mov     x20, #0
     ldr     x0, =trap_count             // never rely on the loaded image's data
@@ -158,51 +144,9 @@ user_done:                              // at EL1 again, on SP_EL1
 
 verdict:
     // 8. verdict
-    ldr     x0, =msg_verdict
-    bl      puts
-    mov     x0, x20
-    bl      puthex
-    ldr     x0, =msg_crlf
-    bl      puts
+    report_verdict #0
 
-    ldr     x8, =NR_VERDICT
-    mov     x0, x20
-    mov     x1, #0
-    mov     x2, #0
-    mov     x3, #0
-    mov     x4, #0
-    mov     x5, #0
-    .inst   0xd500501f                  // SENTINEL
-2:  b       2b                          // the host stops the VM
-
-// puts: x0 = NUL-terminated string. Leaf, clobbers x0-x2.
-puts:
-    ldr     x1, =UART_DR
-3:  ldrb    w2, [x0], #1
-    cbz     w2, 4f
-    strb    w2, [x1]
-    b       3b
-4:  ret
-
-// puthex: x0 printed as 0x + 8 hex digits (the mask fits in 32 bits). Leaf, clobbers x0-x3.
-puthex:
-    ldr     x1, =UART_DR
-    mov     w2, #'0'
-    strb    w2, [x1]
-    mov     w2, #'x'
-    strb    w2, [x1]
-    lsl     x0, x0, #32
-    mov     x3, #8
-5:  lsr     x2, x0, #60
-    cmp     x2, #10
-    add     x9, x2, #'0'
-    add     x2, x2, #('a' - 10)
-    csel    x2, x9, x2, lo
-    strb    w2, [x1]
-    lsl     x0, x0, #4
-    subs    x3, x3, #1
-    b.ne    5b
-    ret
+    pl011_routines
 
 // Counts the trap and resumes at the next instruction (ELR_EL1 holds the faulting one).
 // An UNDEFINED encoding reports EC 0 ("unknown reason"); any other class means this
@@ -217,11 +161,7 @@ sync_handler:
     ldr     x1, [x0]
     add     x1, x1, #1
     str     x1, [x0]
-    mrs     x0, elr_el1
-    add     x0, x0, #4
-    msr     elr_el1, x0
-    ldp     x0, x1, [sp], #16
-    eret
+    eret_next
 
 unexpected:
     orr     x20, x20, #FAIL_EXC
@@ -245,31 +185,8 @@ msg_start:   .asciz "PENGUIN-GUEST aarch64 start\r\n"
 msg_verdict: .asciz "PENGUIN-GUEST aarch64 verdict "
 msg_crlf:    .asciz "\r\n"
 
-// VBAR_EL1 needs 2 KiB alignment; 16 entries of 0x80 bytes. We run on SP_EL1 at EL1
-// with interrupts masked, so only "current EL, SP_ELx, synchronous" (0x200) and, from
-// step 7's EL0 code, "lower EL using AArch64, synchronous" (0x400) are expected.
-    .balign 2048
-vectors:
-    .rept 4                             // current EL, SP_EL0
-    .balign 0x80
-    b       unexpected
-    .endr
-    .balign 0x80                        // 0x200: current EL, SP_ELx, synchronous
-    b       sync_handler
-    .rept 3                             // SP_ELx irq/fiq/serror
-    .balign 0x80
-    b       unexpected
-    .endr
-    .balign 0x80                        // 0x400: lower EL, AArch64, synchronous
-    b       lower_sync
-    .rept 3                             // lower EL, AArch64, irq/fiq/serror
-    .balign 0x80
-    b       lower_other
-    .endr
-    .rept 4                             // lower EL, AArch32 (never)
-    .balign 0x80
-    b       unexpected
-    .endr
+// Only step 7's EL0 code takes exceptions to the lower-EL entries.
+    el1_vectors lower_sync, lower_other
 
     .data
     .balign 16

@@ -98,10 +98,10 @@ def _mips(prefix: str, endian: str, n64: bool) -> list[str]:
     # -Ttext-segment keeps .MIPS.abiflags in the one PT_LOAD; malta enters at e_entry.
     if n64:
         return [f"{prefix}as -non_shared -msym32 -march=mips64r2 {endian} --defsym N64=1 "
-                "-o OBJ SRC",
+                f"-I {HERE} -o OBJ SRC",
                 f"{prefix}ld -N {NO_RWX} {endian} -Ttext-segment=0xffffffff80100000 "
                 "-e _start -o OUT OBJ"]
-    return [f"{prefix}as -non_shared -march=mips32r2 {endian} -o OBJ SRC",
+    return [f"{prefix}as -non_shared -march=mips32r2 {endian} -I {HERE} -o OBJ SRC",
             f"{prefix}ld -N {NO_RWX} {endian} -Ttext-segment=0x80100000 -e _start -o OUT OBJ"]
 
 
@@ -116,7 +116,8 @@ GUESTS = [
           "-kernel", [Boot("arm", ["-M", "virt"]),
                       Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a15"])],
           family="arm", args32=2, user_calls=1),
-    Guest("aarch64", "aarch64.S", _gnu("aarch64-linux-gnu-", "", "-Ttext=0x40000000"), "OUT",
+    Guest("aarch64", "aarch64.S",
+          _gnu("aarch64-linux-gnu-", f"-I {HERE}", "-Ttext=0x40000000"), "OUT",
           "-kernel", [Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a57"])],
           family="aarch64", args64=1, user_calls=1),
     Guest("mips", "mips.S", _mips("mips-linux-gnu-", "-EB", False), "OUT", "-kernel",

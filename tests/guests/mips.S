@@ -16,6 +16,9 @@
     .set noreorder          # every delay slot below is filled by hand
     .set noat               # $1 is a near-miss destination, gas must not use it
 
+# SENTINEL, PADDIU, PLA, PRINT, ZERO_GPRS, REPORT_VERDICT, COM1_ROUTINES
+    .include "mips-malta.inc"
+
     .equ NR_ARGS32,   0x50454e01
     .equ NR_ARGS64,   0x50454e11
     .equ NR_WRITE,    0x50454e02
@@ -24,25 +27,6 @@
     .equ NR_NEARMISS, 0x50454e05
     .equ NR_STATE,    0x50454e06
     .equ NR_USER,     0x50454e07
-
-    .equ UART_HI,     0xb800        # COM1 THR = 0xb80003f8 (KSEG1, ISA I/O 0x3f8)
-    .equ UART_LO,     0x03f8
-
-# The hypercall sentinel, emitted as a raw word so the encoding cannot drift
-# with assembler versions: movz $zero,$zero,$zero.
-    .macro SENTINEL
-    .word 0x0000000a
-    .endm
-
-# Pointer-sized add: addiu on a 64-bit register is UNPREDICTABLE unless the
-# value is sign-extended, so the n64 build uses daddiu.
-    .macro PADDIU rd, rs, imm
-    .ifdef N64
-    daddiu \rd, \rs, \imm
-    .else
-    addiu  \rd, \rs, \imm
-    .endif
-    .endm
 
 # Register-width constant.  o32 can only hold the low 32 bits.
     .macro LIW reg, v64, v32
@@ -88,21 +72,6 @@
     .word \word
     .endm
 
-# Address of a symbol: dla in n64 code (lui/daddiu with -msym32), la in o32.
-    .macro PLA reg, sym
-    .ifdef N64
-    dla \reg, \sym
-    .else
-    la  \reg, \sym
-    .endif
-    .endm
-
-    .macro PRINT label
-    PLA  $12, \label
-    jal  puts
-    nop
-    .endm
-
     .macro PRINT_NAME
     PRINT s_name
     beq  $18, $0, .Lbe\@
@@ -114,11 +83,7 @@
     .text
     .globl _start
 _start:
-    # The boot stub leaves a0..a3, sp and some temporaries set; start from a
-    # known state so that nothing depends on it.
-    .irp r, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    move $\r, $0
-    .endr
+    ZERO_GPRS
 
     # One source serves both byte orders: tell them apart at run time so
     # the UART names the right target (mips vs mipsel, mips64 vs mips64el).
@@ -258,51 +223,9 @@ verdict:
     PRINT s_prefix
     PRINT_NAME
     PRINT s_verdict
-    move $12, $16
-    jal  puthex
-    nop
-    PRINT s_crlf
+    REPORT_VERDICT $0
 
-    li   $2, NR_VERDICT
-    move $4, $16
-    move $5, $0
-    move $6, $0
-    move $7, $0
-    move $8, $0
-    move $9, $0
-    SENTINEL
-3:  b    3b                     # the host stops the VM here
-    nop
-
-# puts: print the NUL-terminated string at $12.  Clobbers $12..$14.
-puts:
-    lui  $13, UART_HI
-    ori  $13, $13, UART_LO
-1:  lbu  $14, 0($12)
-    beq  $14, $0, 2f
-    nop
-    sb   $14, 0($13)
-    b    1b
-    PADDIU $12, $12, 1          # delay slot
-2:  jr   $31
-    nop
-
-# puthex: print the low 32 bits of $12 as 8 hex digits.  Clobbers $13..$15, $24.
-puthex:
-    lui  $13, UART_HI
-    ori  $13, $13, UART_LO
-    li   $15, 28
-1:  srlv $14, $12, $15
-    andi $14, $14, 0xf
-    sltiu $24, $14, 10
-    bne  $24, $0, 2f
-    addiu $14, $14, 0x30        # delay slot: '0'..'9'
-    addiu $14, $14, 7           # 'A'..'F'
-2:  sb   $14, 0($13)
-    bne  $15, $0, 1b
-    addiu $15, $15, -4          # delay slot
-    jr   $31
-    nop
+    COM1_ROUTINES
 
 # Exception vectors (EBase = exc_base, BEV = 0).  Only a syscall (ExcCode 8,
 # from the user routine) is expected: return to user_done in kernel mode.

@@ -23,7 +23,6 @@
 // Fail mask bits: 0x1 read value mismatch, 0x2 a data abort in steps 1-2 (an access
 // the region should have caught), 0x100 an exception other than a data abort.
 
-    .equ UART_DR,       0x09000000          // PL011 data register on virt
     .equ MMIO_BASE,     0x0b000000
 
     .equ NR_VERDICT,    0x50454e03
@@ -37,25 +36,13 @@
 
     .equ EC_DABT_CUR,   0x25                // data abort taken without a change in EL
 
-// reg != val sets bit in the fail mask.
-.macro expect reg, val, bit
-    ldr     x9, =\val
-    cmp     \reg, x9
-    b.eq    1f
-    orr     x20, x20, #\bit
-1:
-.endm
+// expect, el1_entry, report_verdict, eret_next, pl011_routines, el1_vectors
+    .include "aarch64-virt.inc"
 
     .text
     .globl _start
 _start:
-    msr     daifset, #0xf               // deterministic: nothing asynchronous may arrive
-    msr     spsel, #1                   // run on SP_EL1, so traps use the VBAR+0x200 entry
-    ldr     x0, =stack_top
-    mov     sp, x0
-    ldr     x0, =vectors
-    msr     vbar_el1, x0
-    isb
+    el1_entry
 
     mov     x20, #0
     mov     x21, #0
@@ -111,52 +98,9 @@ _start:
 
 verdict:
     // 5. verdict
-    ldr     x0, =msg_verdict
-    bl      puts
-    mov     x0, x20
-    bl      puthex
-    ldr     x0, =msg_crlf
-    bl      puts
+    report_verdict x21
 
-    ldr     x8, =NR_VERDICT
-    mov     x0, x20
-    mov     x1, x21
-    mov     x2, #0
-    mov     x3, #0
-    mov     x4, #0
-    mov     x5, #0
-    .inst   0xd500501f                  // SENTINEL
-3:  b       3b                          // the host stops the VM
-
-// puts: x0 = NUL-terminated string. Leaf, clobbers x0-x2.
-puts:
-    ldr     x1, =UART_DR
-4:  ldrb    w2, [x0], #1
-    cbz     w2, 5f
-    strb    w2, [x1]
-    b       4b
-5:  ret
-
-// puthex: x0 printed as 0x + 8 hex digits (the mask fits in 32 bits). Leaf, clobbers
-// x0-x3 and x9.
-puthex:
-    ldr     x1, =UART_DR
-    mov     w2, #'0'
-    strb    w2, [x1]
-    mov     w2, #'x'
-    strb    w2, [x1]
-    lsl     x0, x0, #32
-    mov     x3, #8
-6:  lsr     x2, x0, #60
-    cmp     x2, #10
-    add     x9, x2, #'0'
-    add     x2, x2, #('a' - 10)
-    csel    x2, x9, x2, lo
-    strb    w2, [x1]
-    lsl     x0, x0, #4
-    subs    x3, x3, #1
-    b.ne    6b
-    ret
+    pl011_routines
 
 // Synchronous exception at EL1: a data abort (EC 0x25, the external abort an access to
 // unassigned memory raises) is counted in x21; any other class (e.g. an UNDEFINED
@@ -171,11 +115,7 @@ sync_handler:
     add     x21, x21, #1
     b       8f
 7:  orr     x20, x20, #FAIL_EXC
-8:  mrs     x0, elr_el1
-    add     x0, x0, #4
-    msr     elr_el1, x0
-    ldp     x0, x1, [sp], #16
-    eret
+8:  eret_next
 
 unexpected:
     orr     x20, x20, #FAIL_EXC
@@ -187,20 +127,8 @@ msg_start:   .asciz "PENGUIN-GUEST mmio-aarch64 start\r\n"
 msg_verdict: .asciz "PENGUIN-GUEST mmio-aarch64 verdict "
 msg_crlf:    .asciz "\r\n"
 
-// VBAR_EL1 needs 2 KiB alignment; 16 entries of 0x80 bytes. We stay at EL1 on SP_EL1
-// with interrupts masked, so only "current EL, SP_ELx, synchronous" (0x200) is expected.
-    .balign 2048
-vectors:
-    .rept 4                             // current EL, SP_EL0
-    .balign 0x80
-    b       unexpected
-    .endr
-    .balign 0x80                        // 0x200: current EL, SP_ELx, synchronous
-    b       sync_handler
-    .rept 11                            // SP_ELx irq/fiq/serror, lower EL (never)
-    .balign 0x80
-    b       unexpected
-    .endr
+// We stay at EL1, so no lower-EL entry is expected.
+    el1_vectors
 
     .data
     .balign 16

@@ -44,13 +44,13 @@
     .set noreorder          # every delay slot below is filled by hand
     .set noat
 
+# SENTINEL, PADDIU, PLA, PRINT, ZERO_GPRS, REPORT_VERDICT, COM1_ROUTINES
+    .include "mips-malta.inc"
+
     .equ NR_VERDICT,     0x50454e03
     .equ NR_MMIO_REMOVE, 0x50454e20
 
     .equ MMIO_HI,     0xbe40        # KSEG1 0xffffffffbe400000 = physical 0x1e400000
-
-    .equ UART_HI,     0xb800        # COM1 THR = 0xb80003f8 (KSEG1, ISA I/O 0x3f8)
-    .equ UART_LO,     0x03f8
 
     .equ READ_BASE,   0x0102030405060708
 
@@ -59,10 +59,6 @@
     .equ FAIL_EXC,    0x100
 
     .equ EXC_DBE,     7             # Cause.ExcCode of a bus error on a load or store
-
-    .macro SENTINEL
-    .word 0x0000000a                # movz $zero,$zero,$zero
-    .endm
 
 # Set \bit in the fail mask unless \reg == \val (64-bit compare).
     .macro EXPECT reg, val, bit
@@ -73,20 +69,10 @@
 .Lok\@:
     .endm
 
-    .macro PRINT label
-    dla  $12, \label
-    jal  puts
-    nop
-    .endm
-
     .text
     .globl _start
 _start:
-    # The boot stub leaves a0..a3, sp and some temporaries set; start from a
-    # known state so that nothing depends on it.
-    .irp r, 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
-    move $\r, $0
-    .endr
+    ZERO_GPRS
 
     # Exception vectors in RAM: EBase first (while BEV still selects the ROM),
     # then BEV = ERL = EXL = IE = 0 (kernel mode, interrupts off).
@@ -153,51 +139,9 @@ _start:
 # ---- 5. verdict --------------------------------------------------------------
 verdict:
     PRINT s_verdict
-    move $12, $16
-    jal  puthex
-    nop
-    PRINT s_crlf
+    REPORT_VERDICT $19
 
-    li   $2, NR_VERDICT
-    move $4, $16
-    move $5, $19
-    move $6, $0
-    move $7, $0
-    move $8, $0
-    move $9, $0
-    SENTINEL
-2:  b    2b                         # the host stops the VM here
-    nop
-
-# puts: print the NUL-terminated string at $12.  Clobbers $12..$14.
-puts:
-    lui  $13, UART_HI
-    ori  $13, $13, UART_LO
-1:  lbu  $14, 0($12)
-    beq  $14, $0, 2f
-    nop
-    sb   $14, 0($13)
-    b    1b
-    daddiu $12, $12, 1              # delay slot
-2:  jr   $31
-    nop
-
-# puthex: print the low 32 bits of $12 as 8 hex digits.  Clobbers $13..$15, $24.
-puthex:
-    lui  $13, UART_HI
-    ori  $13, $13, UART_LO
-    li   $15, 28
-1:  srlv $14, $12, $15
-    andi $14, $14, 0xf
-    sltiu $24, $14, 10
-    bne  $24, $0, 2f
-    addiu $14, $14, 0x30            # delay slot: '0'..'9'
-    addiu $14, $14, 7               # 'A'..'F'
-2:  sb   $14, 0($13)
-    bne  $15, $0, 1b
-    addiu $15, $15, -4              # delay slot
-    jr   $31
-    nop
+    COM1_ROUTINES
 
 # ---- exception vectors: EBase page, general exception at +0x180 -------------
     .balign 4096

@@ -30,16 +30,19 @@
     .equ NR_NEARMISS, 0x50454e05
     .equ NR_STATE,    0x50454e06
 
-    .equ A0_64, 0x1111111111111111
-    .equ A1_64, 0x2222222222222222
-    .equ A2_64, 0x3333333333333333
-    .equ A3_64, 0x4444444444444444
-    .equ A4_64, 0x5555555555555555
-    .equ A5_64, 0x6666666666666666
+    .equ A0,    0x1111111111111111
+    .equ A1,    0x2222222222222222
+    .equ A2,    0x3333333333333333
+    .equ A3,    0x4444444444444444
+    .equ A4,    0x5555555555555555
+    .equ A5,    0x6666666666666666
     .equ RET,   0xfedcba9876543210
     .equ WVAL,  0x5a5a5a5a5a5a5a5a
     .equ WRET,  0x1234
     .equ SRET,  0x5354
+    .equ STATE_A4, 0x0a0a0a0a0a0a0a0a
+    .equ STATE_A5, 0x0b0b0b0b0b0b0b0b
+    .equ STATE_A2, 0x0c0c0c0c0c0c0c0c
 
     # Every near miss is a valid D-form logical instruction: none may trap.
     .equ EXPECTED_TRAPS, 0
@@ -69,20 +72,14 @@
     ori   \r, \r, (\v) & 0xffff
 .endm
 
-# Address of a link-time symbol; the image is linked where it is loaded (0).
-.macro LA r, sym
-    lis   \r, \sym@ha
-    addi  \r, \r, \sym@l
-.endm
-
 .macro LOADARGS nr
     LI64  0, \nr
-    LI64  3, A0_64
-    LI64  4, A1_64
-    LI64  5, A2_64
-    LI64  6, A3_64
-    LI64  7, A4_64
-    LI64  8, A5_64
+    LI64  3, A0
+    LI64  4, A1
+    LI64  5, A2
+    LI64  6, A3
+    LI64  7, A4
+    LI64  8, A5
 .endm
 
 .macro CHECK reg, val, bit
@@ -92,6 +89,9 @@
     ori   28, 28, \bit
 .Lok\@:
 .endm
+
+# LA, UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT
+    .include "ppc-steps.inc"
 
     .text
     .globl _start
@@ -171,56 +171,12 @@ start:
     .include "ppc-nearmiss.inc"
     CHECK 31, EXPECTED_TRAPS, F_TRAPS
 
-# ---- 4. Unregistered: the fallback declines, nothing may change ----
-    LOADARGS NR_UNREG
-    .long SENTINEL
-    CHECK 0, NR_UNREG, F_UNREG
-    CHECK 3, A0_64, F_UNREG
-    CHECK 4, A1_64, F_UNREG
-    CHECK 5, A2_64, F_UNREG
-    CHECK 6, A3_64, F_UNREG
-    CHECK 7, A4_64, F_UNREG
-    CHECK 8, A5_64, F_UNREG
-
-# ---- 5. Write-back into r6 ----
-    LOADARGS NR_WRITE
-    .long SENTINEL
-    CHECK 6, WVAL, F_WRITE
-    CHECK 3, WRET, F_WRITE
-
-# ---- 6. State: a0 (r3) = the run-time address of the sentinel, taken from
-# LR (bl/mflr), not from the link address; the host writes a4 (r7),
-# a5 (r8) and a2 (r5) and returns 0x5354 ----
-    LOADARGS NR_STATE
-    bl    .Lstate_pc
-.Lstate_pc:
-    mflr  3
-    addi  3, 3, penguin_state_sentinel - .Lstate_pc
-    .globl penguin_state_sentinel
-penguin_state_sentinel:
-    .long SENTINEL
-    CHECK 7, 0x0a0a0a0a0a0a0a0a, F_STATE
-    CHECK 8, 0x0b0b0b0b0b0b0b0b, F_STATE
-    CHECK 5, 0x0c0c0c0c0c0c0c0c, F_STATE
-    CHECK 3, SRET, F_STATE
+# ---- 4. Unregistered, 5. write-back, 6. state (ppc-steps.inc) ----
+    UNREG_WRITE_STATE
 
 # ---- 7. Verdict ----
 verdict:
-    LA    21, msg_verdict
-    bl    puts
-    mr    22, 28
-    bl    puthex
-    LA    21, msg_crlf
-    bl    puts
-    LI64  0, NR_VERDICT
-    mr    3, 28
-    li    4, 0
-    li    5, 0
-    li    6, 0
-    li    7, 0
-    li    8, 0
-    .long SENTINEL
-1:  b     1b                    # the host stops the VM
+    REPORT_VERDICT LI64
 
 # putc: r23 = character.  H_PUT_TERM_CHAR takes up to 16 characters packed
 # big-endian from the top of r6:r7, whatever the guest's endianness.

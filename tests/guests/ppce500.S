@@ -21,16 +21,20 @@
     .equ NR_STATE,    0x50454e06
     .equ NR_USER,     0x50454e07
 
-    .equ A0_32, 0x11111111
-    .equ A1_32, 0x22222222
-    .equ A2_32, 0x33333333
-    .equ A3_32, 0x44444444
-    .equ A4_32, 0x55555555
-    .equ A5_32, 0x66666666
-    .equ RET32, 0x76543210          # RET truncated to the register width
-    .equ WVAL32, 0x5a5a5a5a
+    # 32-bit code: RET, WVAL and the STATE_* values truncated to the register width.
+    .equ A0,    0x11111111
+    .equ A1,    0x22222222
+    .equ A2,    0x33333333
+    .equ A3,    0x44444444
+    .equ A4,    0x55555555
+    .equ A5,    0x66666666
+    .equ RET,   0x76543210
+    .equ WVAL,  0x5a5a5a5a
     .equ WRET,  0x1234
     .equ SRET,  0x5354
+    .equ STATE_A4, 0x0a0a0a0a
+    .equ STATE_A5, 0x0b0b0b0b
+    .equ STATE_A2, 0x0c0c0c0c
 
     # Every near miss is a valid D-form logical instruction: none may trap.
     .equ EXPECTED_TRAPS, 0
@@ -63,22 +67,16 @@
     ori   \r, \r, (\v) & 0xffff
 .endm
 
-# Address of a link-time symbol (never used with r0, which addi reads as 0).
-.macro LA r, sym
-    lis   \r, \sym@ha
-    addi  \r, \r, \sym@l
-.endm
-
 # lis r0 is addis r0,0,imm (rA=0 reads as zero), and ori reads r0 as a real
 # register, so LI32 is also correct for r0.
 .macro LOADARGS nr
     LI32  0, \nr
-    LI32  3, A0_32
-    LI32  4, A1_32
-    LI32  5, A2_32
-    LI32  6, A3_32
-    LI32  7, A4_32
-    LI32  8, A5_32
+    LI32  3, A0
+    LI32  4, A1
+    LI32  5, A2
+    LI32  6, A3
+    LI32  7, A4
+    LI32  8, A5
 .endm
 
 .macro CHECK reg, val, bit
@@ -88,6 +86,9 @@
     ori   28, 28, \bit
 .Lok\@:
 .endm
+
+# LA, UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT
+    .include "ppc-steps.inc"
 
     .text
     .globl _start
@@ -137,44 +138,14 @@ _start:
 # ---- 2. Args (one mode: 32-bit code) ----
     LOADARGS NR_ARGS32
     .long SENTINEL
-    CHECK 3, RET32, F_ARGS
+    CHECK 3, RET, F_ARGS
 
 # ---- 3. Near misses: each field of 0x694a0000 changed alone ----
     .include "ppc-nearmiss.inc"
     CHECK 31, EXPECTED_TRAPS, F_TRAPS
 
-# ---- 4. Unregistered: the fallback declines, nothing may change ----
-    LOADARGS NR_UNREG
-    .long SENTINEL
-    CHECK 0, NR_UNREG, F_UNREG
-    CHECK 3, A0_32, F_UNREG
-    CHECK 4, A1_32, F_UNREG
-    CHECK 5, A2_32, F_UNREG
-    CHECK 6, A3_32, F_UNREG
-    CHECK 7, A4_32, F_UNREG
-    CHECK 8, A5_32, F_UNREG
-
-# ---- 5. Write-back into r6 ----
-    LOADARGS NR_WRITE
-    .long SENTINEL
-    CHECK 6, WVAL32, F_WRITE
-    CHECK 3, WRET, F_WRITE
-
-# ---- 6. State: a0 (r3) = the run-time address of the sentinel, taken from
-# LR (bl/mflr), not from the link address; the host writes a4 (r7),
-# a5 (r8) and a2 (r5) and returns 0x5354 ----
-    LOADARGS NR_STATE
-    bl    .Lstate_pc
-.Lstate_pc:
-    mflr  3
-    addi  3, 3, penguin_state_sentinel - .Lstate_pc
-    .globl penguin_state_sentinel
-penguin_state_sentinel:
-    .long SENTINEL
-    CHECK 7, 0x0a0a0a0a, F_STATE
-    CHECK 8, 0x0b0b0b0b, F_STATE
-    CHECK 5, 0x0c0c0c0c, F_STATE
-    CHECK 3, SRET, F_STATE
+# ---- 4. Unregistered, 5. write-back, 6. state (ppc-steps.inc) ----
+    UNREG_WRITE_STATE
 
 # ---- 7. User mode: rfi with MSR[PR] set, hypercall there, sc back ----
 # QEMU's initial TLB1[0] (EA 0 -> PA 0) grants UR/UW/UX as well as the
@@ -191,28 +162,14 @@ penguin_state_sentinel:
 user_code:
     LOADARGS NR_USER
     .long SENTINEL
-    CHECK 3, RET32, F_USER
+    CHECK 3, RET, F_USER
     sc                          # IVOR8: excp_syscall resumes at user_done
     ori   28, 28, F_USER        # not reached
 user_done:
 
 # ---- 8. Verdict ----
 verdict:
-    LA    21, msg_verdict
-    bl    puts
-    mr    22, 28
-    bl    puthex
-    LA    21, msg_crlf
-    bl    puts
-    LI32  0, NR_VERDICT
-    mr    3, 28
-    li    4, 0
-    li    5, 0
-    li    6, 0
-    li    7, 0
-    li    8, 0
-    .long SENTINEL
-1:  b     1b                    # the host stops the VM
+    REPORT_VERDICT LI32
 
 # puts: r21 = NUL-terminated string.  Clobbers r20, r21, r23.
 puts:

@@ -122,6 +122,19 @@
     movl  $0, 12(%rdi)
     .endm
 
+# Prints the NUL-terminated string at esi/rsi on COM1 (lodsb takes the code size's
+# pointer): assembled once for 32-bit code (puts32), once for 64-bit code (puts64).
+# Clobbers al, dx and esi/rsi.
+    .macro PUTS_COM1
+    mov   $COM1, %dx
+1:  lodsb
+    test  %al, %al
+    jz    2f
+    out   %al, %dx
+    jmp   1b
+2:  ret
+    .endm
+
 # Compares a 64-bit register with a constant (r11 is scratch: no convention uses it).
     .macro EXPECT64 reg, val, bit
     movabs $\val, %r11
@@ -238,13 +251,7 @@ pm32:
 
 # esi = linear address of a NUL-terminated string
 puts32:
-    mov   $COM1, %dx
-1:  lodsb
-    test  %al, %al
-    jz    2f
-    out   %al, %dx
-    jmp   1b
-2:  ret
+    PUTS_COM1
 
 # A fault in 32-bit code cannot reach the 64-bit verdict path: report it and stop.
 fault32:
@@ -262,18 +269,7 @@ lm64:
     lea   fault64(%rip), %rdx
     mov   $IDT, %edi
     mov   $32, %ecx
-1:  mov   %edx, %eax
-    and   $0xffff, %eax
-    or    $(SEL_CODE64 << 16), %eax
-    mov   %eax, (%rdi)
-    mov   %edx, %eax
-    and   $0xffff0000, %eax
-    or    $0x8e00, %eax               # present, DPL 0, 64-bit interrupt gate, IST 0
-    mov   %eax, 4(%rdi)
-    mov   %rdx, %rax
-    shr   $32, %rax
-    mov   %eax, 8(%rdi)
-    movl  $0, 12(%rdi)
+1:  GATE64 0x8e00                     # present, DPL 0, 64-bit interrupt gate, IST 0
     add   $16, %rdi
     loop  1b
     lidt  idtr64(%rip)
@@ -446,13 +442,7 @@ fault64:
 
 # rsi = address of a NUL-terminated string
 puts64:
-    mov   $COM1, %dx
-1:  lodsb
-    test  %al, %al
-    jz    2f
-    out   %al, %dx
-    jmp   1b
-2:  ret
+    PUTS_COM1
 
 # ebx = value, printed as 8 lowercase hex digits
 puthex32:
