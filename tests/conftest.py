@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,30 @@ def run_helper(script: str, *args: str, timeout: float = 60,
     full_env = dict(os.environ, PYTHONPATH=f"{REPO / 'python'}:{REPO / 'tests'}")
     full_env.update(env or {})
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
+
+
+def in_own_process(check: Callable[..., None], *args: object) -> None:
+    """Run check(*args) in a forked child and fail with its traceback if it raises.
+
+    For checks that dlopen a library: each takes about 0.7 KiB of glibc's static TLS
+    (initial-exec thread-locals, configs/features.conf), so one process holds one or
+    two of them, never all (one VM per process, as CONTRACT says)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_end)
+        status = 0
+        try:
+            check(*args)
+        except BaseException:
+            os.write(write_end, traceback.format_exc().encode())
+            status = 1
+        os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        report = pipe.read().decode(errors="replace")
+    _, wait_status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(wait_status) == 0, report or "the child died"
 
 
 def pytest_terminal_summary(terminalreporter) -> None:

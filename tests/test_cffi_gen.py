@@ -11,7 +11,7 @@ import cffi
 import pytest
 
 import penguin_arches
-from conftest import ARCHES, STAGE
+from conftest import ARCHES, STAGE, in_own_process
 
 KVM_ARCHES = penguin_arches.kvm_arches()
 
@@ -79,6 +79,10 @@ def manifest() -> dict:
 
 @pytest.mark.parametrize("arch", ARCHES, ids=lambda a: a.name)
 def test_header_cdefs_with_shim_appends_and_resolves(stage, arch):
+    in_own_process(header_cdefs_and_resolves, stage, arch)
+
+
+def header_cdefs_and_resolves(stage, arch) -> None:
     header = (INCLUDE / f"qemu_cffi_system_{arch.name}.h").read_text()
     assert "target_long" not in header and "target_ulong" not in header
     ffi = cffi.FFI()
@@ -110,6 +114,10 @@ def test_manifest_names_every_library(stage):
 def test_kvm_header_cdefs_with_shim_appends_and_resolves(stage, arch):
     """The KVM header with the shim's appends, then its env header in the same FFI (the
     shim's fallback when the env module does not load), against the KVM library."""
+    in_own_process(kvm_header_cdefs_and_resolves, stage, arch)
+
+
+def kvm_header_cdefs_and_resolves(stage, arch) -> None:
     header = (INCLUDE / f"qemu_cffi_kvm_{arch.name}.h").read_text()
     assert "target_long" not in header and "target_ulong" not in header
     assert arch.library in header.splitlines()[0]
