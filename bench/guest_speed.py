@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from hypercall_rate import sh  # noqa: E402  (bench/ is the script's own directory)
+from hypercall_rate import positive_int, sh  # noqa: E402  (bench/ is the script's own directory)
 from smoke import initramfs  # noqa: E402
 from smoke.boots import BY_NAME as SMOKE_ARCHES  # noqa: E402
 from smoke.kernels import kernel_for  # noqa: E402
@@ -165,13 +165,19 @@ def row(arch: str, workload: str, field: str, samples: dict[str, list[Sample]]) 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--runs", type=positive_int, default=5)
     p.add_argument("--arch", action="append", choices=sorted(ARCHES))
     p.add_argument("--workload", action="append", choices=["busy", "linux"])
     p.add_argument("--stage", type=Path, default=REPO / "dist" / "stage")
     p.add_argument("--stock-dir", type=Path, default=REPO / "_build" / "build-stock")
     p.add_argument("--firmware", type=Path, default=REPO / "_build" / "firmware" / "share" / "qemu")
     args = p.parse_args(argv)
+    arches = args.arch or sorted(ARCHES)
+    for name in arches:
+        for path, fix in ((args.stock_dir / f"qemu-system-{name}", "./build.sh --stock"),
+                          (args.stage / "lib" / f"libqemu-system-{name}.so", "./build.sh")):
+            if not path.exists():
+                p.error(f"{path} is missing: run {fix} first")
     print(f"# {time.strftime('%Y-%m-%d')} on {platform.node()}: {os.cpu_count()} CPUs, "
           f"{platform.processor() or platform.machine()}, {args.runs} runs each, medians")
     print("| arch | workload | measure | stock s | library s | ratio |")
@@ -179,12 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="guest-speed-") as tmp:
         workdir = Path(tmp)
         runner = build_runner(workdir)
-        for name in args.arch or sorted(ARCHES):
+        for name in arches:
             arch = ARCHES[name]
             stock = [str(args.stock_dir / f"qemu-system-{name}")]
             library = [str(runner), str(args.stage / "lib" / f"libqemu-system-{name}.so")]
-            if not Path(stock[0]).exists():
-                raise SystemExit(f"{stock[0]} is missing: run ./build.sh --stock first")
             for workload in args.workload or ["busy", "linux"]:
                 if workload == "busy":
                     qemu_args = [*arch.busy_args, str(build_busy(arch, workdir)), *QUIET,

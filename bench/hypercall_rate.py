@@ -189,6 +189,14 @@ def sh(script: str) -> None:
         raise SystemExit(f"command failed:\n{script}\n{result.stdout}{result.stderr}")
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts: a median needs at least one run."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def build_callback(workdir: Path) -> Path:
     so = workdir / "hypercall_cb.so"
     sh(f"gcc -O2 -shared -fPIC -Wall -Werror -o {so} {HERE / 'hypercall_cb.c'}")
@@ -313,7 +321,8 @@ def render(header: list[str], body: list[list[str]], markdown: bool) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="runs per arch and variant")
+    parser.add_argument("--runs", type=positive_int, default=5,
+                        help="runs per arch and variant")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every iteration count (default 1.0)")
     parser.add_argument("--arch", action="append", choices=list(ARCHES),
