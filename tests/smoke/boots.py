@@ -165,9 +165,21 @@ def malta_initrd_words(initrd_size: int) -> str:
     return f"rd_start={kseg0:#x} rd_size={initrd_size} "
 
 
-def expected_cmdline(name: str, append: str, initrd_size: int) -> str:
+# EDK2's loader of the fw_cfg kernel (GenericQemuLoadImageLib) appends this to the
+# command line when there is an initrd; the kernel's EFI stub keeps it.
+EDK2_INITRD_WORD = " initrd=initrd"
+
+
+def expected_cmdline(name: str, append: str, initrd_size: int, edk2: bool = False) -> str:
     """/proc/cmdline as the guest reads it after booting with -append append and an
-    initramfs of initrd_size bytes: what the boot path adds, and the kernel's '\\n'."""
+    initramfs of initrd_size bytes, directly or through EDK2 (-bios): what the boot path
+    adds, and the kernel's '\\n'."""
     if BY_NAME[name].machine[:len(MALTA)] == MALTA:
         return malta_initrd_words(initrd_size) + append + "\n"
+    if edk2:
+        return append + EDK2_INITRD_WORD + "\n"
+    if name == "loongarch64":
+        # Measured: QEMU's direct LoongArch boot (at most 511 bytes, hw/loongarch/boot.c)
+        # reaches the kernel (Debian sid 7.2) with one space added at the end.
+        return append + " \n"
     return append + "\n"
