@@ -117,7 +117,14 @@ def import_series(tarball: Path, tree: Path, patch_dir: Path = PATCH_DIR) -> int
 
 
 def slug(subject: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", subject.lower()).strip("-")[:60].rstrip("-")
+    """File-name words of a subject, whole words up to about 50 characters."""
+    words = re.sub(r"[^a-z0-9]+", " ", subject.lower()).split()
+    out = ""
+    for word in words:
+        if out and len(out) + 1 + len(word) > 50:
+            break
+        out = f"{out}-{word}" if out else word
+    return out
 
 
 def commit_patch(tree: Path, commit: str, number: int) -> Patch:

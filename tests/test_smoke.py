@@ -54,6 +54,8 @@ LONG_APPEND = 4000
 # What malta delivers at most (the error must name it), and an -append beyond it.
 MALTA_APPEND_LIMIT = 4095
 TOO_LONG_APPEND = 5000
+# LoongArch's direct -kernel boot: at most 511 bytes, longer is refused (patch 0016).
+LOONGARCH_DIRECT_LIMIT = 511
 
 
 @pytest.fixture(scope="module")
@@ -228,3 +230,12 @@ def test_an_over_long_command_line_is_refused_on_malta(release, name, tmp_path):
     assert str(MALTA_APPEND_LIMIT) in proc.stderr, (
         f"{name}: the error does not name the limit {MALTA_APPEND_LIMIT}:\n"
         f"{proc.stderr[-2000:]}")
+
+
+def test_an_over_long_command_line_is_refused_on_loongarchs_direct_boot(release, tmp_path):
+    """Without EDK2, LoongArch's boot ROM holds 511 bytes: more is refused, not cut."""
+    arch = BY_NAME["loongarch64"]
+    append = padded_append(arch.cmdline(), LOONGARCH_DIRECT_LIMIT + 1)
+    proc, result, _ = start(arch, release, tmp_path, append, stages=False)
+    assert proc.returncode > 0 and not result.exists(), proc.stderr[-2000:]
+    assert f"passes at most {LOONGARCH_DIRECT_LIMIT}" in proc.stderr, proc.stderr[-2000:]
