@@ -19,10 +19,10 @@
  * process (memory-backend-file,share=on, which a vhost-user backend writes
  * without telling QEMU) count as wholly changed at every sync point.
  *
- * Restoring stops the vCPUs only (pause_all_vcpus()) when no device talks to
- * a vhost backend; otherwise the VM is stopped and started again (vm_stop()),
- * which stops the backends while their rings are reloaded. Drives must be
- * read-only: a drive's writes would outlive a restore of RAM.
+ * Take and restore stop the VM and start it again (vm_stop()), as a load
+ * does, but translated code is dropped page by page, only where RAM was
+ * restored, never with a full TB flush. Drives must be read-only: a drive's
+ * writes would outlive a restore of RAM.
  *
  * While snapshots exist a migration blocker keeps savevm and migration away
  * (both clear the same dirty bitmap); a loadvm makes every snapshot restore
@@ -43,9 +43,9 @@
 #include "exec/tb-flush.h"
 #include "exec/cputlb.h"
 #include "hw/core/cpu.h"
-#include "hw/virtio/virtio.h"
 #include "io/channel-buffer.h"
 #include "migration/blocker.h"
+#include "migration/global_state.h"
 #include "migration/misc.h"
 #include "migration/qemu-file.h"
 #include "migration/savevm.h"
@@ -72,7 +72,7 @@ typedef struct FastSnap {
     int handle;
     unsigned nblocks;
     FastSnapBlock *blocks;
-    QIOChannelBuffer *devices;  /* qemu_save_device_state() output */
+    GByteArray *devices;        /* qemu_save_device_state() output */
 } FastSnap;
 
 typedef struct FastSnapRequest {
@@ -202,7 +202,7 @@ static void free_snap(FastSnap *snap)
     }
     g_free(snap->blocks);
     if (snap->devices) {
-        object_unref(OBJECT(snap->devices));
+        g_byte_array_unref(snap->devices);
     }
     g_free(snap);
 }
@@ -233,55 +233,37 @@ static int copy_block(RAMBlock *rb, void *opaque)
     return 0;
 }
 
-/* Whether a device of the machine talks to a vhost backend. */
-static int find_vhost(Object *obj, void *opaque)
+/*
+ * Take and restore with the VM stopped (vm_stop()): devices save and load
+ * their state as they do for migration, with their run-state handlers seen
+ * through (pflash, for one, writes itself back when the VM starts again after
+ * a load, and a vhost device stops its backend while its rings are read).
+ * Stopping only the vCPUs was measured no faster and broke those devices.
+ */
+static RunState stop_guest(void)
 {
-    VirtIODevice *vdev = (VirtIODevice *)object_dynamic_cast(obj,
-                                                             TYPE_VIRTIO_DEVICE);
+    RunState state = runstate_get();
 
-    return vdev && VIRTIO_DEVICE_GET_CLASS(vdev)->get_vhost &&
-           VIRTIO_DEVICE_GET_CLASS(vdev)->get_vhost(vdev) != NULL;
+    stopping_ourselves = true;
+    vm_stop(RUN_STATE_RESTORE_VM);
+    stopping_ourselves = false;
+    return state;
 }
 
-static bool has_vhost(void)
+static void start_guest(RunState state)
 {
-    return object_child_foreach_recursive(object_get_root(), find_vhost, NULL);
-}
-
-/* The state in which take and restore work: vCPUs or the whole VM stopped. */
-typedef struct Stopped {
-    bool vm;            /* vm_stop() was used */
-    RunState state;     /* what to go back to */
-} Stopped;
-
-static Stopped stop_guest(void)
-{
-    Stopped s = { .vm = has_vhost(), .state = runstate_get() };
-
-    if (s.vm) {
-        stopping_ourselves = true;
-        vm_stop(RUN_STATE_RESTORE_VM);
-        stopping_ourselves = false;
+    if (state == RUN_STATE_RUNNING) {
+        vm_start();
     } else {
-        pause_all_vcpus();
-    }
-    return s;
-}
-
-static void start_guest(Stopped s)
-{
-    if (s.vm) {
-        if (s.state == RUN_STATE_RUNNING) {
-            vm_start();
-        } else {
-            runstate_set(s.state);
-        }
-    } else if (runstate_is_running()) {
-        resume_all_vcpus();
+        runstate_set(state);
     }
 }
 
-/* Why the VM cannot have fast snapshots now, or NULL. */
+/*
+ * Why the VM cannot have fast snapshots now, or NULL. Scheduled requests run
+ * one at a time from the work queue, so only synchronous calls also check
+ * that no other snapshot operation runs.
+ */
 static const char *refusal(void)
 {
     BlockBackend *blk;
@@ -291,9 +273,6 @@ static const char *refusal(void)
     }
     if (migration_is_running()) {
         return "a migration or savevm is running";
-    }
-    if (penguin_snapshot_busy()) {
-        return "another snapshot operation is running";
     }
     if (qemu_savevm_state_blocked(NULL)) {
         return "a device of this machine cannot be saved (unmigratable)";
@@ -325,7 +304,8 @@ static int check_call(bool scheduled)
     if (!bql_locked()) {
         return penguin_error(-EPERM, "fast snapshots need the BQL");
     }
-    why = refusal();
+    why = penguin_snapshot_busy() ? "another snapshot operation is running"
+                                  : refusal();
     return why ? penguin_error(-EBUSY, "fast snapshot: %s", why) : 0;
 }
 
@@ -359,26 +339,40 @@ static void stop_tracking(void)
     snapshots = NULL;
 }
 
+/*
+ * The device state goes through a buffer channel; closing the QEMUFile closes
+ * the channel, which frees its buffer, so the bytes are kept apart.
+ */
 static int save_devices(FastSnap *snap)
 {
-    QEMUFile *f;
+    QIOChannelBuffer *bioc = qio_channel_buffer_new(64 * KiB);
+    QEMUFile *f = qemu_file_new_output(QIO_CHANNEL(bioc));   /* takes a ref */
     int ret;
 
-    snap->devices = qio_channel_buffer_new(64 * KiB);
-    f = qemu_file_new_output(QIO_CHANNEL(snap->devices));   /* takes a ref */
+    /* As migration does: globalstate carries the run state, set before saving. */
+    global_state_store_running();
     ret = qemu_save_device_state(f);
     qemu_fflush(f);
+    if (ret == 0) {
+        ret = qemu_file_get_error(f);
+    }
+    snap->devices = g_byte_array_sized_new(bioc->usage);
+    g_byte_array_append(snap->devices, bioc->data, bioc->usage);
     qemu_fclose(f);
+    object_unref(OBJECT(bioc));
     return ret;
 }
 
 static int load_devices(FastSnap *snap)
 {
+    QIOChannelBuffer *bioc = qio_channel_buffer_new(snap->devices->len);
     QEMUFile *f;
     int ret;
 
-    qio_channel_io_seek(QIO_CHANNEL(snap->devices), 0, 0, NULL);
-    f = qemu_file_new_input(QIO_CHANNEL(snap->devices));
+    memcpy(bioc->data, snap->devices->data, snap->devices->len);
+    bioc->usage = snap->devices->len;
+    f = qemu_file_new_input(QIO_CHANNEL(bioc));
+    object_unref(OBJECT(bioc));
     /* qemu_save_device_state() starts with the file magic and version. */
     if (qemu_get_be32(f) != QEMU_VM_FILE_MAGIC ||
         qemu_get_be32(f) != QEMU_VM_FILE_VERSION) {
@@ -393,7 +387,7 @@ static int load_devices(FastSnap *snap)
 static int do_take(void)
 {
     FastSnap *snap;
-    Stopped stopped;
+    RunState stopped;
     unsigned nblocks = 0;
     int ret;
 
@@ -473,7 +467,7 @@ static bool blocks_unchanged(FastSnap *snap)
 static int do_restore(int handle)
 {
     FastSnap *snap = find(handle);
-    Stopped stopped;
+    RunState stopped;
     CPUState *cpu;
     int ret;
 

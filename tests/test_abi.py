@@ -88,7 +88,7 @@ def test_cffi_header_declares_exactly_the_penguin_abi(stage, arch):
                 "penguin_vm_exists", "penguin_retire", "penguin_error", "penguin_error_from",
                 "penguin_hook_set", "penguin_hook_get", "penguin_after_guest_init",
                 "penguin_reset_requested", "penguin_check_kernel_cmdline",
-                "penguin_blocker_is_live_only", "penguin_kvm_x86_post_run",
+                "penguin_blocker_is_live_only", "penguin_kvm_io_exit",
                 "penguin_snapshot_busy", "penguin_snapshot_busy_enter",
                 "penguin_snapshot_busy_leave", "penguin_work_queue_push"}
     assert ours - internal <= declared, sorted(ours - internal - declared)
