@@ -48,17 +48,20 @@ class SmokeArch:
     def cmdline(self) -> str:
         return " ".join([f"console={self.console}", "panic=-1", *self.append])
 
-    def build_init(self, include_dir: Path, bench: bool = False) -> Path:
+    def build_init(self, include_dir: Path, bench: bool = False, vsock: bool = False) -> Path:
         """Compile init.c against the SDK header under include_dir; cached by content.
-        The bench build makes no hypercall and powers the machine off at the end."""
+        The bench build makes no hypercall and powers the machine off at the end; the
+        vsock build goes on to vsock-echo.c's echo rounds."""
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         header = include_dir / "penguin-qemu" / "guest" / "penguin-hypercall.h"
-        out = OUT_DIR / f"init-{self.name}{'-bench' if bench else ''}"
+        variant = "-bench" if bench else "-vsock" if vsock else ""
+        out = OUT_DIR / f"init-{self.name}{variant}"
+        sources = [HERE / "init.c", *([HERE / "vsock-echo.c"] if vsock else [])]
         cmd = [*self.cc, *CFLAGS, *(["-DSMOKE_BENCH"] if bench else []),
-               f"-I{include_dir}", "-o", str(out), str(HERE / "init.c")]
-        digest = hashlib.sha256(b"\0".join([header.read_bytes(),
-                                            (HERE / "init.c").read_bytes(),
-                                            (HERE / "linux-syscall.h").read_bytes(),
+               *(["-DSMOKE_VSOCK"] if vsock else []),
+               f"-I{include_dir}", "-o", str(out), *map(str, sources)]
+        inputs = [header, *sources, HERE / "linux-syscall.h", HERE / "vsock-echo.h"]
+        digest = hashlib.sha256(b"\0".join([*(f.read_bytes() for f in inputs),
                                             " ".join(cmd).encode()])).hexdigest()
         stamp = out.with_suffix(".stamp")
         if out.exists() and stamp.exists() and stamp.read_text() == digest:

@@ -10,6 +10,7 @@
 #include <penguin-qemu/guest/penguin-hypercall.h>
 
 #include "linux-syscall.h"
+#include "vsock-echo.h"
 
 #define SMOKE_NR 0x50454e53 /* "PENS" */
 
@@ -77,6 +78,7 @@ __attribute__((noreturn, used)) void _start(void)
     linux_syscall3(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
                    LINUX_REBOOT_CMD_POWER_OFF);
 #endif
+    vsock_echo_serve(); /* built with -DSMOKE_VSOCK: never returns */
     for (;;) {
         /* The host stops the VM once it has read the line above. */
     }
