@@ -8,26 +8,27 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "penguin/penguin.h"
+#include "penguin/callback.h"
 #include "penguin/hooks.h"
 
-static kvm_penguin_after_guest_init_cb_t after_guest_init_cb;
-static void *after_guest_init_opaque;
+static PenguinHook after_guest_init_hook;
 
 void set_kvm_penguin_after_guest_init_callback(kvm_penguin_after_guest_init_cb_t cb,
                                                void *opaque)
 {
-    after_guest_init_opaque = opaque;
-    after_guest_init_cb = cb;
+    penguin_hook_set(&after_guest_init_hook, (PenguinFn)cb, opaque);
 }
 
 bool penguin_after_guest_init(MachineState *ms, Error **errp)
 {
+    PenguinFn fn;
+    void *opaque;
     int ret;
 
-    if (!after_guest_init_cb) {
+    if (!penguin_hook_get(&after_guest_init_hook, &fn, &opaque)) {
         return true;
     }
-    ret = after_guest_init_cb(ms, after_guest_init_opaque);
+    ret = ((kvm_penguin_after_guest_init_cb_t)fn)(ms, opaque);
     if (ret != 0) {
         error_setg(errp, "Penguin's after-guest-init callback failed (returned %d)", ret);
         return false;

@@ -13,6 +13,7 @@
 #include "qemu/thread.h"
 #include "qemu/lockable.h"
 #include "penguin/penguin.h"
+#include "penguin/lifecycle.h"
 
 typedef struct PenguinHypercallState {
     struct rcu_head rcu;
@@ -66,13 +67,17 @@ static PenguinHypercallState *state_copy(size_t extra)
     return s;
 }
 
-/* Publish @s and free the old state once no reader can see it; lock held. */
+/*
+ * Publish @s and free the old state once no reader can see it; lock held.
+ * Before qemu_init() there are no readers and no RCU thread may run (it takes
+ * the BQL), so penguin_retire() frees at once then.
+ */
 static void state_publish(PenguinHypercallState *s)
 {
     PenguinHypercallState *old = penguin_state;
 
     qatomic_rcu_set(&penguin_state, s);
-    g_free_rcu(old, rcu);
+    penguin_retire_g_free(old, rcu);
 }
 
 void set_penguin_guest_hypercall_callback(penguin_guest_hypercall_cb_t cb,

@@ -10,13 +10,14 @@
  */
 
 #include "qemu/osdep.h"
-#include "qemu/error-report.h"
 #include "qemu/main-loop.h"
 #include "qemu/rcu.h"
 #include "qom/object.h"
 #include "exec/memory.h"
 #include "exec/address-spaces.h"
 #include "penguin/penguin.h"
+#include "penguin/error.h"
+#include "penguin/lifecycle.h"
 
 /* Below every device, which sit at priority 0 or above. */
 #define PENGUIN_MMIO_PRIORITY (-1000)
@@ -56,12 +57,20 @@ static const MemoryRegionOps penguin_mmio_ops = {
     .impl = { .min_access_size = 1, .max_access_size = 8 },
 };
 
+/* The last byte of [base, base + size), which ends at most at 2^64. */
+static uint64_t region_last(uint64_t base, uint64_t size)
+{
+    return base + (size - 1);
+}
+
 static PenguinMmioRegion *find_overlap(uint64_t base, uint64_t size)
 {
+    uint64_t last = region_last(base, size);
+
     for (guint i = 0; penguin_mmio_regions && i < penguin_mmio_regions->len; i++) {
         PenguinMmioRegion *r = g_ptr_array_index(penguin_mmio_regions, i);
 
-        if (base < r->base + r->size && r->base < base + size) {
+        if (base <= region_last(r->base, r->size) && r->base <= last) {
             return r;
         }
     }
@@ -73,27 +82,29 @@ static int check_request(uint64_t base, uint64_t size, const char *name,
 {
     PenguinMmioRegion *other;
 
-    if (!bql_locked()) {
-        /* Not error_report(): before qemu_init() the monitor it consults is not set up. */
-        fprintf(stderr, "penguin: MMIO regions need the BQL (add them from the "
-                "after-guest-init callback)\n");
-        return -EPERM;
+    if (!penguin_vm_exists() || !bql_locked()) {
+        return penguin_error(-EPERM, "MMIO regions need the BQL (add them "
+                             "from the after-guest-init callback)");
     }
     if (!name || !read_cb || !write_cb) {
-        error_report("penguin: MMIO region at 0x%" PRIx64 " needs a name and both "
-                     "callbacks", base);
-        return -EINVAL;
+        return penguin_error(-EINVAL, "MMIO region at 0x%" PRIx64 " needs a "
+                             "name and both callbacks", base);
     }
-    if (size == 0 || base + size - 1 < base) {
-        error_report("penguin: MMIO region '%s' at 0x%" PRIx64 " has a bad size 0x%"
-                     PRIx64, name, base, size);
-        return -EINVAL;
+    /*
+     * The region may end exactly at 2^64, not beyond. UINT64_MAX is refused:
+     * QEMU reads that size as 2^64, which is not what was asked for.
+     */
+    if (size == 0 || size == UINT64_MAX || size - 1 > UINT64_MAX - base) {
+        return penguin_error(-EINVAL, "MMIO region '%s' at 0x%" PRIx64 " has "
+                             "a bad size 0x%" PRIx64 " (it must be 1 to "
+                             "2^64 - base, and below 2^64 - 1)", name, base,
+                             size);
     }
     other = find_overlap(base, size);
     if (other) {
-        error_report("penguin: MMIO region '%s' [0x%" PRIx64 ", +0x%" PRIx64 ") overlaps "
-                     "the region at 0x%" PRIx64, name, base, size, other->base);
-        return -EEXIST;
+        return penguin_error(-EEXIST, "MMIO region '%s' [0x%" PRIx64 ", +0x%"
+                             PRIx64 ") overlaps the region at 0x%" PRIx64,
+                             name, base, size, other->base);
     }
     return 0;
 }
@@ -124,16 +135,15 @@ int penguin_qemu_add_mmio_region(uint64_t base, uint64_t size, const char *name,
     return 0;
 }
 
-static void penguin_mmio_free(PenguinMmioRegion *r)
+static void penguin_mmio_free(struct rcu_head *head)
 {
-    g_free(r);
+    g_free(container_of(head, PenguinMmioRegion, rcu));
 }
 
 int penguin_qemu_remove_mmio_region(uint64_t base)
 {
-    if (!bql_locked()) {
-        fprintf(stderr, "penguin: removing an MMIO region needs the BQL\n");
-        return -EPERM;
+    if (!penguin_vm_exists() || !bql_locked()) {
+        return penguin_error(-EPERM, "removing an MMIO region needs the BQL");
     }
     for (guint i = 0; penguin_mmio_regions && i < penguin_mmio_regions->len; i++) {
         PenguinMmioRegion *r = g_ptr_array_index(penguin_mmio_regions, i);
@@ -142,9 +152,9 @@ int penguin_qemu_remove_mmio_region(uint64_t base)
             g_ptr_array_remove_index(penguin_mmio_regions, i);
             memory_region_del_subregion(get_system_memory(), &r->mr);
             object_unparent(OBJECT(&r->mr));
-            call_rcu(r, penguin_mmio_free, rcu);
+            penguin_retire(&r->rcu, penguin_mmio_free);
             return 0;
         }
     }
-    return -ENOENT;
+    return penguin_error(-ENOENT, "no MMIO region at 0x%" PRIx64, base);
 }

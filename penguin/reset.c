@@ -5,34 +5,23 @@
  */
 
 #include "qemu/osdep.h"
-#include "qemu/atomic.h"
 #include "penguin/penguin.h"
+#include "penguin/callback.h"
 #include "penguin/hooks.h"
 
-typedef struct PenguinResetHook {
-    penguin_reset_request_cb_t cb;
-    void *opaque;
-} PenguinResetHook;
-
-/* Replaced whole so a request on another thread never pairs a callback with a stale
- * opaque; the old one is kept, since a request may be reading it (callbacks are set a
- * handful of times per run). */
-static PenguinResetHook *reset_hook;
+static PenguinHook reset_hook;
 
 void set_penguin_reset_request_callback(penguin_reset_request_cb_t cb, void *opaque)
 {
-    PenguinResetHook *hook = g_new(PenguinResetHook, 1);
-
-    hook->cb = cb;
-    hook->opaque = opaque;
-    qatomic_store_release(&reset_hook, hook);
+    penguin_hook_set(&reset_hook, (PenguinFn)cb, opaque);
 }
 
 void penguin_reset_requested(ShutdownCause cause)
 {
-    PenguinResetHook *hook = qatomic_load_acquire(&reset_hook);
+    PenguinFn fn;
+    void *opaque;
 
-    if (hook && hook->cb) {
-        hook->cb(cause, hook->opaque);
+    if (penguin_hook_get(&reset_hook, &fn, &opaque)) {
+        ((penguin_reset_request_cb_t)fn)(cause, opaque);
     }
 }

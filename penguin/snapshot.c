@@ -1,124 +1,205 @@
 /*
- * Penguin snapshots: internal snapshots (savevm/loadvm) by name, synchronous from the
- * main loop or scheduled from any thread, with a completion signal.
+ * Penguin snapshots: internal snapshots (savevm/loadvm) by name, synchronous
+ * from the main loop or scheduled from any thread, with a completion signal.
  *
- * A load that fails leaves the VM running as it was: the name and the devices are
- * checked before anything is loaded, and the VM is resumed whatever the outcome
- * (upstream's loadvm leaves it stopped).
+ * Scheduled requests form one queue run by one bottom half, one at a time in
+ * the order requested: a snapshot polls the main loop while it writes, and a
+ * second operation started from that poll would find the first one's
+ * migration state in use. Synchronous calls made while a snapshot runs are
+ * refused for the same reason.
+ *
+ * A load that fails leaves the VM running as it was: the name and the
+ * devices are checked before anything is loaded, and the VM is resumed
+ * whatever the outcome (upstream's loadvm leaves it stopped).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
-#include "qemu/error-report.h"
+#include "qemu/lockable.h"
 #include "qemu/main-loop.h"
-#include "block/aio.h"
+#include "block/snapshot.h"
+#include "hw/core/cpu.h"
 #include "migration/snapshot.h"
+#include "system/cpus.h"
 #include "system/runstate.h"
 #include "penguin/penguin.h"
-
-typedef struct PenguinSnapshotDone {
-    penguin_snapshot_done_cb_t cb;
-    void *opaque;
-} PenguinSnapshotDone;
+#include "penguin/callback.h"
+#include "penguin/error.h"
+#include "penguin/lifecycle.h"
 
 typedef struct PenguinScheduledSnapshot {
     char *name;
     bool load;
 } PenguinScheduledSnapshot;
 
-static PenguinSnapshotDone *snapshot_done;
+static PenguinHook snapshot_done_hook;
 static uint64_t snapshots_completed;
 static bool last_snapshot_ok;
 
-static bool snapshot_request_ok(const char *name)
+static QemuMutex queue_lock;
+static GQueue queue = G_QUEUE_INIT;     /* of PenguinScheduledSnapshot */
+static QEMUBH *queue_bh;                /* created with the first request */
+static bool snapshot_running;           /* main loop only */
+
+static void __attribute__((constructor)) penguin_snapshot_init(void)
 {
+    qemu_mutex_init(&queue_lock);
+}
+
+/* A name the qcow2 snapshot table stores exactly as given. */
+static bool name_ok(const char *name)
+{
+    QEMUSnapshotInfo *sn;
+
     if (!name || !*name) {
-        error_report("penguin: a snapshot needs a name");
+        penguin_error(-EINVAL, "a snapshot needs a name");
         return false;
     }
-    if (!bql_locked()) {
-        /* Not error_report(): it may run before qemu_init() set up the monitor. */
-        fprintf(stderr, "penguin: snapshot '%s' needs the BQL (use "
-                "penguin_schedule_snapshot from other threads)\n", name);
+    if (strlen(name) >= sizeof(sn->name)) {
+        penguin_error(-ENAMETOOLONG, "snapshot name '%.32s...' is %zu bytes; "
+                      "at most %zu fit", name, strlen(name), sizeof(sn->name) - 1);
         return false;
     }
     return true;
+}
+
+/* Whether a synchronous save or load may run on this thread now. */
+static bool sync_call_ok(const char *name)
+{
+    if (!name_ok(name)) {
+        return false;
+    }
+    if (!penguin_vm_exists()) {
+        penguin_error(-ENODEV, "snapshot '%s': no VM yet (call qemu_init() "
+                      "first)", name);
+        return false;
+    }
+    if (qemu_in_vcpu_thread()) {
+        penguin_error(-EDEADLK, "snapshot '%s' from a vCPU thread: the VM "
+                      "stops while it runs, so use penguin_schedule_snapshot()",
+                      name);
+        return false;
+    }
+    if (!bql_locked()) {
+        penguin_error(-EPERM, "snapshot '%s' needs the BQL (use "
+                      "penguin_schedule_snapshot() from other threads)", name);
+        return false;
+    }
+    if (snapshot_running) {
+        penguin_error(-EBUSY, "snapshot '%s': another snapshot operation is "
+                      "running", name);
+        return false;
+    }
+    return true;
+}
+
+static bool save(const char *name)
+{
+    Error *err = NULL;
+    bool ok;
+
+    snapshot_running = true;
+    ok = save_snapshot(name, true, NULL, false, NULL, &err);
+    snapshot_running = false;
+    if (!ok) {
+        penguin_error_from(-EIO, err, "saving snapshot '%s': ", name);
+    }
+    return ok;
+}
+
+static bool load(const char *name)
+{
+    RunState saved_state = runstate_get();
+    Error *err = NULL;
+    bool ok;
+
+    snapshot_running = true;
+    vm_stop(RUN_STATE_RESTORE_VM);
+    ok = load_snapshot(name, NULL, false, NULL, &err);
+    load_snapshot_resume(saved_state);
+    snapshot_running = false;
+    if (!ok) {
+        penguin_error_from(-EIO, err, "loading snapshot '%s': ", name);
+    }
+    return ok;
 }
 
 bool penguin_save_snapshot(const char *name)
 {
-    Error *err = NULL;
-
-    if (!snapshot_request_ok(name)) {
-        return false;
-    }
-    if (!save_snapshot(name, true, NULL, false, NULL, &err)) {
-        error_reportf_err(err, "penguin: saving snapshot '%s': ", name);
-        return false;
-    }
-    return true;
+    return sync_call_ok(name) && save(name);
 }
 
 bool penguin_load_snapshot(const char *name)
 {
-    RunState saved_state;
-    Error *err = NULL;
-    bool ok;
-
-    if (!snapshot_request_ok(name)) {
-        return false;
-    }
-    saved_state = runstate_get();
-    vm_stop(RUN_STATE_RESTORE_VM);
-    ok = load_snapshot(name, NULL, false, NULL, &err);
-    if (!ok) {
-        error_reportf_err(err, "penguin: loading snapshot '%s': ", name);
-    }
-    load_snapshot_resume(saved_state);
-    return ok;
+    return sync_call_ok(name) && load(name);
 }
 
-static void penguin_snapshot_bh(void *opaque)
+/* Count a finished request and tell the done callback, on the current thread. */
+static void complete(const char *name, bool load, bool ok)
 {
-    PenguinScheduledSnapshot *s = opaque;
-    PenguinSnapshotDone *done;
-    bool ok;
+    PenguinFn fn;
+    void *opaque;
 
-    ok = s->load ? penguin_load_snapshot(s->name) : penguin_save_snapshot(s->name);
     qatomic_set(&last_snapshot_ok, ok);
     qatomic_inc(&snapshots_completed);
-    done = qatomic_load_acquire(&snapshot_done);
-    if (done && done->cb) {
-        done->cb(s->name, s->load, ok, done->opaque);
+    if (penguin_hook_get(&snapshot_done_hook, &fn, &opaque)) {
+        ((penguin_snapshot_done_cb_t)fn)(name, load, ok, opaque);
     }
-    g_free(s->name);
-    g_free(s);
+}
+
+static PenguinScheduledSnapshot *queue_pop(void)
+{
+    QEMU_LOCK_GUARD(&queue_lock);
+    return g_queue_pop_head(&queue);
+}
+
+static void run_queue(void *opaque)
+{
+    PenguinScheduledSnapshot *s;
+
+    if (snapshot_running) {
+        return;     /* a nested poll: the running loop below takes it */
+    }
+    while ((s = queue_pop())) {
+        bool ok = s->load ? load(s->name) : save(s->name);
+
+        complete(s->name, s->load, ok);
+        g_free(s->name);
+        g_free(s);
+    }
 }
 
 void penguin_schedule_snapshot(const char *name, bool load)
 {
     PenguinScheduledSnapshot *s;
 
-    if (!name || !*name) {
-        fprintf(stderr, "penguin: a scheduled snapshot needs a name\n");
+    if (!name_ok(name)) {
+        complete(name ? name : "", load, false);
+        return;
+    }
+    if (!penguin_vm_exists()) {
+        penguin_error(-ENODEV, "snapshot '%s': no VM yet (call qemu_init() "
+                      "first)", name);
+        complete(name, load, false);
         return;
     }
     s = g_new(PenguinScheduledSnapshot, 1);
     s->name = g_strdup(name);
     s->load = load;
-    aio_bh_schedule_oneshot(qemu_get_aio_context(), penguin_snapshot_bh, s);
+    WITH_QEMU_LOCK_GUARD(&queue_lock) {
+        g_queue_push_tail(&queue, s);
+        if (!queue_bh) {
+            queue_bh = qemu_bh_new(run_queue, NULL);
+        }
+        qemu_bh_schedule(queue_bh);
+    }
 }
 
 void set_penguin_snapshot_done_callback(penguin_snapshot_done_cb_t cb, void *opaque)
 {
-    PenguinSnapshotDone *done = g_new(PenguinSnapshotDone, 1);
-
-    /* The old one is kept: a completion on the main loop may be reading it. */
-    done->cb = cb;
-    done->opaque = opaque;
-    qatomic_store_release(&snapshot_done, done);
+    penguin_hook_set(&snapshot_done_hook, (PenguinFn)cb, opaque);
 }
 
 uint64_t penguin_snapshots_completed(bool *last_ok)

@@ -5,11 +5,12 @@ For every library name of the mode (--mode system: every name of configs/arches.
 --mode kvm: the host's KVM libraries, libqemu-kvm-<name>.so):
 include/penguin-qemu-cffi/qemu_cffi_<mode>_<name>.h, a cdef of the exported lifecycle
 and Penguin functions, written so that it cdefs together with the declarations
-Penguin's shim appends (penguin-shim-notes.md, "The cdef trap"): the functions the shim
-appends when their exact text is missing are declared here with exactly that text,
-`bool`, `vaddr` (always 64-bit), `CPUState` and `MachineState` are defined, and
-`target_long`/`target_ulong` are not. Every declared function must be exported by the
-library, or the build stops.
+Penguin's shim appends (penguin-shim-notes.md, "The cdef trap"). The declarations are
+include/penguin/penguin.h's, preprocessed with PENGUIN_CFFI defined and one per line:
+the functions the shim appends when their exact text is missing are written there in
+exactly that text; `bool`, `vaddr` (always 64-bit), `CPUState` and `MachineState` are
+defined, and `target_long`/`target_ulong` are not. Every declared function must be
+exported by the library, or the build stops.
 
 Then qemu_cffi_<mode>_manifest.json ("mode": "system" or "kvm"), naming each library's
 env header and compiled env module (scripts/penguin-env-cffi-gen.py --mode <mode> makes
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import importlib.machinery
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,99 +30,66 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import penguin_arches  # noqa: E402
 
-TYPES = """\
-typedef _Bool bool;
-typedef uint64_t vaddr;
-typedef struct CPUState CPUState;
-typedef struct MachineState MachineState;
-typedef int (*penguin_guest_hypercall_cb_t)(CPUState *cs, uint64_t nr,
-        uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-        uint64_t a5, uint64_t *ret, void *opaque);
-typedef int (*kvm_penguin_hypercall_cb_t)(CPUState *cs, uint64_t nr,
-        uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4,
-        uint64_t a5, uint64_t *ret);
-typedef int (*kvm_penguin_after_guest_init_cb_t)(MachineState *ms, void *opaque);
-typedef uint64_t (*penguin_mmio_read_cb_t)(uint64_t addr, unsigned size, void *opaque);
-typedef void (*penguin_mmio_write_cb_t)(uint64_t addr, uint64_t data, unsigned size,
-        void *opaque);
-typedef void (*penguin_reset_request_cb_t)(int cause, void *opaque);
-typedef bool (*penguin_qmp_cb_t)(const char *cmd, const char *args_json, char **result,
-        void *opaque);
-typedef void (*penguin_snapshot_done_cb_t)(const char *name, bool load, bool ok,
-        void *opaque);
-"""
-
-# (symbol, declaration). Where Penguin's shim appends a declaration unless its exact
-# text is present, the text here is that text, character for character.
-FUNCTIONS = [
-    # CONTRACT section 3: the embedding lifecycle
-    ("qemu_main", "extern int (*qemu_main)(void);"),
-    ("main", "int main(int argc, char **argv);"),
-    ("qemu_init", "void qemu_init(int argc, char **argv);"),
-    ("qemu_main_loop", "int qemu_main_loop(void);"),
-    ("qemu_cleanup", "void qemu_cleanup(int status);"),
-    ("bql_lock_impl", "void bql_lock_impl(const char *file, int line);"),
-    ("bql_unlock", "void bql_unlock(void);"),
-    ("bql_locked", "bool bql_locked(void);"),
-    ("replay_mutex_lock", "void replay_mutex_lock(void);"),
-    ("replay_mutex_unlock", "void replay_mutex_unlock(void);"),
-    ("replay_mutex_locked", "bool replay_mutex_locked(void);"),
-    ("qemu_system_shutdown_request", "void qemu_system_shutdown_request(int reason);"),
-    ("qemu_get_cpu", "CPUState *qemu_get_cpu(int index);"),
-    ("cpu_memory_rw_debug",
-     "int cpu_memory_rw_debug(CPUState *cpu, vaddr addr, void *ptr, size_t len, "
-     "bool is_write);"),
-    # CONTRACT section 4: hypercalls
-    ("set_penguin_guest_hypercall_callback",
-     "void set_penguin_guest_hypercall_callback(penguin_guest_hypercall_cb_t cb, "
-     "void *opaque);"),
-    ("set_kvm_penguin_hypercall_callback",
-     "void set_kvm_penguin_hypercall_callback(kvm_penguin_hypercall_cb_t cb);"),
-    ("penguin_register_guest_hypercall", "void penguin_register_guest_hypercall(uint64_t nr);"),
-    ("penguin_unregister_guest_hypercall",
-     "void penguin_unregister_guest_hypercall(uint64_t nr);"),
-    ("penguin_clear_guest_hypercalls", "void penguin_clear_guest_hypercalls(void);"),
-    ("penguin_guest_hypercall_registered",
-     "bool penguin_guest_hypercall_registered(uint64_t nr);"),
-    ("penguin_handle_guest_hypercall",
-     "bool penguin_handle_guest_hypercall(CPUState *cs, uint64_t nr, uint64_t a0, "
-     "uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5, uint64_t *ret);"),
-    # CONTRACT section 5: guest state
-    ("penguin_read_guest_reg",
-     "int penguin_read_guest_reg(CPUState *cs, int regnum, uint8_t *buf, int buf_len);"),
-    ("penguin_write_guest_reg",
-     "int penguin_write_guest_reg(CPUState *cs, int regnum, const uint8_t *buf, int len);"),
-    ("penguin_cpu_env", "void *penguin_cpu_env(CPUState *cs);"),
-    ("penguin_sync_cpu_state", "void penguin_sync_cpu_state(CPUState *cs);"),
-    # CONTRACT section 7: runtime extras
-    ("set_kvm_penguin_after_guest_init_callback",
-     "void set_kvm_penguin_after_guest_init_callback(kvm_penguin_after_guest_init_cb_t cb, "
-     "void *opaque);"),
-    ("penguin_qemu_add_mmio_region",
-     "int penguin_qemu_add_mmio_region(uint64_t base, uint64_t size, const char *name, "
-     "penguin_mmio_read_cb_t read_cb, penguin_mmio_write_cb_t write_cb, void *opaque);"),
-    ("penguin_qemu_remove_mmio_region", "int penguin_qemu_remove_mmio_region(uint64_t base);"),
-    ("set_penguin_reset_request_callback",
-     "void set_penguin_reset_request_callback(penguin_reset_request_cb_t cb, void *opaque);"),
-    ("set_penguin_qmp_callback",
-     "void set_penguin_qmp_callback(penguin_qmp_cb_t cb, void *opaque);"),
-    ("penguin_save_snapshot", "bool penguin_save_snapshot(const char *name);"),
-    ("penguin_load_snapshot", "bool penguin_load_snapshot(const char *name);"),
-    ("penguin_schedule_snapshot", "void penguin_schedule_snapshot(const char *name, bool load);"),
-    ("set_penguin_snapshot_done_callback",
-     "void set_penguin_snapshot_done_callback(penguin_snapshot_done_cb_t cb, void *opaque);"),
-    ("penguin_snapshots_completed", "uint64_t penguin_snapshots_completed(bool *last_ok);"),
-]
-
-# Upstream builds record/replay (replay/) only with TCG; without it, stubs provide
-# replay_mutex_lock/unlock but not replay_mutex_locked. The KVM header leaves it out:
-# Penguin's shim then appends the very same declaration and never calls it.
-TCG_ONLY = {"replay_mutex_locked"}
+REPO = Path(__file__).resolve().parent.parent
+ABI_HEADER = REPO / "include" / "penguin" / "penguin.h"
+# cffi knows the <stdint.h> types but not C99's bool.
+PRELUDE = "typedef _Bool bool;"
+DEFINE = re.compile(r"#define (PENGUIN_\w+) ((?:0x[0-9a-fA-F]+)|\d+)$")
+DATA_POINTER_NAME = re.compile(r"\(\*\s*(\w+)\s*\)\s*\(")
+FUNCTION_NAME = re.compile(r"(\w+)\s*\(")
 
 
-def functions(mode: str) -> list[tuple[str, str]]:
-    """FUNCTIONS as the library of mode exports them."""
-    return [f for f in FUNCTIONS if mode != "kvm" or f[0] not in TCG_ONLY]
+def preprocess(header: Path) -> str:
+    """penguin.h as cffi sees it: PENGUIN_CFFI defined, no system header, no
+    comments, its own #defines kept (-dD)."""
+    r = subprocess.run(["gcc", "-E", "-P", "-dD", "-undef", "-nostdinc",
+                        "-DPENGUIN_CFFI", "-x", "c", str(header)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"penguin-cffi-gen: error: cannot preprocess {header}:\n"
+                         f"{r.stderr}")
+    return r.stdout
+
+
+def normalise(statement: str) -> str:
+    """One declaration on one line, as penguin.h writes the short ones."""
+    text = re.sub(r"\s+", " ", statement).strip()
+    return text.replace("( ", "(").replace(" )", ")") + ";"
+
+
+def declarations(header: Path) -> list[str]:
+    """The #define constants, typedefs and declarations of penguin.h, in order."""
+    constants, code = [], []
+    for line in preprocess(header).splitlines():
+        if line.startswith("#"):
+            m = DEFINE.match(line.strip())
+            if m and m.group(1) != "PENGUIN_CFFI":
+                constants.append(f"#define {m.group(1)} {m.group(2)}")
+        else:
+            code.append(line)
+    statements = [s for s in " ".join(code).split(";") if s.strip()]
+    return constants + [normalise(s) for s in statements]
+
+
+def abi_version(decls: list[str]) -> str:
+    """"MAJOR.MINOR" from penguin.h's PENGUIN_ABI_VERSION_MAJOR and _MINOR."""
+    values = dict(d.split()[1:3] for d in decls if d.startswith("#define "))
+    try:
+        return (f"{int(values['PENGUIN_ABI_VERSION_MAJOR'], 0)}."
+                f"{int(values['PENGUIN_ABI_VERSION_MINOR'], 0)}")
+    except KeyError as e:
+        raise SystemExit(f"penguin-cffi-gen: error: penguin.h does not define {e}") from None
+
+
+def declared_symbol(declaration: str) -> str | None:
+    """The symbol a declaration needs from the library; None for a typedef or
+    a constant."""
+    if declaration.startswith(("typedef ", "#define ")):
+        return None
+    m = DATA_POINTER_NAME.search(declaration) or FUNCTION_NAME.search(declaration)
+    if not m:
+        raise SystemExit(f"penguin-cffi-gen: error: cannot read {declaration!r}")
+    return m.group(1)
 
 
 def exported_symbols(library: Path) -> set[str]:
@@ -129,13 +98,15 @@ def exported_symbols(library: Path) -> set[str]:
     return {line.split()[-1] for line in out.splitlines() if line.strip()}
 
 
-def header_text(arch: penguin_arches.Arch) -> str:
+def header_text(arch: penguin_arches.Arch, decls: list[str]) -> str:
     lines = [
         f"/* penguin-qemu cffi declarations for {arch.library} "
         f"({arch.qemu_target}, {arch.bits}-bit {arch.endian.upper()}).",
-        " * Generated by scripts/penguin-cffi-gen.py; plain C for cffi.cdef(). */",
-        TYPES.rstrip(),
-        *(decl for _, decl in functions(arch.mode)),
+        " * Generated from include/penguin-qemu/penguin.h by "
+        "scripts/penguin-cffi-gen.py;",
+        " * plain C for cffi.cdef(). */",
+        PRELUDE,
+        *decls,
     ]
     return "\n".join(lines) + "\n"
 
@@ -178,6 +149,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--mode", choices=penguin_arches.MODES, default="system",
                    help="system: libqemu-system-<name>.so; kvm: the host's "
                         "libqemu-kvm-<name>.so (default: system)")
+    p.add_argument("--abi-header", type=Path, default=ABI_HEADER,
+                   help="the C ABI to declare (default: include/penguin/penguin.h)")
     p.add_argument("--no-env", action="store_true",
                    help="do not require env headers and modules (generator tests)")
     args = p.parse_args(argv)
@@ -185,6 +158,8 @@ def main(argv: list[str]) -> int:
     env_dir = args.stage / "lib" / "penguin-qemu-env"
     include.mkdir(parents=True, exist_ok=True)
     entries = []
+    decls = declarations(args.abi_header)
+    symbols = [s for s in map(declared_symbol, decls) if s]
     arches = penguin_arches.by_mode(args.mode)
     if not arches:
         raise SystemExit(f"penguin-cffi-gen: error: no {args.mode} libraries for this host")
@@ -193,12 +168,12 @@ def main(argv: list[str]) -> int:
         if not library.exists():
             raise SystemExit(f"penguin-cffi-gen: error: {library} does not exist")
         exported = exported_symbols(library)
-        missing = [s for s, _ in functions(arch.mode) if s not in exported]
+        missing = [s for s in symbols if s not in exported]
         if missing:
             raise SystemExit(f"penguin-cffi-gen: error: {arch.library} does not export "
                              f"{', '.join(missing)}")
         entry = manifest_entry(arch)
-        write_if_changed(include / entry["header"], header_text(arch))
+        write_if_changed(include / entry["header"], header_text(arch, decls))
         if not args.no_env:
             if arch.is_alias:
                 # Aliases share their target's CPUArchState, hence its env header.
@@ -209,7 +184,8 @@ def main(argv: list[str]) -> int:
                                      f"for {arch.library}: run "
                                      f"scripts/penguin-env-cffi-gen.py --mode {arch.mode}")
         entries.append(entry)
-    manifest = {"schema": 1, "mode": args.mode, "headers": entries}
+    manifest = {"schema": 1, "mode": args.mode, "abi_version": abi_version(decls),
+                "headers": entries}
     write_if_changed(include / f"qemu_cffi_{args.mode}_manifest.json",
                      json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     print(f"penguin-cffi-gen: {len(entries)} {args.mode} headers and the manifest in {include}")

@@ -9,11 +9,37 @@
 
 #include "qapi/qapi-types-run-state.h"
 
+/* system/vl.c, once qemu_init() has the BQL, the monitor and the main loop. */
+void penguin_vm_starting(void);
+
 /* system/vl.c, after the command line's devices exist: false stops start-up. */
 bool penguin_after_guest_init(MachineState *ms, Error **errp);
 
 /* system/runstate.c, first thing in qemu_system_reset_request(). */
 void penguin_reset_requested(ShutdownCause cause);
+
+/*
+ * hw/mips/malta.c: the PROM environment's entry size, so that the kernel
+ * command line entry holds what Linux takes on MIPS (COMMAND_LINE_SIZE,
+ * 4096 bytes with the terminating NUL).
+ */
+#define PENGUIN_MALTA_ENVP_ENTRY_SIZE 4096
+
+/*
+ * hw/mips/malta.c, after formatting the kernel command line for @board: a
+ * line of @len bytes longer than @limit stops start-up with an error.
+ */
+void penguin_check_kernel_cmdline(const char *board, int len, int limit);
+
+/*
+ * migration/migration.c: whether @blocker guards only live migration's dirty
+ * tracking, which an internal snapshot (VM and vhost backends stopped) does
+ * not need.
+ */
+bool penguin_blocker_is_live_only(const Error *blocker);
+
+/* migration/migration.c, for save_snapshot(): the blockers that apply to it. */
+bool migration_is_blocked_for_snapshot(Error **errp);
 
 /* target/i386/kvm/kvm.c, first thing after every KVM_RUN (x86 KVM builds only). */
 struct kvm_run;

@@ -9,12 +9,16 @@
 #ifndef PENGUIN_QMP_FALLBACK_H
 #define PENGUIN_QMP_FALLBACK_H
 
+#include "qapi/qmp-registry.h"
+
 /*
- * Returns true when it handled @name: the result in *ret, or an error in *errp.
- * @args is the command's "arguments" object, or NULL when there is none.
+ * Returns true when it handled @name, looked up in @cmds and not found: the
+ * result in *ret, or an error in *errp. @args is the command's "arguments"
+ * object, or NULL when there is none.
  */
-typedef bool (QmpUnknownCommandFunc)(const char *name, QDict *args, QObject **ret,
-                                     Error **errp);
+typedef bool (QmpUnknownCommandFunc)(const QmpCommandList *cmds,
+                                     const char *name, QDict *args,
+                                     QObject **ret, Error **errp);
 
 extern QmpUnknownCommandFunc *qmp_unknown_command_fn;
 

@@ -3,5 +3,7 @@
 from .hypercall import NOT_HANDLED, Hypercall
 from .install import InstallError, locate
 from .qemu import Qemu, QemuError
+from .runtime import QmpError, SnapshotResult
 
-__all__ = ["NOT_HANDLED", "Hypercall", "InstallError", "Qemu", "QemuError", "locate"]
+__all__ = ["NOT_HANDLED", "Hypercall", "InstallError", "Qemu", "QemuError", "QmpError",
+           "SnapshotResult", "locate"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from .registers import CONVENTIONS, regnum
+from .registers import regnum
 
 if TYPE_CHECKING:
     from .qemu import Qemu
@@ -43,8 +43,11 @@ class Hypercall:
         self.qemu.write_reg(self.cpu, self._regnum(reg), value)
 
     def set_arg(self, index: int, value: int) -> None:
-        """Write argument index (0..5) of the hypercall convention through to the guest."""
-        self.write_reg(CONVENTIONS[self.qemu.family][1][index], value)
+        """Write argument index (0..5) of the hypercall convention the CPU is in
+        through to the guest (x86: the 32-bit one in 32-bit code)."""
+        if not 0 <= index < 6:
+            raise IndexError(f"hypercall argument {index}: there are six, 0..5")
+        self.write_reg(self.qemu.argument_registers(self.cpu)[index], value)
 
     def _regnum(self, reg: int | str) -> int:
         return reg if isinstance(reg, int) else regnum(self.qemu.family, reg)

@@ -3,20 +3,32 @@ through its lifecycle."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib.util
 import os
 import threading
+import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import cffi
 
 from .hypercall import MASK64, NOT_HANDLED, Handler, Hypercall, spellings
 from .install import InstallError, Installed, locate
-from .registers import family_of
+from .registers import CONVENTIONS, family_of, regnum
+from .runtime import MmioRegions, QmpCommands, Snapshots
 
 SHUTDOWN_CAUSE_HOST_QMP_QUIT = 2
 REG_BUFFER = 64
+REG_BUFFER_MAX = 1 << 20      # AArch64 SME's ZA is 64 KiB at the largest vector length
+# The Penguin C ABI major version this client is written for (penguin.h).
+ABI_MAJOR = 1
+X86_HF_CS64 = 1 << 15        # target/i386/cpu.h HF_CS64_MASK: 64-bit code
+X86_ARGS32 = (1, 2, 3, 4, 5, 6)   # ebx ecx edx esi edi ebp in x86_64's GDB numbering
+
+ResetHandler = Callable[[int], None]
+GuestInitHandler = Callable[[Any], Any]
 
 
 class QemuError(RuntimeError):
@@ -48,8 +60,12 @@ class Qemu:
         self.byteorder = self.install.byteorder
         self.family = family_of(self.install.qemu_target)
         self.ffi = cffi.FFI()
-        self.ffi.cdef(self.install.header.read_text())
+        header = self.install.header.read_text()
+        self.ffi.cdef(header)
+        if "strdup" not in header:   # for answers the library frees (QMP)
+            self.ffi.cdef("char *strdup(const char *s);")
         self.lib = self._open_library()
+        self.abi_version = self._check_abi()
         self._started = threading.Event()
         self._handlers: dict[int, Handler] = {}
         self._fallback: Handler | None = None
@@ -59,10 +75,18 @@ class Qemu:
         # cffi callbacks must outlive every call the library makes to them.
         self._guest_cb = self.ffi.callback("penguin_guest_hypercall_cb_t", self._on_guest)
         self._fallback_cb = self.ffi.callback("kvm_penguin_hypercall_cb_t", self._on_fallback)
+        self._reset_handler: ResetHandler | None = None
+        self._guest_init_handler: GuestInitHandler | None = None
+        self._reset_cb = self.ffi.callback("penguin_reset_request_cb_t", self._on_reset)
+        self._guest_init_cb = self.ffi.callback("kvm_penguin_after_guest_init_cb_t",
+                                                self._on_guest_init)
         if self.kvm:
             self.lib.set_kvm_penguin_hypercall_callback(self._fallback_cb)
         else:
             self.lib.set_penguin_guest_hypercall_callback(self._guest_cb, self.ffi.NULL)
+        self.mmio = MmioRegions(self)
+        self.snapshots = Snapshots(self)
+        self.qmp = QmpCommands(self)
 
     def _open_library(self) -> Any:
         try:
@@ -77,9 +101,54 @@ class Qemu:
                         "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096")
             raise QemuError(f"cannot load {self.path}: {e}{hint}") from None
 
+    def _check_abi(self) -> tuple[int, int]:
+        """The library's Penguin ABI version; QemuError unless its major is ours."""
+        try:
+            version = self.lib.penguin_abi_version()
+        except AttributeError:
+            raise QemuError(f"{self.path} has no penguin_abi_version(): it predates "
+                            f"Penguin ABI 1.1; this client needs ABI {ABI_MAJOR}.x") from None
+        major, minor = version >> 16, version & 0xFFFF
+        if major != ABI_MAJOR:
+            raise QemuError(f"{self.path} implements Penguin ABI {major}.{minor}; this "
+                            f"client knows ABI {ABI_MAJOR}.x only")
+        return major, minor
+
     @property
     def kvm(self) -> bool:
         return self.mode == "kvm"
+
+    # -- errors ------------------------------------------------------------------
+
+    def last_error(self) -> str:
+        """The library's reason for this thread's last failed Penguin call."""
+        return self.ffi.string(self.lib.penguin_last_error()).decode(errors="replace")
+
+    def fail(self, what: str, code: int | None = None) -> None:
+        """Raise QemuError for what, with the library's reason."""
+        reason = self.last_error() or (os.strerror(-code) if code else "failed")
+        suffix = f" ({code})" if code is not None else ""
+        raise QemuError(f"{what}: {reason}{suffix}")
+
+    def check(self, code: int, what: str) -> int:
+        """code when it is not a negative errno; QemuError otherwise."""
+        if code < 0:
+            self.fail(what, code)
+        return code
+
+    def strdup(self, text: str) -> Any:
+        """A malloc'd copy of text, for answers the library frees."""
+        return self.lib.strdup(text.encode())
+
+    @contextlib.contextmanager
+    def bql(self) -> Iterator[None]:
+        """Hold QEMU's big lock on this thread (not a hypercall handler's: vCPUs
+        run without it and must not block the main loop)."""
+        self.lib.bql_lock_impl(__file__.encode(), 0)
+        try:
+            yield
+        finally:
+            self.lib.bql_unlock()
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -93,6 +162,9 @@ class Qemu:
         """
         if self.lib.qemu_main != self.ffi.NULL:
             raise QemuError("qemu_main is set: this library wants its own main thread")
+        if self.lib.qemu_get_cpu(0) != self.ffi.NULL:
+            raise QemuError(f"a VM already ran in this process from {self.path.name}: "
+                            "QEMU allows one VM per process (start a new process)")
         args = [self.ffi.new("char[]", a.encode()) for a in [f"qemu-system-{self.name}", *argv]]
         c_argv = self.ffi.new("char *[]", args + [self.ffi.NULL])
         self.lib.qemu_init(len(args), c_argv)
@@ -166,6 +238,48 @@ class Qemu:
             handler = self._handlers.get(nr, handler)
         return self._dispatch(handler, cpu, nr, (a0, a1, a2, a3, a4, a5), ret)
 
+    # -- reset requests and the after-guest-init moment ----------------------------
+
+    def on_reset_request(self, handler: ResetHandler | None) -> None:
+        """handler(cause) on every reset request (QEMU's ShutdownCause), on the
+        requesting thread, before QEMU acts on it."""
+        self._reset_handler = handler
+        self.lib.set_penguin_reset_request_callback(
+            self._reset_cb if handler else self.ffi.NULL, self.ffi.NULL)
+
+    def on_guest_init(self, handler: GuestInitHandler | None) -> None:
+        """handler(machine) once inside run(), with the BQL, after the devices exist and
+        before the guest runs: the place to add MMIO regions. An exception stops
+        start-up; QEMU then exits the process, so it is printed first."""
+        self._guest_init_handler = handler
+        self.lib.set_kvm_penguin_after_guest_init_callback(
+            self._guest_init_cb if handler else self.ffi.NULL, self.ffi.NULL)
+
+    def _on_reset(self, cause, opaque) -> None:
+        handler = self._reset_handler
+        if handler is None:
+            return
+        try:
+            handler(int(cause))
+        except BaseException as e:  # noqa: BLE001 - re-raised from run()
+            self._record_error(e)
+
+    def _on_guest_init(self, machine, opaque) -> int:
+        handler = self._guest_init_handler
+        if handler is None:
+            return 0
+        try:
+            handler(machine)
+        except BaseException as e:  # noqa: BLE001 - start-up ends here
+            traceback.print_exc()
+            self._record_error(e)
+            return 1
+        return 0
+
+    def record_error(self, error: BaseException) -> None:
+        """Keep the first error a handler raised, stop the VM; run() re-raises it."""
+        self._record_error(error)
+
     def _record_error(self, error: BaseException) -> None:
         """Fail fast: keep the first error, stop the VM, re-raise it from run()."""
         with self._error_lock:
@@ -176,10 +290,15 @@ class Qemu:
     # -- registers and env ---------------------------------------------------------
 
     def _read_reg_bytes(self, cpu, regnum: int) -> bytes:
-        buf = self.ffi.new("uint8_t[]", REG_BUFFER)
-        n = self.lib.penguin_read_guest_reg(cpu, regnum, buf, REG_BUFFER)
-        if n < 0:
-            raise QemuError(f"cannot read register {regnum}: error {n}")
+        """The register's bytes; the buffer grows until the widest register fits."""
+        size = REG_BUFFER
+        while True:
+            buf = self.ffi.new("uint8_t[]", size)
+            n = self.lib.penguin_read_guest_reg(cpu, regnum, buf, size)
+            if n != -errno.ENOSPC or size >= REG_BUFFER_MAX:
+                break
+            size *= 4
+        self.check(n, f"reading register {regnum}")
         return bytes(buf[0:n])
 
     def read_reg(self, cpu, regnum: int) -> int:
@@ -191,8 +310,15 @@ class Qemu:
         data = (value & ((1 << (8 * width)) - 1)).to_bytes(width, self.byteorder)
         n = self.lib.penguin_write_guest_reg(cpu, regnum, self.ffi.new("uint8_t[]", data),
                                              width)
-        if n != 0:
-            raise QemuError(f"cannot write register {regnum}: error {n}")
+        self.check(n, f"writing register {regnum}")
+
+    def argument_registers(self, cpu) -> tuple[int, ...]:
+        """GDB numbers of a0..a5 of the hypercall convention cpu is in now: x86 in
+        32-bit code passes them in ebx ecx edx esi edi ebp, 64-bit code in rdi rsi
+        rdx r10 r8 r9 (CONTRACT section 4)."""
+        if self.family == "x86_64" and not self.cpu_env(cpu).hflags & X86_HF_CS64:
+            return X86_ARGS32
+        return tuple(regnum(self.family, name) for name in CONVENTIONS[self.family][1])
 
     def _address(self, addr: int) -> int:
         return addr & ((1 << self.bits) - 1)
