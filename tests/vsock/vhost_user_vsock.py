@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import array
 import collections
-import errno
 import json
 import mmap
 import os
