@@ -66,14 +66,18 @@ class SmokeArch:
     def cmdline(self) -> str:
         return " ".join([f"console={self.console}", "panic=-1", *self.append])
 
-    def build_init(self, include_dir: Path, bench: bool = False) -> Path:
+    def build_init(self, include_dir: Path, bench: bool = False, vsock: bool = False) -> Path:
         """Compile init.c against the SDK header under include_dir; cached by content.
-        The bench build makes no hypercall and powers the machine off at the end."""
-        out = OUT_DIR / f"init-{self.name}{'-bench' if bench else ''}"
+        The bench build makes no hypercall and powers the machine off at the end; the
+        vsock build goes on to vsock-echo.c's echo rounds."""
+        variant = "-bench" if bench else "-vsock" if vsock else ""
+        out = OUT_DIR / f"init-{self.name}{variant}"
+        sources = ["init.c", *(["vsock-echo.c"] if vsock else [])]
         cmd = [*self.cc, *self.freestanding, *INIT_CFLAGS,
-               *(["-DSMOKE_BENCH"] if bench else []),
-               f"-I{include_dir}", "-o", str(out), str(HERE / "init.c")]
-        return compile_cached(cmd, out, include_dir, ["init.c", "linux-syscall.h"],
+               *(["-DSMOKE_BENCH"] if bench else []), *(["-DSMOKE_VSOCK"] if vsock else []),
+               f"-I{include_dir}", "-o", str(out), *(str(HERE / name) for name in sources)]
+        return compile_cached(cmd, out, include_dir,
+                              [*sources, "linux-syscall.h", "vsock-echo.h"],
                               f"the {self.name} init")
 
     def build_libc_stage(self, include_dir: Path) -> Path:

@@ -17,6 +17,7 @@
 
 #include "linux-syscall.h"
 #include "smoke.h"
+#include "vsock-echo.h"
 
 #if PENGUIN_HYPERCALL_REG_BITS == 64
 #define SMOKE_ARG(i) (UINT64_C(0x0101010101010101) * (0x10 + (i)))
@@ -241,6 +242,7 @@ __attribute__((noreturn, used)) void _start(void)
     run_stages();
     put("PENGUIN-SMOKE done\n");
 #endif
+    vsock_echo_serve(); /* built with -DSMOKE_VSOCK: never returns */
     for (;;) {
         /* The host stops the VM once it has read the last line. */
     }

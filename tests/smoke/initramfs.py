@@ -1,15 +1,16 @@
 """A gzip'd newc initramfs holding /dev/console, a static /init, an empty /proc for init
-to mount and /stages with the programs init runs after its own checks (tests/smoke/
-init.c): the kernel unpacks it into its root file system and runs /init as pid 1.
-Written in Python so that no cpio tool and no root privileges are needed; fixed times
-make it reproducible."""
+to mount, /stages with the programs init runs after its own checks (tests/smoke/init.c)
+and any other files the caller adds (the vsock guests' kernel modules): the kernel
+unpacks it into its root file system and runs /init as pid 1. Written in Python so that
+no cpio tool and no root privileges are needed; fixed times make it reproducible."""
 
 from __future__ import annotations
 
 import gzip
 import stat
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 
 NEWC_MAGIC = "070701"
 TRAILER = "TRAILER!!!"
@@ -30,9 +31,11 @@ def _entry(ino: int, name: str, mode: int, data: bytes = b"",
     return _pad4(header.encode() + name.encode() + b"\0") + _pad4(data)
 
 
-def archive(init: bytes, stages: Mapping[str, bytes] | None = None) -> bytes:
+def archive(init: bytes, stages: Mapping[str, bytes] | None = None,
+            files: Mapping[str, bytes] = MappingProxyType({})) -> bytes:
     """The uncompressed newc archive: /dev, /dev/console (char 5:1), /init, /proc and
-    /stages holding each stage program under its name."""
+    /stages holding each stage program under its name, then each of files (relative
+    path -> contents, read-only) after the folders that hold it."""
     records = [
         _entry(1, "dev", stat.S_IFDIR | 0o755),
         _entry(2, "dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1)),
@@ -49,17 +52,25 @@ def archive(init: bytes, stages: Mapping[str, bytes] | None = None) -> bytes:
             raise ValueError(f"stage name {name!r}: a plain file name, not hidden, shorter "
                              f"than {STAGE_NAME_MAX} bytes is needed")
         records.append(_entry(ino, f"stages/{name}", stat.S_IFREG | 0o755, program))
+    folders = {"dev", "proc", "stages"}
+    for name, data in sorted(files.items()):
+        for parent in reversed(PurePosixPath(name).parents[:-1]):
+            if str(parent) not in folders:
+                folders.add(str(parent))
+                records.append(_entry(len(records) + 1, str(parent), stat.S_IFDIR | 0o755))
+        records.append(_entry(len(records) + 1, name, stat.S_IFREG | 0o444, data))
     records.append(_entry(0, TRAILER, 0))
     data = b"".join(records)
     return data + b"\0" * (-len(data) % 512)
 
 
-def write(init: Path, out: Path, stages: Mapping[str, Path] | None = None) -> Path:
-    """Pack the program init as /init and each stage as /stages/<name> into out (gzip
-    without a name or a timestamp). init runs the stages in name order."""
+def write(init: Path, out: Path, stages: Mapping[str, Path] | None = None,
+          files: Mapping[str, bytes] = MappingProxyType({})) -> Path:
+    """Pack the program init as /init, each stage as /stages/<name> and files into out
+    (gzip without a name or a timestamp). init runs the stages in name order."""
     out.parent.mkdir(parents=True, exist_ok=True)
     programs = {name: path.read_bytes() for name, path in (stages or {}).items()}
     with open(out, "wb") as raw:
         with gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
-            gz.write(archive(init.read_bytes(), programs))
+            gz.write(archive(init.read_bytes(), programs, files))
     return out
