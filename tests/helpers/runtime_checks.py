@@ -13,12 +13,11 @@ Prints one line `RESULT <json>`; QEMU's own error messages go to stderr.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 import threading
-import time
 
 from penguin_qemu import NOT_HANDLED, Hypercall, Qemu
+from qmp_client import qmp_exchange
 
 NR_VERDICT, NR_MMIO_REMOVE = 0x50454E03, 0x50454E20
 
@@ -50,35 +49,6 @@ def reset(qemu: Qemu, events: list) -> None:
 
     qemu._keep = qemu.ffi.callback("penguin_reset_request_cb_t", on_reset)
     qemu.lib.set_penguin_reset_request_callback(qemu._keep, qemu.ffi.NULL)
-
-
-def qmp_exchange(path: str, commands: list[dict], negotiate: bool = True) -> list[dict]:
-    """Connect to QEMU's QMP socket, negotiate (unless told not to), send each command,
-    return the answers to the commands."""
-    for _ in range(100):
-        try:
-            sock = socket.socket(socket.AF_UNIX)
-            sock.connect(path)
-            break
-        except OSError:
-            time.sleep(0.05)
-    stream = sock.makefile("rw")
-
-    def read() -> dict:
-        while True:
-            msg = json.loads(stream.readline())
-            if "event" not in msg:
-                return msg
-
-    read()  # greeting
-    answers = []
-    first = [{"execute": "qmp_capabilities"}] if negotiate else []
-    for cmd in [*first, *commands]:
-        stream.write(json.dumps(cmd) + "\n")
-        stream.flush()
-        answers.append(read())
-    sock.close()
-    return answers[len(first):]
 
 
 def qmp(qemu: Qemu, events: list, path: str) -> None:

@@ -2,10 +2,11 @@
 
 usage: smoke_boot.py SPEC-JSON
 SPEC: {"prefix", "name", "nr", "answer", "record": [numbers], "console", "result",
-       "timeout", "args": [qemu args]}
+       "timeout", "args": [qemu args], "qmp": {"socket", "commands"} (optional)}
 The host answers hypercall nr with answer and each number in record with 0, and keeps
 every call in the order they came; a watcher thread reads the console file and stops the
-VM through the library once init has printed its last line (or when the timeout passes).
+VM through the library once init has printed its last line (or when the timeout passes),
+after sending the spec's QMP commands, if any, to the running VM (answers in "qmp").
 Writes what it saw as JSON to SPEC["result"].
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from penguin_qemu import Qemu
 from penguin_qemu.hypercall import Hypercall
+from qmp_client import qmp_exchange
 
 INIT_STARTED = "PENGUIN-SMOKE init: running"
 INIT_DONE = "PENGUIN-SMOKE done"
@@ -29,8 +31,9 @@ def console_text(path: Path) -> str:
 
 
 def watch(qemu: Qemu, console: Path, timeout: float, seen: dict,
-          vm_ended: threading.Event) -> None:
-    """Stop the VM once init's last line is complete on the console, or at the timeout."""
+          vm_ended: threading.Event, qmp: dict | None = None) -> None:
+    """Stop the VM once init's last line is complete on the console, or at the timeout;
+    before that, while it runs, ask QMP what was given."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if vm_ended.is_set():
@@ -41,6 +44,8 @@ def watch(qemu: Qemu, console: Path, timeout: float, seen: dict,
         done = text.find(INIT_DONE)
         if done >= 0 and "\n" in text[done:]:
             seen["done_seconds"] = round(time.monotonic() - start, 2)
+            if qmp:
+                seen["qmp"] = qmp_exchange(qmp["socket"], qmp["commands"])
             break
         time.sleep(0.05)
     else:
@@ -68,7 +73,8 @@ def main() -> int:
         qemu.on_hypercall(nr, on_record)
     vm_ended = threading.Event()
     watcher = threading.Thread(target=watch, daemon=True,
-                               args=(qemu, console, spec["timeout"], seen, vm_ended))
+                               args=(qemu, console, spec["timeout"], seen, vm_ended,
+                                     spec.get("qmp")))
     watcher.start()
     seen["status"] = qemu.run(spec["args"])
     vm_ended.set()

@@ -1,0 +1,184 @@
+"""The QEMU command line Penguin builds, per architecture, as one table
+(/work/shared/spec/penguin-shim-notes.md, "The QEMU command line Penguin builds").
+
+OPTIONS lists every option Penguin can pass and the test that covers it (the README's
+table is made from it); penguin_argv() assembles the console variant for one smoke-boot
+architecture, graphics_argv() the graphics one. Values Penguin fills in come from a
+Where: files in the test's folder, a free loopback port, the unpacked release.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from smoke.boots import MALTA, SmokeArch
+
+RTC_BASE = "2023-01-01T00:00:00"
+MAC = "52:54:00:12:34:56"
+VNC_SECRET = "vncpasswd"
+
+# Penguin's kernel command line before its environment (kernels older than 6.13).
+PENGUIN_WORDS = ("rw panic=1 rootfstype=ext4 norandmaps nokaslr clocksource=jiffies "
+                 "nohz_full nohz=off no_timer_check SYSTEMD_CGROUP_ENABLE_LEGACY_FORCE=1 "
+                 "IPTABLES_BACKEND=legacy idle=poll acpi=off nosoftlockup")
+# Penguin's environment words are KEY=value; dotted words stand in for them here
+# (the kernel hands undotted ones to init, at most 32, and init is ours).
+ENV_WORDS = 24
+
+
+@dataclass(frozen=True)
+class Option:
+    option: str            # as Penguin writes it
+    where: str             # which architectures
+    test: str              # the test that passes it
+
+
+OPTIONS = [
+    Option("-m <mem>", "all", "test_penguin_argv"),
+    Option("-L <prefix>/share/qemu/", "all", "test_penguin_argv"),
+    Option("-M virt | malta,memory-backend=mem0 | pseries | pc", "all",
+           "test_penguin_argv"),
+    Option("-M virt,highmem=off,highmem-ecam=off,highmem-mmio=off (arm kernels <= 4.19)",
+           "armel, aarch64", "test_penguin_argv (aarch64, armel)"),
+    Option("-cpu cortex-a57 | MIPS64R2-generic | power9 | la464", "aarch64, mips64*, "
+           "powerpc64*, loongarch64", "test_penguin_argv"),
+    Option("-kernel <file>", "all", "test_penguin_argv"),
+    Option("-append <cmdline> (Penguin's words, then its environment; MIPS up to 4095 "
+           "bytes)", "all", "test_penguin_argv; test_smoke.py "
+           "test_a_4000_byte_command_line_arrives_whole"),
+    Option("-bios <prefix>/share/qemu/edk2-loongarch64-code.fd", "loongarch64",
+           "test_penguin_argv"),
+    Option("-device virtio-blk-device,drive=hd0 -drive file=<qcow2>,id=hd0,cache=unsafe,"
+           "snapshot=on,if=none", "armel, aarch64", "test_penguin_argv"),
+    Option("-device virtio-blk-pci,drive=hd0,disable-modern=on,disable-legacy=off "
+           "-drive ...,if=none", "MIPS", "test_penguin_argv"),
+    Option("-drive file=<qcow2>,id=hd0,cache=unsafe,snapshot=on,if=virtio", "others",
+           "test_penguin_argv"),
+    Option("-drive ... without snapshot=on, -loadvm <tag>", "all",
+           "test_vsock_snapshot.py"),
+    Option("-no-reboot", "all", "test_penguin_argv"),
+    Option(f"-rtc base={RTC_BASE}", "all", "test_penguin_argv"),
+    Option("-netdev user,id=user.0 -device virtio-net,netdev=user.0", "all",
+           "test_penguin_argv"),
+    Option(f"-netdev user,id=ext -device virtio-net-pci,netdev=ext,mac=<mac> "
+           "-object filter-dump,id=fext,netdev=ext,file=<pcap>", "all",
+           "test_penguin_argv"),
+    Option("-serial file:<out>/console.log -monitor null -display none", "all",
+           "test_penguin_argv"),
+    Option("-serial telnet:127.0.0.1:<port>,server,nowait (Penguin binds 0.0.0.0)", "all",
+           "test_penguin_argv"),
+    Option("-virtfs local,path=<dir>,mount_tag=igloo_shared_dir,"
+           "security_model=mapped-xattr", "all", "test_penguin_argv"),
+    Option("-object memory-backend-file,id=mem0,mem-path=<file>,size=<mem>,share=on "
+           "-chardev socket,id=char0,path=<socket> -device vhost-user-vsock-pci,"
+           "chardev=char0", "all", "test_penguin_argv; test_vsock.py"),
+    Option("-numa node,memdev=mem0", "all but MIPS", "test_penguin_argv"),
+    Option("-smp <n>", "all", "test_penguin_argv (2 CPUs; malta 1)"),
+    Option("-qmp unix:<path>,server,nowait", "all", "test_penguin_argv; test_runtime.py"),
+    Option(f"-object secret,id={VNC_SECRET},data=<pw> -vnc 0.0.0.0:0,password-secret="
+           f"{VNC_SECRET} -device virtio-gpu -device virtio-keyboard-pci -device "
+           "virtio-mouse-pci -k en-us", "one per test run", "test_vnc.py; "
+           "test_penguin_argv (graphics, x86_64)"),
+    Option("-accel kvm (libqemu-kvm-x86_64.so)", "x86_64", "test_kvm.py"),
+]
+
+
+@dataclass(frozen=True)
+class Where:
+    """What Penguin's run fills into its command line, for one boot."""
+    prefix: Path           # the unpacked release (/usr/local)
+    workdir: Path          # the run's folder: drive, shared folder, logs, sockets
+    kernel: Path
+    initrd: Path
+    vsock_socket: Path
+    telnet_port: int
+
+    @property
+    def qcow2(self) -> Path:
+        return self.workdir / "root.qcow2"
+
+    @property
+    def qmp_socket(self) -> Path:
+        return self.workdir / "qmp.sock"
+
+    @property
+    def console(self) -> Path:
+        return self.workdir / "console.log"
+
+
+def memory_mib(arch: SmokeArch) -> int:
+    return int(arch.machine[arch.machine.index("-m") + 1])
+
+
+def is_malta(arch: SmokeArch) -> bool:
+    return arch.machine[:2] == MALTA[:2]
+
+
+def machine(arch: SmokeArch) -> list[str]:
+    """-M and -cpu as Penguin gives them (malta's RAM from mem0), without -m."""
+    out, args = [], list(arch.machine)
+    while args:
+        opt, value = args.pop(0), args.pop(0)
+        if opt == "-m":
+            continue
+        if opt == "-M" and is_malta(arch):
+            value = "malta,memory-backend=mem0"
+        elif opt == "-M" and value == "virt" and arch.name in ("armel", "aarch64"):
+            value = "virt,highmem=off,highmem-ecam=off,highmem-mmio=off"
+        out += [opt, value]
+    return out
+
+
+def root_drive(arch: SmokeArch, where: Where) -> list[str]:
+    """Penguin's three shapes of the root drive (qcow2, cache=unsafe, snapshot=on)."""
+    drive = f"file={where.qcow2},id=hd0,cache=unsafe,snapshot=on"
+    if arch.name in ("armel", "aarch64"):
+        return ["-device", "virtio-blk-device,drive=hd0", "-drive", f"{drive},if=none"]
+    if is_malta(arch):
+        return ["-device", "virtio-blk-pci,drive=hd0,disable-modern=on,disable-legacy=off",
+                "-drive", f"{drive},if=none"]
+    return ["-drive", f"{drive},if=virtio"]
+
+
+def cmdline(arch: SmokeArch) -> str:
+    """init's console and Penguin's words, then environment-like words."""
+    env = " ".join(f"penguin.env{i:02d}=value{i:02d}" for i in range(ENV_WORDS))
+    return f"{arch.cmdline()} root=/dev/vda {PENGUIN_WORDS} {env}"
+
+
+def penguin_argv(arch: SmokeArch, where: Where) -> list[str]:
+    """The console variant of Penguin's command line for arch."""
+    mem = memory_mib(arch)
+    share = where.workdir / "shared"
+    share.mkdir(exist_ok=True)
+    argv = ["-m", str(mem), "-L", f"{where.prefix / 'share' / 'qemu'}/",
+            *machine(arch), "-kernel", str(where.kernel), "-initrd", str(where.initrd),
+            "-append", cmdline(arch), *root_drive(arch, where), "-no-reboot",
+            "-rtc", f"base={RTC_BASE}"]
+    if arch.name == "loongarch64":
+        argv += ["-bios", str(where.prefix / "share" / "qemu" / "edk2-loongarch64-code.fd")]
+    argv += ["-netdev", "user,id=user.0", "-device", "virtio-net,netdev=user.0",
+             "-netdev", "user,id=ext", "-device", f"virtio-net-pci,netdev=ext,mac={MAC}",
+             "-object", f"filter-dump,id=fext,netdev=ext,file={where.workdir / 'ext.pcap'}",
+             "-serial", f"file:{where.console}", "-monitor", "null", "-display", "none",
+             "-serial", f"telnet:127.0.0.1:{where.telnet_port},server,nowait",
+             "-virtfs", f"local,path={share},mount_tag=igloo_shared_dir,"
+                        "security_model=mapped-xattr",
+             "-object", f"memory-backend-file,id=mem0,mem-path={where.workdir / 'mem0'},"
+                        f"size={mem}M,share=on",
+             "-chardev", f"socket,id=char0,path={where.vsock_socket}",
+             "-device", "vhost-user-vsock-pci,chardev=char0"]
+    if not is_malta(arch):
+        argv += ["-numa", "node,memdev=mem0"]
+    argv += ["-smp", "1" if is_malta(arch) else "2",
+             "-qmp", f"unix:{where.qmp_socket},server,nowait"]
+    return argv
+
+
+def graphics_argv(password: str, vnc_display: int) -> list[str]:
+    """Penguin's graphics options in place of -display none (loopback, not 0.0.0.0)."""
+    return ["-object", f"secret,id={VNC_SECRET},data={password}",
+            "-vnc", f"127.0.0.1:{vnc_display},password-secret={VNC_SECRET}",
+            "-device", "virtio-gpu", "-device", "virtio-keyboard-pci",
+            "-device", "virtio-mouse-pci", "-k", "en-us"]
