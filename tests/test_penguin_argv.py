@@ -123,3 +123,10 @@ def test_penguin_argv_graphics(release_prefix, tmp_path):
         assert device in types, f"no {device} in {types}"
     vnc = seen["qmp"][3]["return"]
     assert vnc["enabled"] and vnc["auth"] == "vnc" and vnc["service"] == str(5900 + display)
+
+
+def test_readme_lists_every_option():
+    """The README's table of Penguin's options is tests/penguin_argv.py's, word for word."""
+    from conftest import REPO
+    from penguin_argv import markdown_table
+    assert markdown_table() in (REPO / "README.md").read_text()
