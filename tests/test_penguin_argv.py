@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_helper
+from helpers.rfb import free_vnc_display
 from penguin_argv import Where, graphics_argv, penguin_argv
 from smoke import initramfs
 from smoke.boots import ARCHES, BY_NAME, SMOKE_NR, SmokeArch
@@ -39,17 +40,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def free_vnc_display() -> int:
-    for display in range(30, 100):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", 5900 + display))
-                return display
-            except OSError:
-                continue
-    raise RuntimeError("no free VNC port in 5930..5999")
 
 
 def where_for(arch: SmokeArch, release: Path, workdir: Path) -> Where:
@@ -115,7 +105,7 @@ def test_penguin_argv_graphics(release_prefix, tmp_path):
     mouse present, and QMP reports the VNC server on with password authentication
     (tests/test_vnc.py authenticates against it)."""
     arch = BY_NAME["x86_64"]
-    display = free_vnc_display()
+    display = free_vnc_display(30)
     seen = boot(arch, release_prefix, tmp_path, graphics=display)
     check_boot(arch, seen)
     types = " ".join(c["type"] for c in seen["qmp"][1]["return"])

@@ -10,28 +10,16 @@ the right password and is refused with a wrong one.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 
 import pytest
 
 from conftest import REPO
-from helpers.rfb import des_encrypt_block, rfb_authenticate, vnc_response
+from helpers.rfb import (des_encrypt_block, free_vnc_display, rfb_authenticate,
+                          vnc_response)
 
 PASSWORD = "pengu1n"
-
-
-def free_display() -> int:
-    """A VNC display number whose port (5900 + n) is free on loopback."""
-    for display in range(20, 100):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", 5900 + display))
-                return display
-            except OSError:
-                continue
-    raise RuntimeError("no free VNC port in 5920..5999")
 
 
 def test_des_matches_the_standard():
@@ -43,7 +31,7 @@ def test_des_matches_the_standard():
 
 @pytest.fixture
 def vnc_vm(release_prefix, tmp_path):
-    display = free_display()
+    display = free_vnc_display(20)
     args = ["-M", "pc", "-m", "256", "-L", str(release_prefix / "share" / "qemu"),
             "-nodefaults", "-monitor", "none", "-serial", "none",
             "-object", f"secret,id=vncpasswd,data={PASSWORD}",

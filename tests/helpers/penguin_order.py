@@ -26,29 +26,14 @@ from typing import Any, Callable
 
 import cffi
 
+from shim import shim_cdef_text
+
 NR_ARGS32, NR_ARGS64, NR_WRITE, NR_VERDICT = 0x50454E01, 0x50454E11, 0x50454E02, 0x50454E03
 NR_UNREG, NR_NEARMISS, NR_STATE, NR_USER = 0x50454E04, 0x50454E05, 0x50454E06, 0x50454E07
 RET, WVAL = 0xFEDCBA9876543210, 0x5A5A5A5A5A5A5A5A
 STATE_VALUES = {4: 0x0A0A0A0A0A0A0A0A, 5: 0x0B0B0B0B0B0B0B0B, 2: 0x0C0C0C0C0C0C0C0C}
 REGISTERED = (NR_ARGS32, NR_ARGS64, NR_WRITE, NR_VERDICT, NR_NEARMISS, NR_STATE, NR_USER)
 SHUTDOWN_CAUSE_HOST_QMP_QUIT = 2
-
-# What Penguin's shim appends to the header (penguin-shim-notes.md, "The cdef trap").
-SHIM_EXACT = [
-    "int main(int argc, char **argv);",
-    "void bql_lock_impl(const char *file, int line);",
-    "bool bql_locked(void);",
-    "void replay_mutex_lock(void);",
-    "bool replay_mutex_locked(void);",
-    "void penguin_register_guest_hypercall(uint64_t nr);",
-    "void penguin_unregister_guest_hypercall(uint64_t nr);",
-    "void penguin_clear_guest_hypercalls(void);",
-    "bool penguin_guest_hypercall_registered(uint64_t nr);",
-    "bool penguin_save_snapshot(const char *name);",
-    "bool penguin_load_snapshot(const char *name);",
-    "void penguin_schedule_snapshot(const char *name, bool load);",
-]
-
 
 def spellings(nr: int, bits: int) -> set[int]:
     """Raw, low 32 bits, sign-extended 32: as Penguin registers every number."""
@@ -151,13 +136,9 @@ def churn(register: Callable[[int], None], unregister: Callable[[int], None],
 
 
 def run_raw(spec: dict) -> dict:
-    header = open(spec["header"]).read()
     bits = spec["bits"]
-    text = header + (f"\ntypedef int{bits}_t target_long;\n"
-                     f"typedef uint{bits}_t target_ulong;\n")
-    text += "".join(d + "\n" for d in SHIM_EXACT if d not in header)
     ffi = cffi.FFI()
-    ffi.cdef(text)
+    ffi.cdef(shim_cdef_text(open(spec["header"]).read(), bits))
     lib = ffi.dlopen(spec["library"], os.RTLD_NOW | os.RTLD_GLOBAL)
     byteorder = spec["byteorder"]
 

@@ -134,3 +134,15 @@ def rfb_authenticate(host: str, port: int, password: str,
             return True, ""
         (length,) = struct.unpack(">I", _recv(sock, 4))
         return False, _recv(sock, length).decode(errors="replace")
+
+
+def free_vnc_display(first: int = 20) -> int:
+    """A VNC display number from first up whose port (5900 + n) is free on loopback."""
+    for display in range(first, 100):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", 5900 + display))
+                return display
+            except OSError:
+                continue
+    raise RuntimeError(f"no free VNC port in {5900 + first}..5999")
