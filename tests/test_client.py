@@ -117,3 +117,31 @@ def test_memory_and_syscall_return_value(stage, target, tmp_path):
         assert seen["retval"] == 2 and seen["a3"] == 1
     else:
         assert seen["retval"] == 2**64 - 2
+
+
+def test_runtime_hooks_through_the_client(stage, tmp_path):
+    """MMIO regions, QMP commands with results and errors, reset requests and scheduled
+    snapshots through penguin_qemu alone (tests/helpers/client_runtime.py)."""
+    from test_runtime import MMIO_GUESTS, mmio_guest
+    target, base, machine = MMIO_GUESTS["mmio-aarch64"]
+    sock = tmp_path / "qmp.sock"
+    result = run_helper("client_runtime.py", str(stage_lib(target)), target, hex(base),
+                        str(sock), "--", *machine, "-kernel",
+                        str(mmio_guest("mmio-aarch64").build()), "-nodefaults", "-display",
+                        "none", "-serial", f"file:{tmp_path / 'console'}",
+                        "-qmp", f"unix:{sock},server=on,wait=off")
+    lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
+    assert result.returncode == 0 and lines, result.stdout + result.stderr
+    events = json.loads(lines[0][len("RESULT "):])
+    kinds = [e[0] for e in events]
+    assert "overlaps" in next(e[1] for e in events if e[0] == "overlap-refused")
+    assert kinds.count("write") == 4 and kinds.count("read") == 4, events
+    assert kinds.index("removed") > max(i for i, k in enumerate(kinds) if k in ("read",
+                                                                               "write"))
+    assert ["verdict", 0] in events
+    echo, refuse, reset = next(e[1] for e in events if e[0] == "qmp")
+    assert echo == {"return": {"echo": {"a": 1}}}
+    assert refuse == {"error": {"class": "DeviceNotFound", "desc": "no widget here"}}
+    assert reset == {"return": {}} and ["reset", 3] in events
+    (snapshot,) = [e for e in events if e[0] == "snapshot"]
+    assert snapshot[1:3] == ["no-drive", False] and snapshot[3], snapshot
