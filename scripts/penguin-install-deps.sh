@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# penguin-install-deps.sh build|test: install from Debian's archive what building or
+# penguin-install-deps.sh build|test|lint: install from Debian's archive what building or
 # testing needs, and nothing when it is all there already. Needs root (apt-get).
 #
 # Everything comes from Debian 12 (bookworm) except meson >= 1.5 and python3-pycotap,
@@ -40,6 +40,10 @@ test_pkgs=(
 # clang-19 and lld-19 build the glibc stage against them.
 trixie_test_pkgs=(libc6-dev-loong64-cross libgcc-14-dev-loong64-cross)
 
+# scripts/lint: pyflakes, pycodestyle and shellcheck (checkpatch.pl comes from the QEMU
+# tarball and needs only perl).
+lint_pkgs=(python3-pyflakes pycodestyle shellcheck perl git xz-utils)
+
 missing() {
     local p
     for p in "$@"; do
@@ -73,7 +77,8 @@ main() {
                if meson_too_old && [ ${#bp[@]} -eq 0 ]; then bp=(meson); fi ;;
         test)  mapfile -t need < <(missing "${test_pkgs[@]}")
                mapfile -t tp < <(missing "${trixie_test_pkgs[@]}") ;;
-        *) echo "usage: $0 build|test" >&2; exit 2 ;;
+        lint)  mapfile -t need < <(missing "${lint_pkgs[@]}") ;;
+        *) echo "usage: $0 build|test|lint" >&2; exit 2 ;;
     esac
     export DEBIAN_FRONTEND=noninteractive
     # Also what the QEMU source and the firmware downloads need; a no-op when in place.
