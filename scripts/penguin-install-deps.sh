@@ -8,11 +8,13 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
+# patchelf gives the shipped libraries their RUNPATH into the bundled runtime libraries
+# (scripts/penguin-bundle-libs.py, scripts/penguin-qemu-package.py).
 build_pkgs=(
     build-essential ninja-build ccache pkg-config flex bison patch xz-utils
     python3 python3-venv python3-dev python3-cffi python3-pyelftools
     libglib2.0-dev libpixman-1-dev libfdt-dev libcapstone-dev libslirp-dev zlib1g-dev
-    libcap-ng-dev libattr1-dev libzstd-dev nettle-dev
+    libcap-ng-dev libattr1-dev libzstd-dev nettle-dev patchelf
 )
 backports_pkgs=(meson python3-pycotap)
 # Cross binutils assemble the bare-metal guests of tests/guests; LoongArch has none in
