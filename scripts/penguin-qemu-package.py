@@ -16,7 +16,8 @@ Writes, in --out:
       share/doc/penguin-qemu-firmware/ (from scripts/penguin-firmware.sh);
       share/doc/penguin-qemu/ (QEMU's COPYING and LICENSE); lib/penguin-qemu/ and
       share/doc/penguin-qemu-libs/ (every runtime library but glibc's, with the licences,
-      from scripts/penguin-bundle-libs.py); penguin-qemu-package.json =
+      from scripts/penguin-bundle-libs.py); lib/pkgconfig/penguin-qemu.pc (for C
+      embedders); penguin-qemu-package.json =
       {"schema":1,"entries":[every entry of the archive, itself included, sorted]}.
   penguin-qemu-debug.tar.gz
       Unpacks under /: usr/lib/debug/.build-id/xx/yyyy.debug for every ELF file of our
@@ -83,6 +84,8 @@ CFFI_DIR = "include/penguin-qemu-cffi"
 ENV_DIR = "lib/penguin-qemu-env"
 BUNDLE_DIR = "lib/penguin-qemu"
 BUNDLE_DOC = "share/doc/penguin-qemu-libs"
+PKGCONFIG = "lib/pkgconfig/penguin-qemu.pc"
+UPSTREAM_CONF = REPO / "configs" / "upstream.conf"
 DEBUG_ROOT = "usr/lib/debug/.build-id"
 
 # What the machines of CONTRACT section 2 cannot start without (share/qemu/...).
@@ -260,6 +263,7 @@ def collect(args: argparse.Namespace) -> dict[str, Entry]:
         c.add_tree(runtime, BUNDLE_DOC)
         for line in (runtime / BUNDLE_DOC / "FILES").read_text().splitlines():
             c.add_tree_path(runtime, line.split("\t", 1)[0], f"{BUNDLE_DOC}/FILES")
+    c.entries[PKGCONFIG] = Entry(PKGCONFIG, data=pkgconfig_text().encode())
 
     fw: Path = args.firmware_dir
     if not (fw / "share" / "qemu").is_dir():
@@ -277,6 +281,43 @@ def collect(args: argparse.Namespace) -> dict[str, Entry]:
     if PACKAGE_JSON in c.entries:
         raise PackageError(f"{PACKAGE_JSON} must not come from an input tree")
     return c.entries
+
+
+def upstream_version() -> str:
+    for line in UPSTREAM_CONF.read_text().splitlines():
+        if line.startswith("QEMU_VERSION="):
+            return line.split("=", 1)[1].strip()
+    raise PackageError(f"{UPSTREAM_CONF}: no QEMU_VERSION line")
+
+
+def pkgconfig_text() -> str:
+    """penguin-qemu.pc: the header's cflags; one library per architecture, so Libs gives
+    where they are and the program names one (-lqemu-system-<name>) or dlopens it."""
+    names = " ".join(sorted(a.name for a in penguin_arches.load()))
+    kvm = " ".join(sorted(a.name for a in penguin_arches.kvm_arches()))
+    return f"""# penguin-qemu {upstream_version()}: QEMU, one shared library per guest architecture.
+# A C program includes <penguin.h> and links one architecture's library, NAME one of
+# system_names (kvm_names: -lqemu-kvm-NAME):
+#   cc $(pkg-config --cflags penguin-qemu) prog.c $(pkg-config --libs penguin-qemu)
+#      -lqemu-system-NAME [-Wl,-rpath,$(pkg-config --variable=libdir penguin-qemu)]
+# or dlopens ${{libdir}}/libqemu-system-NAME.so with RTLD_NOW | RTLD_GLOBAL. One
+# library and one VM per process. Unpacked elsewhere than /usr/local: add
+# --define-prefix (pkg-config finds the prefix from this file's place).
+prefix=/usr/local
+libdir=${{prefix}}/lib
+includedir=${{prefix}}/include
+cffidir=${{includedir}}/penguin-qemu-cffi
+envmoduledir=${{libdir}}/penguin-qemu-env
+firmwaredir=${{prefix}}/share/qemu
+system_names={names}
+kvm_names={kvm}
+
+Name: penguin-qemu
+Description: QEMU with Penguin hypercalls, one library per guest architecture
+Version: {upstream_version()}
+Cflags: -I${{includedir}}/penguin-qemu
+Libs: -L${{libdir}}
+"""
 
 
 @dataclass
@@ -482,6 +523,8 @@ def fingerprint(entries: dict[str, Entry], mtime: int, level: int) -> str:
             st = e.src.stat()
             h.update(f"{rel} {e.src} {st.st_size} {st.st_mtime_ns} {st.st_ino} "
                      f"{st.st_mode}\n".encode())
+        elif e.data is not None:
+            h.update(f"{rel} = {hashlib.sha256(e.data).hexdigest()}\n".encode())
         else:
             h.update(f"{rel} -> {e.link}\n".encode())
     return h.hexdigest() + "\n"

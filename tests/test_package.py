@@ -36,6 +36,7 @@ GUEST_HEADER = REPO / "guest" / "include" / "penguin-hypercall.h"
 RUNTIME_LIBS = REPO / "_build" / "runtime-libs"
 BUNDLE = "lib/penguin-qemu"
 BUNDLE_DOC = "share/doc/penguin-qemu-libs"
+PKGCONFIG = "lib/pkgconfig/penguin-qemu.pc"
 
 
 # -- fixtures -------------------------------------------------------------------------
@@ -292,6 +293,7 @@ def test_archive_holds_exactly_the_expected_entries(stage_copy, firmware, header
         want.add("include/penguin-qemu/guest/penguin-hypercall.h")
     want |= {f"lib/{a.library}" for a in ARCHES} | {f"lib/{a.canonical_library}" for a in ARCHES}
     want |= kvm_entries()
+    want.add(PKGCONFIG)
     for sub in (BUNDLE, BUNDLE_DOC):
         want |= {p.relative_to(RUNTIME_LIBS).as_posix()
                  for p in (RUNTIME_LIBS / sub).rglob("*") if p.is_file()}
