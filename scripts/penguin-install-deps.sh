@@ -20,7 +20,8 @@ backports_pkgs=(meson python3-pycotap)
 # Cross binutils assemble the bare-metal guests of tests/guests; LoongArch has none in
 # bookworm, so clang-19 and lld-19 (bookworm main) assemble and link it. The smoke boots
 # build their big-endian kernels from linux-source-6.1 (needs bc) and unpack LoongArch's
-# zstd-compressed kernel with zstd.
+# zstd-compressed kernel with zstd. debootstrap makes the Debian 13 root file system the
+# release is tried in (tests/roots.py).
 test_pkgs=(
     python3-pytest gdb binutils
     binutils-arm-linux-gnueabi binutils-aarch64-linux-gnu binutils-mips-linux-gnu
@@ -30,7 +31,7 @@ test_pkgs=(
     gcc-arm-linux-gnueabi gcc-aarch64-linux-gnu gcc-mips-linux-gnu gcc-mipsel-linux-gnu
     gcc-mips64-linux-gnuabi64 gcc-mips64el-linux-gnuabi64 gcc-powerpc-linux-gnu
     gcc-powerpc64-linux-gnu gcc-powerpc64le-linux-gnu gcc-riscv64-linux-gnu gcc-i686-linux-gnu
-    linux-source-6.1 bc zstd
+    linux-source-6.1 bc zstd debootstrap
 )
 
 missing() {
