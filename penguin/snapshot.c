@@ -2,11 +2,11 @@
  * Penguin snapshots: internal snapshots (savevm/loadvm) by name, synchronous
  * from the main loop or scheduled from any thread, with a completion signal.
  *
- * Scheduled requests form one queue run by one bottom half, one at a time in
- * the order requested: a snapshot polls the main loop while it writes, and a
- * second operation started from that poll would find the first one's
- * migration state in use. Synchronous calls made while a snapshot runs are
- * refused for the same reason.
+ * Scheduled requests go through Penguin's work queue (penguin/work-queue.c),
+ * one at a time in the order requested: a snapshot polls the main loop while
+ * it writes, and a second operation started from that poll would find the
+ * first one's migration state in use. Synchronous calls made while a snapshot
+ * runs are refused for the same reason.
  *
  * A load that fails leaves the VM running as it was: the name and the
  * devices are checked before anything is loaded, and the VM is resumed
@@ -17,7 +17,6 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
-#include "qemu/lockable.h"
 #include "qemu/main-loop.h"
 #include "block/snapshot.h"
 #include "hw/core/cpu.h"
@@ -28,6 +27,7 @@
 #include "penguin/callback.h"
 #include "penguin/error.h"
 #include "penguin/lifecycle.h"
+#include "penguin/work-queue.h"
 
 typedef struct PenguinScheduledSnapshot {
     char *name;
@@ -37,16 +37,6 @@ typedef struct PenguinScheduledSnapshot {
 static PenguinHook snapshot_done_hook;
 static uint64_t snapshots_completed;
 static bool last_snapshot_ok;
-
-static QemuMutex queue_lock;
-static GQueue queue = G_QUEUE_INIT;     /* of PenguinScheduledSnapshot */
-static QEMUBH *queue_bh;                /* created with the first request */
-static bool snapshot_running;           /* main loop only */
-
-static void __attribute__((constructor)) penguin_snapshot_init(void)
-{
-    qemu_mutex_init(&queue_lock);
-}
 
 /* A name the qcow2 snapshot table stores exactly as given. */
 static bool name_ok(const char *name)
@@ -87,7 +77,7 @@ static bool sync_call_ok(const char *name)
                       "penguin_schedule_snapshot() from other threads)", name);
         return false;
     }
-    if (snapshot_running) {
+    if (penguin_snapshot_busy()) {
         penguin_error(-EBUSY, "snapshot '%s': another snapshot operation is "
                       "running", name);
         return false;
@@ -100,9 +90,9 @@ static bool save(const char *name)
     Error *err = NULL;
     bool ok;
 
-    snapshot_running = true;
+    penguin_snapshot_busy_enter();
     ok = save_snapshot(name, true, NULL, false, NULL, &err);
-    snapshot_running = false;
+    penguin_snapshot_busy_leave();
     if (!ok) {
         penguin_error_from(-EIO, err, "saving snapshot '%s': ", name);
     }
@@ -115,11 +105,11 @@ static bool load(const char *name)
     Error *err = NULL;
     bool ok;
 
-    snapshot_running = true;
+    penguin_snapshot_busy_enter();
     vm_stop(RUN_STATE_RESTORE_VM);
     ok = load_snapshot(name, NULL, false, NULL, &err);
     load_snapshot_resume(saved_state);
-    snapshot_running = false;
+    penguin_snapshot_busy_leave();
     if (!ok) {
         penguin_error_from(-EIO, err, "loading snapshot '%s': ", name);
     }
@@ -149,26 +139,14 @@ static void complete(const char *name, bool load, bool ok)
     }
 }
 
-static PenguinScheduledSnapshot *queue_pop(void)
+static void run_scheduled(void *opaque)
 {
-    QEMU_LOCK_GUARD(&queue_lock);
-    return g_queue_pop_head(&queue);
-}
+    PenguinScheduledSnapshot *s = opaque;
+    bool ok = s->load ? load(s->name) : save(s->name);
 
-static void run_queue(void *opaque)
-{
-    PenguinScheduledSnapshot *s;
-
-    if (snapshot_running) {
-        return;     /* a nested poll: the running loop below takes it */
-    }
-    while ((s = queue_pop())) {
-        bool ok = s->load ? load(s->name) : save(s->name);
-
-        complete(s->name, s->load, ok);
-        g_free(s->name);
-        g_free(s);
-    }
+    complete(s->name, s->load, ok);
+    g_free(s->name);
+    g_free(s);
 }
 
 void penguin_schedule_snapshot(const char *name, bool load)
@@ -188,13 +166,7 @@ void penguin_schedule_snapshot(const char *name, bool load)
     s = g_new(PenguinScheduledSnapshot, 1);
     s->name = g_strdup(name);
     s->load = load;
-    WITH_QEMU_LOCK_GUARD(&queue_lock) {
-        g_queue_push_tail(&queue, s);
-        if (!queue_bh) {
-            queue_bh = qemu_bh_new(run_queue, NULL);
-        }
-        qemu_bh_schedule(queue_bh);
-    }
+    penguin_work_queue_push(run_scheduled, s);
 }
 
 void set_penguin_snapshot_done_callback(penguin_snapshot_done_cb_t cb, void *opaque)

@@ -218,12 +218,15 @@ class UnitNamer:
     FIXED = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x0C: 1, 0x11: 1, 0x12: 2, 0x13: 4,
              0x14: 8, 0x1E: 16, 0x20: 8, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4, 0x29: 1,
              0x2A: 2, 0x2B: 3, 0x2C: 4, 0x1C: 4, 0x24: 8, 0x19: 0, 0x21: 0}
-    OFFSET_FORMS = {0x0E, 0x10, 0x17, 0x1F, 0x1D, 0x1F1F, 0x1F21}
+    # strp, ref_addr, sec_offset, line_strp, strp_sup, GNU_ref_alt, GNU_strp_alt
+    OFFSET_FORMS = {0x0E, 0x10, 0x17, 0x1F, 0x1D, 0x1F20, 0x1F21}
     ULEB_FORMS = {0x0F, 0x15, 0x1A, 0x1B, 0x22, 0x23, 0x1F01, 0x1F02}
     DW_AT_NAME = 0x03
 
-    def __init__(self, info: bytes, abbrev: bytes, strs: bytes, line_strs: bytes) -> None:
+    def __init__(self, info: bytes, abbrev: bytes, strs: bytes, line_strs: bytes,
+                 byteorder: str = "little") -> None:
         self.info, self.abbrev, self.strs, self.line_strs = info, abbrev, strs, line_strs
+        self.byteorder = byteorder          # the ELF file's, as for the unit headers
 
     def name(self, unit: UnitHeader) -> str | None:
         try:
@@ -282,7 +285,7 @@ class UnitNamer:
             return pos + length
         block = {0x0A: 1, 0x03: 2, 0x04: 4}.get(form)
         if block:
-            return pos + block + int.from_bytes(self.info[pos:pos + block], "little")
+            return pos + block + int.from_bytes(self.info[pos:pos + block], self.byteorder)
         return None
 
     def _string(self, unit: UnitHeader, form: int, pos: int) -> str | None:
@@ -291,7 +294,7 @@ class UnitNamer:
         table = {0x0E: self.strs, 0x1F: self.line_strs}.get(form)
         if table is None:
             return None
-        offset = int.from_bytes(self.info[pos:pos + unit.offset_size], "little")
+        offset = int.from_bytes(self.info[pos:pos + unit.offset_size], self.byteorder)
         return table[offset:table.index(b"\0", offset)].decode()
 
 
@@ -396,7 +399,8 @@ def open_dwarf(path: Path) -> DwarfSource:
         dwarf, raw = type_sections_dwarf(elf) or full_dwarf(elf)
         units = list(iter_unit_headers(raw[".debug_info"], elf.little_endian))
         namer = UnitNamer(raw[".debug_info"], raw.get(".debug_abbrev", b""),
-                          raw.get(".debug_str", b""), raw.get(".debug_line_str", b""))
+                          raw.get(".debug_str", b""), raw.get(".debug_line_str", b""),
+                          "little" if elf.little_endian else "big")
     except EnvGenError:
         handle.close()
         raise

@@ -20,8 +20,9 @@ backports_pkgs=(meson python3-pycotap)
 # Cross binutils assemble the bare-metal guests of tests/guests; LoongArch has none in
 # bookworm, so clang-19 and lld-19 (bookworm main) assemble and link it. The smoke boots
 # build their big-endian kernels from linux-source-6.1 (needs bc) and unpack LoongArch's
-# zstd-compressed kernel with zstd. debootstrap makes the Debian 13 root file system the
-# release is tried in (tests/roots.py).
+# zstd-compressed kernel with zstd. Their glibc stage (tests/smoke/libc_stage.c) links
+# each architecture's static glibc from Debian's cross libc6-dev packages. debootstrap
+# makes the Debian 13 root file system the release is tried in (tests/roots.py).
 test_pkgs=(
     python3-pytest gdb binutils
     binutils-arm-linux-gnueabi binutils-aarch64-linux-gnu binutils-mips-linux-gnu
@@ -32,7 +33,15 @@ test_pkgs=(
     gcc-mips64-linux-gnuabi64 gcc-mips64el-linux-gnuabi64 gcc-powerpc-linux-gnu
     gcc-powerpc64-linux-gnu gcc-powerpc64le-linux-gnu gcc-riscv64-linux-gnu gcc-i686-linux-gnu
     linux-source-6.1 bc zstd debootstrap
+    libc6-dev-armel-cross libc6-dev-arm64-cross libc6-dev-mips-cross libc6-dev-mipsel-cross
+    libc6-dev-mips64-cross libc6-dev-mips64el-cross libc6-dev-ppc64-cross
+    libc6-dev-ppc64el-cross libc6-dev-riscv64-cross
 )
+# Debian 12 has no LoongArch glibc: Debian 13's loong64 cross glibc and libgcc are
+# architecture-all packages (files under /usr/loongarch64-linux-gnu and
+# /usr/lib/gcc-cross), installed as pkg/trixie so that nothing else leaves bookworm;
+# clang-19 and lld-19 build the glibc stage against them.
+trixie_test_pkgs=(libc6-dev-loong64-cross libgcc-14-dev-loong64-cross)
 
 missing() {
     local p
@@ -60,22 +69,24 @@ install() {
 
 main() {
     local what=${1:-build}
-    local -a need bp=()
+    local -a need bp=() tp=()
     case $what in
         build) mapfile -t need < <(missing "${build_pkgs[@]}")
                mapfile -t bp < <(missing "${backports_pkgs[@]}")
                if meson_too_old && [ ${#bp[@]} -eq 0 ]; then bp=(meson); fi ;;
-        test)  mapfile -t need < <(missing "${test_pkgs[@]}") ;;
+        test)  mapfile -t need < <(missing "${test_pkgs[@]}")
+               mapfile -t tp < <(missing "${trixie_test_pkgs[@]}") ;;
         *) echo "usage: $0 build|test" >&2; exit 2 ;;
     esac
     export DEBIAN_FRONTEND=noninteractive
     # Also what the QEMU source and the firmware downloads need; a no-op when in place.
     "$here/penguin-apt-sources.sh"
-    if [ ${#need[@]} -eq 0 ] && [ ${#bp[@]} -eq 0 ]; then
+    if [ ${#need[@]} -eq 0 ] && [ ${#bp[@]} -eq 0 ] && [ ${#tp[@]} -eq 0 ]; then
         return 0
     fi
     install default "${need[@]}"
     install bookworm-backports "${bp[@]}"
+    install default "${tp[@]/%//trixie}"
 }
 
 main "$@"

@@ -27,9 +27,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from penguin_common import read_conf, read_series, sha256_file, tree_hash  # noqa: E402
+
 # Top-level directories of the repository whose files are copied into the QEMU tree at
 # the same relative path. Everything else in the repository is scaffolding.
-OVERLAY_ROOTS = ("penguin", "include", "target", "accel", "gdbstub", "hw", "system")
+# A new top-level directory of ours needs its name here (tests/test_prepare.py checks
+# that every root exists and that no other directory holds C sources).
+OVERLAY_ROOTS = ("penguin", "include", "target")
 SKIP_NAMES = {"__pycache__", ".pytest_cache"}
 STAMP = ".penguin-prepared"
 OVERLAY_LIST = ".penguin-overlay"
@@ -44,24 +49,6 @@ class PrepareError(Exception):
     """A refusal with a message for the user."""
 
 
-def read_conf(path: Path) -> dict[str, str]:
-    conf = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, value = line.split("=", 1)
-            conf[key.strip()] = value.strip()
-    return conf
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check_tarball(tarball: Path, conf: dict[str, str]) -> None:
     if not tarball.is_file():
         raise PrepareError(f"tarball {tarball} does not exist")
@@ -71,16 +58,6 @@ def check_tarball(tarball: Path, conf: dict[str, str]) -> None:
         raise PrepareError(
             f"wrong tarball hash: {tarball} has sha256 {got}, expected {want} "
             f"(QEMU {conf['QEMU_VERSION']}, Debian {conf['QEMU_DEBIAN_VERSION']})")
-
-
-def read_series(patch_dir: Path) -> list[Path]:
-    series = patch_dir / "series"
-    patches = []
-    for line in series.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            patches.append(patch_dir / line.split()[0])
-    return patches
 
 
 def overlay_files(repo: Path) -> list[Path]:
@@ -122,25 +99,6 @@ def apply_series(tree: Path, patches: list[Path], overlay: set[str]) -> None:
             raise PrepareError(
                 f"patch {patch.name} does not apply to the pinned QEMU tree "
                 f"(strict: no fuzz):\n{result.stdout}{result.stderr}".rstrip())
-
-
-def tree_hash(tree: Path, exclude: set[str]) -> str:
-    """sha256 over sorted (path, executable bit, content hash) of every file."""
-    h = hashlib.sha256()
-    entries = []
-    for dirpath, dirnames, filenames in os.walk(tree):
-        dirnames.sort()
-        for name in filenames:
-            path = Path(dirpath) / name
-            rel = path.relative_to(tree).as_posix()
-            if rel in exclude or path.is_symlink():
-                continue
-            entries.append(rel)
-    for rel in sorted(entries):
-        path = tree / rel
-        mode = "x" if os.access(path, os.X_OK) else "-"
-        h.update(f"{rel}\0{mode}\0{sha256_file(path)}\n".encode())
-    return h.hexdigest()
 
 
 def series_stamp(conf: dict[str, str], patches: list[Path]) -> str:
@@ -280,7 +238,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--record-tree-hash", action="store_true",
                    help="accept the patched tree and write its hash to configs/upstream.conf")
     p.add_argument("--stock", action="store_true",
-                   help="unpack upstream unchanged: no patches, none of our files")
+                   help="upstream for the benchmarks: none of our files and no patch but "
+                        "the +ds tarball's build fix (" + ", ".join(STOCK_BUILD_FIXES) + ")")
     return p.parse_args(argv)
 
 

@@ -89,3 +89,16 @@ def pytest_terminal_summary(terminalreporter) -> None:
     for row in sorted(rows, key=lambda r: r["arch"]):
         terminalreporter.write_line(f"{row['arch']:<12} {row['seconds']:>6.2f} s  "
                                     f"{row['machine']}  {row['kernel']}")
+
+
+RELEASE = REPO / "dist" / "penguin-qemu.tar.gz"
+
+
+@pytest.fixture(scope="session")
+def release_prefix(tmp_path_factory) -> Path:
+    """dist/penguin-qemu.tar.gz unpacked once, as `tar -C /usr/local -xzf` would."""
+    if not RELEASE.exists():
+        pytest.fail(f"{RELEASE} is missing: run ./build.sh first")
+    root = tmp_path_factory.mktemp("release-usr-local")
+    subprocess.run(["tar", "-C", str(root), "-xzf", str(RELEASE)], check=True)
+    return root

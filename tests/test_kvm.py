@@ -204,7 +204,10 @@ def check_x86_guest(seen: dict, text: str) -> None:
     """What PROTOCOL.md promises for the x86 guest, under KVM as under TCG."""
     assert seen["verdict"] is not None, f"no verdict\n{text}"
     assert not seen["verdict"] & FAIL_NEAR, f"a wrong-size OUT was taken for a hypercall\n{text}"
-    assert seen["verdict"] == 0, f"guest fail mask {seen['verdict']:#x}\n{text}"
+    # Everything the host saw, so that a failure under a KVM we cannot run here says
+    # which step broke (e.g. 0x80 with or without the ring-3 call having arrived).
+    assert seen["verdict"] == 0, (f"guest fail mask {seen['verdict']:#x}\n{text}\n"
+                                  f"seen: {json.dumps(seen)}")
     assert seen["nearmiss"] == 0, "a near miss reached the callback"
     # One call per sentinel form (imm8, %dx) in each code size; the %dx form carries
     # dx = 0x88 in the low half of a2.

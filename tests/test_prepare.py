@@ -105,3 +105,19 @@ def test_patch_may_not_edit_our_files(repo_copy, tarball, tmp_path):
     result = prepare(repo_copy, tarball, tmp_path / "src")
     assert result.returncode != 0
     assert "edits files this project creates" in result.stderr
+
+
+def test_overlay_roots_are_real_and_complete():
+    """Every overlay root exists, and no other top-level directory holds C sources that
+    prepare would silently leave out of the tree."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("penguin_prepare", PREPARE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    roots = set(module.OVERLAY_ROOTS)
+    assert all((REPO / root).is_dir() for root in roots), roots
+    scaffolding = {"tests", "bench", "guest", "python", "scripts", "docker", "configs",
+                   "patches", "_build", "dist"}
+    for top in REPO.iterdir():
+        if top.is_dir() and not top.name.startswith(".") and top.name not in roots | scaffolding:
+            assert not list(top.rglob("*.[ch]")), f"{top.name}/ holds C sources outside the overlay"

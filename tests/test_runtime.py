@@ -69,8 +69,22 @@ def test_custom_qmp_commands_over_a_unix_socket(stage, tmp_path):
     proc = run_helper("runtime_checks.py", "qmp", str(stage_lib("aarch64")), "aarch64", "--",
                       *aarch64_args(tmp_path), "-qmp", f"unix:{sock},server=on,wait=off")
     events = result_of(proc)["events"]
-    answers = [e for e in events if isinstance(e, dict)]
-    echo, empty, bad, unknown, status, system_reset = answers
+    (before,) = [e["before"] for e in events if isinstance(e, dict) and "before" in e]
+    answers = [e for e in events if isinstance(e, dict) and "before" not in e]
+    # Before capability negotiation nothing reaches Penguin, whatever the name.
+    for answer in before:
+        assert answer["error"]["class"] == "CommandNotFound", before
+        assert "capabilities negotiation" in answer["error"]["desc"], before
+    before_at = events.index({"before": before})
+    early = [e for e in events[:before_at] if isinstance(e, list) and
+             e[0] in ("callback", "handler")]
+    assert not early, early
+    fail, fail_bare, echo, empty, bad, unknown, status, system_reset = answers
+    # The handler's structured error reaches the client as that error.
+    assert fail == {"error": {"class": "DeviceNotFound", "desc": "no widget 7"}}
+    assert fail_bare["error"]["class"] == "GenericError"
+    assert "penguin-fail-bare failed without a description" in fail_bare["error"]["desc"]
+    assert ["callback", "penguin-fail"] not in events    # the handler answered it
     assert echo == {"return": {"echo": {"x": 1, "s": "two"}}}
     assert empty == {"return": {}}
     assert bad["error"]["class"] == "GenericError"
@@ -125,4 +139,10 @@ def test_mmio_region_sizes_offsets_and_removal(stage, name, tmp_path):
     assert verdict[1] == 0, f"guest fail mask {verdict[1]:#x}"
     refused = next(e for e in events if e[0] == "refused")[1]
     assert all(code < 0 for code in refused.values()), refused
+    assert ["top", 0] in events and ["top-removed", 0] in events   # may end at 2^64
+    (save,) = [e for e in events if e[0] == "save-from-mmio"]
+    assert save[1] is False and "from a vCPU thread" in save[2], save
+    assert refused["top_again"] == refused["beside_top"] == -17    # -EEXIST
+    assert refused["past_2_64"] == refused["size_max"] == refused["size_max_at_0"] == -22
+    assert "bad size" in next(e for e in events if e[0] == "last-error")[1]
     assert "need the BQL" in proc.stderr and "overlaps" in proc.stderr

@@ -43,11 +43,33 @@ def test_initramfs_holds_console_and_init(tmp_path):
     raw = gzip.decompress(out.read_bytes())
     assert len(raw) % 512 == 0
     entries = {name: (mode, rdev, body) for name, mode, rdev, body in newc_entries(raw)}
-    assert set(entries) == {"dev", "dev/console", "init"}
+    assert set(entries) == {"dev", "dev/console", "init", "proc", "stages"}
     assert stat.S_ISDIR(entries["dev"][0])
     assert stat.S_ISCHR(entries["dev/console"][0]) and entries["dev/console"][1] == (5, 1)
     assert stat.S_ISREG(entries["init"][0]) and entries["init"][0] & 0o111 == 0o111
     assert entries["init"][2] == init.read_bytes()
+    assert stat.S_ISDIR(entries["proc"][0]) and stat.S_ISDIR(entries["stages"][0])
+
+
+def test_initramfs_holds_the_stage_programs(tmp_path):
+    init, first, second = tmp_path / "init", tmp_path / "a", tmp_path / "b"
+    init.write_bytes(b"init")
+    first.write_bytes(b"first program")
+    second.write_bytes(b"second program")
+    out = initramfs.write(init, tmp_path / "initrd.gz", {"20-b": second, "10-a": first})
+    entries = {name: (mode, body) for name, mode, _, body in
+               newc_entries(gzip.decompress(out.read_bytes()))}
+    assert entries["stages/10-a"][1] == b"first program"
+    assert entries["stages/20-b"][1] == b"second program"
+    assert all(entries[n][0] & 0o111 == 0o111 for n in ("stages/10-a", "stages/20-b"))
+
+
+@pytest.mark.parametrize("name", ["", ".hidden", "a/b", "x" * initramfs.STAGE_NAME_MAX])
+def test_a_stage_name_init_cannot_run_is_an_error(tmp_path, name):
+    program = tmp_path / "p"
+    program.write_bytes(b"p")
+    with pytest.raises(ValueError, match="stage name"):
+        initramfs.write(program, tmp_path / "initrd.gz", {name: program})
 
 
 def test_initramfs_is_reproducible(tmp_path):
@@ -62,8 +84,11 @@ def test_initramfs_is_reproducible(tmp_path):
 def test_each_built_kernel_has_a_fragment_of_options(arch):
     options = built_kernels.parse_fragment(CONFIGS / f"{arch}.config")
     for needed in ("CONFIG_BLK_DEV_INITRD", "CONFIG_RD_GZIP", "CONFIG_BINFMT_ELF",
-                   "CONFIG_PRINTK", "CONFIG_TTY"):
+                   "CONFIG_PRINTK", "CONFIG_TTY", "CONFIG_PROC_FS"):
         assert options.get(needed) == "y", f"{arch}: {needed}"
+    # glibc programs need the FPU (allnoconfig under EXPERT leaves MIPS without it).
+    fpu = "CONFIG_MIPS_FP_SUPPORT" if arch.startswith("mips") else "CONFIG_PPC_FPU"
+    assert options.get(fpu) == "y", f"{arch}: {fpu}"
     assert options.get("CONFIG_MODULES") == "n"
 
 

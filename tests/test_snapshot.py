@@ -40,9 +40,17 @@ def test_snapshots(stage, tmp_path):
     for e in events:
         by_kind.setdefault(e[0], []).append(e[1:])
 
-    # The synchronous API needs the BQL: refused on a vCPU thread, with a message.
-    assert by_kind["sync-from-vcpu"] == [[False]]
-    assert "needs the BQL" in result["stderr"]
+    # The synchronous API is refused on a vCPU thread, with or without the BQL, with a
+    # reason the caller can read; the guest keeps running (the ticks below go on).
+    (vcpu,) = by_kind["sync-from-vcpu"]
+    (vcpu_bql,) = by_kind["sync-from-vcpu-bql"]
+    assert vcpu[0] is False and "from a vCPU thread" in vcpu[1]
+    assert vcpu_bql[0] is False and "from a vCPU thread" in vcpu_bql[1]
+    # A 300-byte name is refused, scheduled or not, and the scheduled one completes.
+    assert "at most 255 fit" in by_kind["long-name"][0][0]
+    assert ["done", "n" * 300, False, False] in events
+    (sync_long,) = by_kind["sync-long-name"]
+    assert sync_long[0] is False and "at most 255 fit" in sync_long[1]
     # Scheduled from a hypercall: the save completes and signals.
     assert ["done", "s1", False, True] in events
     (after_save,) = by_kind["first-after-save"]
@@ -56,6 +64,10 @@ def test_snapshots(stage, tmp_path):
     assert ["done", "no-such-snapshot", True, False] in events
     (after_failed,) = by_kind["first-after-failed-load"]
     assert after_failed[0] > after_load[0]
+    # Ten scheduled at once from one callback: in order, each seeing the one before.
+    (batch,) = by_kind["batch"]
+    assert batch[0] == [[f"b{i // 2}", i % 2 == 1, True] for i in range(10)]
+    assert len(by_kind["tick-after-batch"]) == 1
     # 100 cycles of save + load, each completing.
     cycles = result["cycles"]
     assert len(cycles) == CYCLES
@@ -70,4 +82,4 @@ def test_snapshots(stage, tmp_path):
     assert by_kind["sync-save"] == [[True]] and by_kind["sync-load"] == [[True]]
     assert by_kind["sync-load-missing"] == [[False]]
     assert len(by_kind["tick-after-sync"]) == 1
-    assert result["completed"] == [CYCLES * 2 + 3, True]
+    assert result["completed"] == [CYCLES * 2 + 3 + 1 + 10, True]   # + long name, batch

@@ -41,8 +41,12 @@ bool penguin_blocker_is_live_only(const Error *blocker);
 /* migration/migration.c, for save_snapshot(): the blockers that apply to it. */
 bool migration_is_blocked_for_snapshot(Error **errp);
 
-/* target/i386/kvm/kvm.c, first thing after every KVM_RUN (x86 KVM builds only). */
+/*
+ * accel/kvm/kvm-all.c, on every KVM_EXIT_IO before QEMU handles it (a real
+ * exit only: not after a KVM_RUN that returned EINTR with the old exit still
+ * in kvm_run). Defined by each KVM target's door; x86 is the only one built.
+ */
 struct kvm_run;
-void penguin_kvm_x86_post_run(CPUState *cs, struct kvm_run *run);
+void penguin_kvm_io_exit(CPUState *cs, struct kvm_run *run);
 
 #endif /* PENGUIN_HOOKS_H */

@@ -41,8 +41,8 @@ extern "C" {
  * refuses a library of another major number. Any thread.
  */
 #define PENGUIN_ABI_VERSION_MAJOR 1
-#define PENGUIN_ABI_VERSION_MINOR 1
-#define PENGUIN_ABI_VERSION 0x10001
+#define PENGUIN_ABI_VERSION_MINOR 2
+#define PENGUIN_ABI_VERSION 0x10002
 uint32_t penguin_abi_version(void);
 
 /*
@@ -222,6 +222,40 @@ void set_penguin_snapshot_done_callback(penguin_snapshot_done_cb_t cb,
                                         void *opaque);
 /* Finished scheduled snapshots; *last_ok (if not NULL): the last one's. */
 uint64_t penguin_snapshots_completed(bool *last_ok);
+
+/*
+ * Fast snapshots: the VM's RAM and device state (CPUs included) kept in host
+ * memory; a restore copies back only the pages written since (QEMU's dirty
+ * tracking, exact under TCG), reloads the devices and drops the translated
+ * code of the pages it restored. TCG only; drives must be read-only (their
+ * writes would outlive a restore of RAM); several snapshots may exist at once.
+ * While any exists, savevm and migration are blocked.
+ *
+ * Synchronous calls: after qemu_init(), holding the BQL, off the vCPU threads.
+ * penguin_fast_snapshot_take() returns a handle > 0; restore and drop return
+ * 0. Errors: -ENODEV (no VM yet), -EDEADLK (a vCPU thread), -EPERM (no BQL),
+ * -EBUSY (a migration, savevm or other snapshot runs, a writable drive, an
+ * unmigratable device), -ENOENT (no such handle), -ESTALE (the machine's RAM
+ * changed shape), -ENOMEM, -EIO.
+ *
+ * penguin_fast_snapshot_schedule(op, handle): any thread, hypercall
+ * callbacks included; runs on the main loop in order with the other
+ * snapshot requests and reports through the done callback (op, handle,
+ * result), where result is what the synchronous call would have returned
+ * (for a take: the new handle). A request refused at once completes at once
+ * on the calling thread; the function returns 0 when queued.
+ */
+#define PENGUIN_FAST_SNAPSHOT_TAKE 0
+#define PENGUIN_FAST_SNAPSHOT_RESTORE 1
+#define PENGUIN_FAST_SNAPSHOT_DROP 2
+int penguin_fast_snapshot_take(void);
+int penguin_fast_snapshot_restore(int handle);
+int penguin_fast_snapshot_drop(int handle);
+int penguin_fast_snapshot_schedule(int op, int handle);
+typedef void (*penguin_fast_snapshot_done_cb_t)(int op, int handle,
+                                                int result, void *opaque);
+void set_penguin_fast_snapshot_done_callback(
+        penguin_fast_snapshot_done_cb_t cb, void *opaque);
 
 /*
  * Called on every reset request (guest, monitor or QMP), on the requesting

@@ -3,7 +3,7 @@
 from .hypercall import NOT_HANDLED, Hypercall
 from .install import InstallError, locate
 from .qemu import Qemu, QemuError
-from .runtime import QmpError, SnapshotResult
+from .runtime import FastSnapshotResult, QmpError, SnapshotResult
 
 __all__ = ["NOT_HANDLED", "Hypercall", "InstallError", "Qemu", "QemuError", "QmpError",
-           "SnapshotResult", "locate"]
+           "FastSnapshotResult", "SnapshotResult", "locate"]

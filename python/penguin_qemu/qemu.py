@@ -17,7 +17,7 @@ import cffi
 from .hypercall import MASK64, NOT_HANDLED, Handler, Hypercall, spellings
 from .install import InstallError, Installed, locate
 from .registers import CONVENTIONS, family_of, regnum
-from .runtime import MmioRegions, QmpCommands, Snapshots
+from .runtime import FastSnapshots, MmioRegions, QmpCommands, Snapshots
 
 SHUTDOWN_CAUSE_HOST_QMP_QUIT = 2
 REG_BUFFER = 64
@@ -86,20 +86,14 @@ class Qemu:
             self.lib.set_penguin_guest_hypercall_callback(self._guest_cb, self.ffi.NULL)
         self.mmio = MmioRegions(self)
         self.snapshots = Snapshots(self)
+        self.fast_snapshots = FastSnapshots(self)
         self.qmp = QmpCommands(self)
 
     def _open_library(self) -> Any:
         try:
             return self.ffi.dlopen(str(self.path), os.RTLD_NOW | os.RTLD_GLOBAL)
         except OSError as e:
-            hint = ""
-            if "static TLS" in str(e):
-                # Built with initial-exec thread-locals (configs/features.conf): glibc
-                # must find the library's TLS block in the static surplus at dlopen.
-                hint = ("; other libraries in this process used up glibc's static TLS "
-                        "surplus: load this one earlier, or start Python with "
-                        "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096")
-            raise QemuError(f"cannot load {self.path}: {e}{hint}") from None
+            raise QemuError(f"cannot load {self.path}: {e}") from None
 
     def _check_abi(self) -> tuple[int, int]:
         """The library's Penguin ABI version; QemuError unless its major is ours."""
@@ -289,7 +283,7 @@ class Qemu:
 
     # -- registers and env ---------------------------------------------------------
 
-    def _read_reg_bytes(self, cpu, regnum: int) -> bytes:
+    def read_reg_bytes(self, cpu, regnum: int) -> bytes:
         """The register's bytes; the buffer grows until the widest register fits."""
         size = REG_BUFFER
         while True:
@@ -303,10 +297,10 @@ class Qemu:
 
     def read_reg(self, cpu, regnum: int) -> int:
         """Register regnum (GDB numbering), unsigned, decoded in guest byte order."""
-        return int.from_bytes(self._read_reg_bytes(cpu, regnum), self.byteorder)
+        return int.from_bytes(self.read_reg_bytes(cpu, regnum), self.byteorder)
 
     def write_reg(self, cpu, regnum: int, value: int) -> None:
-        width = len(self._read_reg_bytes(cpu, regnum))
+        width = len(self.read_reg_bytes(cpu, regnum))
         data = (value & ((1 << (8 * width)) - 1)).to_bytes(width, self.byteorder)
         n = self.lib.penguin_write_guest_reg(cpu, regnum, self.ffi.new("uint8_t[]", data),
                                              width)

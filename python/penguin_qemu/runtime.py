@@ -128,6 +128,65 @@ class Snapshots:
             self._qemu.record_error(e)
 
 
+@dataclass(frozen=True)
+class FastSnapshotResult:
+    """How one scheduled fast-snapshot operation ended: result is the handle for a
+    take, 0 for a restore or drop, or a negative errno with the library's reason."""
+    op: str
+    handle: int
+    result: int
+    reason: str = ""
+
+
+FastSnapshotDone = Callable[[FastSnapshotResult], None]
+
+
+class FastSnapshots:
+    """In-memory snapshots (TCG): take returns a handle; restore copies back what the
+    guest changed since. Synchronous calls from the main loop or a thread holding the
+    BQL (Qemu.bql()); schedule() from anywhere, hypercall handlers included."""
+
+    OPS = ("take", "restore", "drop")
+
+    def __init__(self, qemu: "Qemu"):
+        self._qemu = qemu
+        self._lock = threading.Lock()
+        self._pending: collections.deque[FastSnapshotDone | None] = collections.deque()
+        self._done_cb = qemu.ffi.callback("penguin_fast_snapshot_done_cb_t", self._on_done)
+        qemu.lib.set_penguin_fast_snapshot_done_callback(self._done_cb, qemu.ffi.NULL)
+
+    def take(self) -> int:
+        return self._qemu.check(self._qemu.lib.penguin_fast_snapshot_take(),
+                                "taking a fast snapshot")
+
+    def restore(self, handle: int) -> None:
+        self._qemu.check(self._qemu.lib.penguin_fast_snapshot_restore(handle),
+                         f"restoring fast snapshot {handle}")
+
+    def drop(self, handle: int) -> None:
+        self._qemu.check(self._qemu.lib.penguin_fast_snapshot_drop(handle),
+                         f"dropping fast snapshot {handle}")
+
+    def schedule(self, op: str, handle: int = 0, done: FastSnapshotDone | None = None) -> None:
+        """Queue op ("take", "restore" or "drop") on the main loop; done gets its
+        FastSnapshotResult there (or at once, here, when refused at once)."""
+        code = self.OPS.index(op)
+        with self._lock:
+            self._pending.append(done)
+            self._qemu.lib.penguin_fast_snapshot_schedule(code, handle)
+
+    def _on_done(self, op, handle, result, opaque) -> None:
+        reason = self._qemu.last_error() if result < 0 else ""
+        name = self.OPS[op] if 0 <= op < len(self.OPS) else str(op)
+        done = self._pending.popleft() if self._pending else None
+        if done is None:
+            return
+        try:
+            done(FastSnapshotResult(name, int(handle), int(result), reason))
+        except BaseException as e:  # noqa: BLE001 - re-raised from run()
+            self._qemu.record_error(e)
+
+
 class QmpCommands:
     """QMP commands of our own, answered by Python handlers (after qmp_capabilities)."""
 

@@ -52,8 +52,9 @@ def reset(qemu: Qemu, events: list) -> None:
     qemu.lib.set_penguin_reset_request_callback(qemu._keep, qemu.ffi.NULL)
 
 
-def qmp_exchange(path: str, commands: list[dict]) -> list[dict]:
-    """Connect to QEMU's QMP socket, negotiate, send each command, return the answers."""
+def qmp_exchange(path: str, commands: list[dict], negotiate: bool = True) -> list[dict]:
+    """Connect to QEMU's QMP socket, negotiate (unless told not to), send each command,
+    return the answers to the commands."""
     for _ in range(100):
         try:
             sock = socket.socket(socket.AF_UNIX)
@@ -71,20 +72,21 @@ def qmp_exchange(path: str, commands: list[dict]) -> list[dict]:
 
     read()  # greeting
     answers = []
-    for cmd in [{"execute": "qmp_capabilities"}, *commands]:
+    first = [{"execute": "qmp_capabilities"}] if negotiate else []
+    for cmd in [*first, *commands]:
         stream.write(json.dumps(cmd) + "\n")
         stream.flush()
         answers.append(read())
     sock.close()
-    return answers[1:]
+    return answers[len(first):]
 
 
 def qmp(qemu: Qemu, events: list, path: str) -> None:
-    qemu.ffi.cdef("char *strdup(const char *s);")
-
+    # The client cdefs strdup (for its own QMP answers) when the header lacks it.
     def on_qmp(cmd, args_json, result, opaque) -> bool:
         name = qemu.ffi.string(cmd).decode()
         args = json.loads(qemu.ffi.string(args_json))
+        events.append(["callback", name])
         if name == "penguin-echo":
             result[0] = qemu.lib.strdup(json.dumps({"echo": args}).encode())
             return True
@@ -98,14 +100,35 @@ def qmp(qemu: Qemu, events: list, path: str) -> None:
     def on_reset(cause, opaque) -> None:
         events.append(["reset", cause])
 
+    def on_handler(cmd, args_json, result, error_class, error_desc, opaque) -> int:
+        """The failing kind: a structured error, or not ours."""
+        name = qemu.ffi.string(cmd).decode()
+        events.append(["handler", name])
+        if name == "penguin-fail":
+            error_class[0] = qemu.lib.strdup(b"DeviceNotFound")
+            error_desc[0] = qemu.lib.strdup(b"no widget 7")
+            return qemu.lib.PENGUIN_QMP_FAILED
+        if name == "penguin-fail-bare":
+            return qemu.lib.PENGUIN_QMP_FAILED
+        return qemu.lib.PENGUIN_QMP_NOT_MINE
+
     qemu._keep = (qemu.ffi.callback("penguin_qmp_cb_t", on_qmp),
-                  qemu.ffi.callback("penguin_reset_request_cb_t", on_reset))
+                  qemu.ffi.callback("penguin_reset_request_cb_t", on_reset),
+                  qemu.ffi.callback("penguin_qmp_handler_cb_t", on_handler))
     qemu.lib.set_penguin_qmp_callback(qemu._keep[0], qemu.ffi.NULL)
     qemu.lib.set_penguin_reset_request_callback(qemu._keep[1], qemu.ffi.NULL)
+    qemu.lib.set_penguin_qmp_handler(qemu._keep[2], qemu.ffi.NULL)
 
     def client() -> None:
         qemu.wait_started(30)
+        # Before qmp_capabilities: QEMU's negotiation rule, for our names and its own.
+        events.append({"before": qmp_exchange(path, [
+            {"execute": "penguin-echo", "arguments": {"x": 1}},
+            {"execute": "query-status"},
+        ], negotiate=False)})
         events.extend(qmp_exchange(path, [
+            {"execute": "penguin-fail"},
+            {"execute": "penguin-fail-bare"},
             {"execute": "penguin-echo", "arguments": {"x": 1, "s": "two"}},
             {"execute": "penguin-empty"},
             {"execute": "penguin-bad-json"},
@@ -123,6 +146,10 @@ def mmio(qemu: Qemu, events: list, base: int) -> None:
 
     def rd(off, size, opaque) -> int:
         value = (0x0102030405060708 + off) & ((1 << (8 * size)) - 1)
+        if not any(e[0] == "save-from-mmio" for e in events):
+            # MMIO callbacks run on the vCPU thread with the BQL: no synchronous save.
+            events.append(["save-from-mmio", bool(lib.penguin_save_snapshot(b"m")),
+                           ffi.string(lib.penguin_last_error()).decode()])
         events.append(["read", off, size, value])
         return value
 
@@ -144,6 +171,16 @@ def mmio(qemu: Qemu, events: list, base: int) -> None:
         refused["null_name"] = add(base + 0x10000, 0x100, ffi.NULL, read_cb, write_cb,
                                    ffi.NULL)
         refused["remove_unknown"] = lib.penguin_qemu_remove_mmio_region(base + 0x10000)
+        # Sizes near 2^64: a region may end exactly there, once; nothing may wrap.
+        top = 2**64 - 0x1000
+        events.append(["top", add(top, 0x1000, b"t", read_cb, write_cb, ffi.NULL)])
+        refused["top_again"] = add(top, 0x1000, b"t2", read_cb, write_cb, ffi.NULL)
+        refused["beside_top"] = add(top - 0x800, 0x1000, b"b", read_cb, write_cb, ffi.NULL)
+        refused["past_2_64"] = add(top, 0x1001, b"p", read_cb, write_cb, ffi.NULL)
+        refused["size_max"] = add(1, 2**64 - 1, b"h", read_cb, write_cb, ffi.NULL)
+        refused["size_max_at_0"] = add(0, 2**64 - 1, b"h0", read_cb, write_cb, ffi.NULL)
+        events.append(["top-removed", lib.penguin_qemu_remove_mmio_region(top)])
+        events.append(["last-error", ffi.string(lib.penguin_last_error()).decode()])
         return 0
 
     def remove(call: Hypercall) -> int:

@@ -1,10 +1,12 @@
 """Child process: smoke-boot a Linux guest through the library and watch its init.
 
 usage: smoke_boot.py SPEC-JSON
-SPEC: {"prefix", "name", "nr", "answer", "console", "result", "timeout", "args": [qemu args]}
-The host answers hypercall nr with answer; a watcher thread reads the console file and
-stops the VM through the library once init has printed what it got back (or when the
-timeout passes). Writes what it saw as JSON to SPEC["result"].
+SPEC: {"prefix", "name", "nr", "answer", "record": [numbers], "console", "result",
+       "timeout", "args": [qemu args]}
+The host answers hypercall nr with answer and each number in record with 0, and keeps
+every call in the order they came; a watcher thread reads the console file and stops the
+VM through the library once init has printed its last line (or when the timeout passes).
+Writes what it saw as JSON to SPEC["result"].
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from penguin_qemu import Qemu
 from penguin_qemu.hypercall import Hypercall
 
 INIT_STARTED = "PENGUIN-SMOKE init: running"
-INIT_DONE = "PENGUIN-SMOKE ret="
+INIT_DONE = "PENGUIN-SMOKE done"
 
 
 def console_text(path: Path) -> str:
@@ -57,7 +59,13 @@ def main() -> int:
         seen["calls"].append({"nr": call.nr, "args": list(call.args)})
         return spec["answer"]
 
+    def on_record(call: Hypercall) -> int:
+        seen["calls"].append({"nr": call.nr, "args": list(call.args)})
+        return 0
+
     qemu.on_hypercall(spec["nr"], on_smoke)
+    for nr in spec.get("record", []):
+        qemu.on_hypercall(nr, on_record)
     vm_ended = threading.Event()
     watcher = threading.Thread(target=watch, daemon=True,
                                args=(qemu, console, spec["timeout"], seen, vm_ended))

@@ -14,6 +14,8 @@ import time
 from penguin_qemu import Hypercall, Qemu
 
 NR_TICK = 0x50454E30
+BATCH = [(f"b{i // 2}", i % 2 == 1) for i in range(10)]   # save b0, load b0, save b1, ...
+LONG_NAME = "n" * 300
 
 
 def rss_kib() -> int:
@@ -28,7 +30,8 @@ def main() -> int:
     qemu = Qemu(name, library=library)
     ffi, lib = qemu.ffi, qemu.lib
     log: dict = {"events": [], "cycles": []}
-    lock = threading.Lock()
+    # Re-entrant: a refused request completes at once, inside the tick that made it.
+    lock = threading.RLock()
     state = {"phase": "start", "mark": None, "t0": 0.0}
     done = threading.Event()
     ticking = threading.Event()
@@ -43,8 +46,18 @@ def main() -> int:
         with lock:
             phase = state["phase"]
             if phase == "start" and reg >= 5:
-                # Synchronous snapshot functions need the BQL: refused on a vCPU thread.
-                log["events"].append(["sync-from-vcpu", bool(lib.penguin_save_snapshot(b"x"))])
+                # Synchronous snapshots are refused on a vCPU thread, with or without
+                # the BQL (the VM would stop under its own vCPU); the guest goes on.
+                log["events"].append(["sync-from-vcpu", bool(lib.penguin_save_snapshot(b"x")),
+                                      qemu.last_error()])
+                lib.bql_lock_impl(__file__.encode(), 0)
+                log["events"].append(["sync-from-vcpu-bql",
+                                      bool(lib.penguin_load_snapshot(b"x")),
+                                      qemu.last_error()])
+                lib.bql_unlock()
+                # A name the snapshot table cannot hold whole completes at once, failed.
+                lib.penguin_schedule_snapshot(LONG_NAME.encode(), False)
+                log["events"].append(["long-name", qemu.last_error()])
                 schedule("s1", False, "saving")
             elif phase == "saved":
                 log["events"].append(["first-after-save", reg, ram])
@@ -62,6 +75,13 @@ def main() -> int:
                 ticking.set()
             elif phase == "missing-failed":
                 log["events"].append(["first-after-failed-load", reg, ram])
+                # Ten at once from one callback: they run one at a time, in order.
+                state["phase"] = "batch"
+                state["batch"] = []
+                for bname, load in BATCH:
+                    lib.penguin_schedule_snapshot(bname.encode(), load)
+            elif phase == "batch-done":
+                log["events"].append(["tick-after-batch", reg, ram])
                 schedule("cycle", False, "cycle-save")
         return 0
 
@@ -76,6 +96,11 @@ def main() -> int:
                 state["phase"] = "loaded"
             elif phase == "loading-missing":
                 state["phase"] = "missing-failed"
+            elif phase == "batch":
+                state["batch"].append([snap, bool(load), bool(ok)])
+                if len(state["batch"]) == len(BATCH):
+                    log["events"].append(["batch", state["batch"]])
+                    state["phase"] = "batch-done"
             elif phase == "cycle-save":
                 schedule("cycle", True, "cycle-load")
             elif phase == "cycle-load":
@@ -92,6 +117,8 @@ def main() -> int:
         log["events"].append(["sync-save", bool(lib.penguin_save_snapshot(b"sync"))])
         log["events"].append(["sync-load", bool(lib.penguin_load_snapshot(b"sync"))])
         log["events"].append(["sync-load-missing", bool(lib.penguin_load_snapshot(b"nope"))])
+        log["events"].append(["sync-long-name", bool(lib.penguin_save_snapshot(
+            LONG_NAME.encode())), qemu.last_error()])
         with lock:
             state["phase"] = "after-sync"
         lib.bql_unlock()

@@ -4,9 +4,10 @@ Each architecture's kernel comes from a Debian kernel metapackage of one suite. 
 .debs are foreign to this machine, so they are fetched through a private APT state
 under CACHE/apt (its own sources.list, lists, archive cache and empty dpkg status,
 selected with APT_CONFIG): nothing under /etc/apt or dpkg's database changes, and
-nothing is installed. Only the kernel file is unpacked, into CACHE/debian/ARCH/, next
-to a kernel.json naming the package and version it came from. While that is present
-the network is not touched.
+nothing is installed. Only the kernel file is unpacked, into CACHE/debian/ARCH/, with
+the modules a vsock guest loads under CACHE/debian/ARCH/modules/ (kernel_modules.py),
+next to a kernel.json naming the package and version it came from and the modules in
+load order. While that is present the network is not touched.
 
     fetch("mipsel", cache) -> Kernel("mipsel", CACHE/debian/mipsel/vmlinuz-..., "...")
 """
@@ -32,6 +33,7 @@ from types import MappingProxyType
 from typing import Iterator, Mapping
 
 from smoke.kernel import Kernel, KernelError
+from smoke.kernel_modules import ModuleCollector
 
 ARCHES = ("aarch64", "armel", "loongarch64", "mips64el", "mipsel", "powerpc64el", "riscv64",
           "x86_64")
@@ -70,6 +72,7 @@ KERNEL_MEMBER = re.compile(r"(boot/vmlinu[xz]-[^/]+|usr/lib/modules/[^/]+/vmlinu
 # -> linux-binary-VER-loong64 is the longest chain today.
 MAX_DEPTH = 4
 RECORD = "kernel.json"
+MODULES = "modules"
 
 
 def log(message: str) -> None:
@@ -102,8 +105,11 @@ def cached(arch: str, source: Source, dest: Path) -> Kernel | None:
     try:
         record = json.loads((dest / RECORD).read_text())
         path = dest / record["file"]
-        if record["source"] == asdict(source) and path.is_file():
-            return Kernel(arch, path, origin(record))
+        # A record without "modules" predates them: fetch again to have them.
+        modules = tuple(dest / MODULES / m for m in record["modules"])
+        if record["source"] == asdict(source) and path.is_file() \
+                and all(m.is_file() for m in modules):
+            return Kernel(arch, path, origin(record), modules)
     except (OSError, ValueError, KeyError, TypeError):
         pass   # missing or unreadable: fetch again
     return None
@@ -339,9 +345,10 @@ def download(arch: str, source: Source, apt: AptState, dest: Path) -> Kernel:
     with tempfile.TemporaryDirectory(dir=apt.root, prefix="download-") as tmp:
         for package in reversed(chain):
             deb = download_deb(apt, package, source, Path(tmp))
-            member = extract_kernel(deb, package, dest)
+            modules = ModuleCollector()
+            member = extract_kernel(deb, package, dest, modules)
             if member is not None:
-                return install(arch, source, package, member, dest)
+                return install(arch, source, package, member, dest, modules)
     names = " -> ".join(p.name for p in chain)
     raise KernelError(f"no kernel file (/boot/vmlinu*, /usr/lib/modules/*/vmlinuz) in "
                       f"Debian packages {names} for {source.debian_arch} in {source.suite}")
@@ -364,15 +371,17 @@ def download_deb(apt: AptState, package: Package, source: Source, into: Path) ->
     return deb
 
 
-def extract_kernel(deb: Path, package: Package, dest: Path) -> Path | None:
-    """Unpack the deb's kernel file into dest (as a temp file); None if it holds none."""
+def extract_kernel(deb: Path, package: Package, dest: Path,
+                   modules: ModuleCollector) -> Path | None:
+    """Unpack the deb's kernel file into dest (as a temp file); None if it holds none.
+    The vsock modules' candidates go to modules."""
     dest.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     found = None
     error = None
     try:
-        # Stream mode: the data tarball is read once, without unpacking the modules.
+        # Stream mode: the data tarball is read once, unpacking only what is needed.
         with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
             for member in tar:
                 name = member.name.removeprefix("./")
@@ -382,13 +391,13 @@ def extract_kernel(deb: Path, package: Package, dest: Path) -> Path | None:
                     with tar.extractfile(member) as src, open(target, "wb") as out:
                         shutil.copyfileobj(src, out)
                     found = target   # only once complete
-                    break
+                elif member.isfile() and modules.wants(name):
+                    with tar.extractfile(member) as src:
+                        modules.take(name, src.read())
     except tarfile.TarError as e:
         error = str(e)
     finally:
         proc.stdout.close()
-        if found is not None:
-            proc.kill()   # the rest of the tarball (modules) is not needed
         proc.wait()
         stderr = proc.stderr.read().decode(errors="replace").strip()
         proc.stderr.close()
@@ -403,17 +412,36 @@ def kernel_name(member: str) -> str:
     return parts[-1] if parts[0] == "boot" else f"{parts[-1]}-{parts[-2]}"
 
 
-def install(arch: str, source: Source, package: Package, tmp: Path, dest: Path) -> Kernel:
-    """Move the unpacked kernel into place and record where it came from."""
+def install(arch: str, source: Source, package: Package, tmp: Path, dest: Path,
+            modules: ModuleCollector) -> Kernel:
+    """Move the unpacked kernel and its vsock modules into place and record where they
+    came from."""
     name = tmp.name.removeprefix(".").removesuffix(".tmp")
+    try:
+        to_load, missing = modules.resolve(), None
+    except KernelError as e:
+        # The smoke boot needs no modules: only the vsock guests fail, saying this.
+        to_load, missing = [], f"{package.name}: {e}"
+        log(f"extract: no vsock modules: {missing}")
     for old in dest.iterdir():   # an older kernel, or what a failed attempt left behind
-        if old.name not in (tmp.name, RECORD):
+        if old.name == MODULES:
+            shutil.rmtree(old)
+        elif old.name not in (tmp.name, RECORD):
             old.unlink()
+    (dest / MODULES).mkdir()
+    files = []
+    for index, (module, ko) in enumerate(to_load):
+        files.append(f"{index:02d}-{module}.ko")
+        (dest / MODULES / files[-1]).write_bytes(ko)
+    if to_load:
+        log(f"extract: vsock modules {', '.join(m for m, _ in to_load)}")
     os.replace(tmp, dest / name)
     record = {"source": asdict(source), "package": package.name, "version": package.version,
-              "file": name, "size": (dest / name).stat().st_size}
+              "file": name, "size": (dest / name).stat().st_size, "modules": files,
+              **({"modules_missing": missing} if missing else {})}
     write_atomic(dest / RECORD, (json.dumps(record, indent=2) + "\n").encode())
-    return Kernel(arch, dest / name, origin(record))
+    return Kernel(arch, dest / name, origin(record),
+                  tuple(dest / MODULES / f for f in files))
 
 
 # -- EFI zboot ------------------------------------------------------------------------------

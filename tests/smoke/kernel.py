@@ -18,3 +18,5 @@ class Kernel:
     arch: str        # Penguin architecture name, e.g. "mipsel"
     path: Path       # the file QEMU's -kernel loads
     origin: str      # where it came from: package and version, or source and config
+    # What a vsock guest loads, in order (empty: vsock is built in, or not there at all).
+    modules: tuple[Path, ...] = ()

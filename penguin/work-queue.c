@@ -1,0 +1,80 @@
+/*
+ * The main loop's queue of Penguin snapshot work (include/penguin/work-queue.h).
+ *
+ * One bottom half runs the queue. A snapshot polls the main loop while it
+ * writes, which can run the bottom half again: the busy flag makes that
+ * nested run return at once, and the outer loop takes the new item, so items
+ * never overlap and always run in order.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/lockable.h"
+#include "qemu/main-loop.h"
+#include "penguin/work-queue.h"
+
+typedef struct PenguinWork {
+    PenguinWorkFn *fn;
+    void *opaque;
+} PenguinWork;
+
+static QemuMutex queue_lock;
+static GQueue queue = G_QUEUE_INIT;     /* of PenguinWork */
+static QEMUBH *queue_bh;                /* created with the first item */
+static unsigned busy;                   /* main loop only (BQL) */
+
+static void __attribute__((constructor)) penguin_work_queue_init(void)
+{
+    qemu_mutex_init(&queue_lock);
+}
+
+bool penguin_snapshot_busy(void)
+{
+    return busy > 0;
+}
+
+void penguin_snapshot_busy_enter(void)
+{
+    busy++;
+}
+
+void penguin_snapshot_busy_leave(void)
+{
+    busy--;
+}
+
+static PenguinWork *queue_pop(void)
+{
+    QEMU_LOCK_GUARD(&queue_lock);
+    return g_queue_pop_head(&queue);
+}
+
+static void run_queue(void *opaque)
+{
+    PenguinWork *work;
+
+    if (busy) {
+        return;     /* a nested poll: the running loop below takes the item */
+    }
+    while ((work = queue_pop())) {
+        busy++;
+        work->fn(work->opaque);
+        busy--;
+        g_free(work);
+    }
+}
+
+void penguin_work_queue_push(PenguinWorkFn *fn, void *opaque)
+{
+    PenguinWork *work = g_new(PenguinWork, 1);
+
+    work->fn = fn;
+    work->opaque = opaque;
+    QEMU_LOCK_GUARD(&queue_lock);
+    g_queue_push_tail(&queue, work);
+    if (!queue_bh) {
+        queue_bh = qemu_bh_new(run_queue, NULL);
+    }
+    qemu_bh_schedule(queue_bh);
+}
