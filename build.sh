@@ -139,9 +139,13 @@ main() {
     generate "$kvm"
     step "firmware (pinned Debian packages, configs/firmware.conf)"
     "$top/scripts/penguin-firmware.sh" "$top/_build/firmware"
+    step "bundle the runtime libraries (all but glibc)"
+    /usr/bin/python3 "$top/scripts/penguin-bundle-libs.py" --stage "$top/dist/stage" \
+        --out "$top/_build/runtime-libs"
     step "package"
     /usr/bin/python3 "$top/scripts/penguin-qemu-package.py" --stage "$top/dist/stage" \
-        --out "$top/dist" --firmware-dir "$top/_build/firmware"
+        --out "$top/dist" --firmware-dir "$top/_build/firmware" \
+        --runtime-libs-dir "$top/_build/runtime-libs"
     step "done in $((SECONDS - start)) s"
 }
 

@@ -20,7 +20,6 @@ them first); a missing one stops the build.
 from __future__ import annotations
 
 import argparse
-import importlib.machinery
 import json
 import re
 import subprocess
@@ -112,9 +111,9 @@ def header_text(arch: penguin_arches.Arch, decls: list[str]) -> str:
 
 
 def env_module_name(arch: penguin_arches.Arch) -> str:
-    """The compiled env module's file name for the running (build) Python."""
-    base = f"_penguin_qemu_env_{arch.mode}_{arch.target.replace('-', '_')}"
-    return base + importlib.machinery.EXTENSION_SUFFIXES[0]
+    """The compiled env module's file name: built against the stable ABI, so it has
+    CPython's stable-ABI suffix and imports into any CPython 3."""
+    return f"_penguin_qemu_env_{arch.mode}_{arch.target.replace('-', '_')}.abi3.so"
 
 
 def manifest_entry(arch: penguin_arches.Arch) -> dict:

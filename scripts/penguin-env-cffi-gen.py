@@ -19,7 +19,8 @@ Two artifacts per target (CONTRACT.md section 6):
    the real QEMU headers with the target's flags from compile_commands.json, so
    the C compiler decides the layout. It is imported once built and its layout is
    compared with the DWARF as well. Failing to build it is an error, never a
-   silent fallback.
+   silent fallback. It is built against the stable ABI (Py_LIMITED_API) and
+   installed as ``<module>.abi3.so``, so one file imports into every CPython 3.
 
 Speed: pyelftools parses slowly, so the compile units are indexed with a small
 reader of the unit headers and of the first DIE's name, and only the units under
@@ -66,8 +67,12 @@ MODULE_SOURCE = '#include "qemu/osdep.h"\n#include "cpu.h"\n'
 # those are errors by default, from failing. -UNDEBUG: Python's CFLAGS define
 # NDEBUG, which qemu/osdep.h refuses. Not -O0: at -O0 gcc keeps the unused static
 # functions of QEMU's headers, whose glib calls the module cannot resolve.
+# Py_LIMITED_API (CPython 3.2's stable ABI, which cffi's generated code keeps to):
+# the module imports into any CPython 3, Penguin's 3.13 as well as the build's.
 MODULE_EXTRA_FLAGS = ["-w", "-UNDEBUG", "-Wno-incompatible-pointer-types",
-                      "-Wno-int-conversion"]
+                      "-Wno-int-conversion", "-DPy_LIMITED_API=0x03020000"]
+# The file name CPython gives stable-ABI extension modules.
+STABLE_ABI_SUFFIX = ".abi3.so"
 
 # compile_commands.json options kept for the module build. Options with a value
 # (separate or joined) and whether the value is a path.
@@ -1192,12 +1197,16 @@ def build_module(api: ApiCdef, flags: list[str], name: str, tmpdir: Path) -> Pat
             log.unlink(missing_ok=True)
 
 
-def install_file(built: Path, directory: Path) -> Path:
+def install_file(built: Path, directory: Path, name: str) -> Path:
+    """Installs built as <name>.abi3.so, removing the module's files of other names."""
     directory.mkdir(parents=True, exist_ok=True)
-    dest = directory / built.name
+    dest = directory / f"{name}{STABLE_ABI_SUFFIX}"
     tmp = dest.with_name(dest.name + ".tmp")
     shutil.copyfile(built, tmp)
     os.replace(tmp, dest)
+    for stale in directory.glob(f"{name}.*.so"):
+        if stale != dest:
+            stale.unlink()
     return dest
 
 
@@ -1291,7 +1300,7 @@ def generate_module(model: Model, args: argparse.Namespace, timer: StepTimer) ->
             built = build_module(api, flags, name, Path(tmp))
         with timer.step("module import + layout check"):
             verify_module(load_module(built, name), api, model.env)
-        path = install_file(built, args.module_dir)
+        path = install_file(built, args.module_dir, name)
     if api.dropped:
         timer.say(f"module leaves to the compiler: {'; '.join(api.dropped)}")
     timer.say(f"wrote {path} (flags of {entry.get('file')})")

@@ -8,18 +8,21 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
+# patchelf gives the shipped libraries their RUNPATH into the bundled runtime libraries
+# (scripts/penguin-bundle-libs.py, scripts/penguin-qemu-package.py).
 build_pkgs=(
     build-essential ninja-build ccache pkg-config flex bison patch xz-utils
     python3 python3-venv python3-dev python3-cffi python3-pyelftools
     libglib2.0-dev libpixman-1-dev libfdt-dev libcapstone-dev libslirp-dev zlib1g-dev
-    libcap-ng-dev libattr1-dev libzstd-dev nettle-dev
+    libcap-ng-dev libattr1-dev libzstd-dev nettle-dev patchelf
 )
 backports_pkgs=(meson python3-pycotap)
 # Cross binutils assemble the bare-metal guests of tests/guests; LoongArch has none in
 # bookworm, so clang-19 and lld-19 (bookworm main) assemble and link it. The smoke boots
 # build their big-endian kernels from linux-source-6.1 (needs bc) and unpack LoongArch's
 # zstd-compressed kernel with zstd. Their glibc stage (tests/smoke/libc_stage.c) links
-# each architecture's static glibc from Debian's cross libc6-dev packages.
+# each architecture's static glibc from Debian's cross libc6-dev packages. debootstrap
+# makes the Debian 13 root file system the release is tried in (tests/roots.py).
 test_pkgs=(
     python3-pytest gdb binutils
     binutils-arm-linux-gnueabi binutils-aarch64-linux-gnu binutils-mips-linux-gnu
@@ -29,7 +32,7 @@ test_pkgs=(
     gcc-arm-linux-gnueabi gcc-aarch64-linux-gnu gcc-mips-linux-gnu gcc-mipsel-linux-gnu
     gcc-mips64-linux-gnuabi64 gcc-mips64el-linux-gnuabi64 gcc-powerpc-linux-gnu
     gcc-powerpc64-linux-gnu gcc-powerpc64le-linux-gnu gcc-riscv64-linux-gnu gcc-i686-linux-gnu
-    linux-source-6.1 bc zstd
+    linux-source-6.1 bc zstd debootstrap
     libc6-dev-armel-cross libc6-dev-arm64-cross libc6-dev-mips-cross libc6-dev-mipsel-cross
     libc6-dev-mips64-cross libc6-dev-mips64el-cross libc6-dev-ppc64-cross
     libc6-dev-ppc64el-cross libc6-dev-riscv64-cross

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Package the staged /usr/local tree as penguin-qemu.tar.gz (CONTRACT section 8).
 
-    penguin-qemu-package.py --stage dist/stage --out dist --firmware-dir _build/firmware
+    penguin-qemu-package.py --stage dist/stage --out dist --firmware-dir _build/firmware \
+        --runtime-libs-dir _build/runtime-libs
 
 Writes, in --out:
   penguin-qemu.tar.gz
@@ -13,18 +14,27 @@ Writes, in --out:
       env header and env module they name); include/penguin-qemu/penguin.h (the exported C ABI)
       and, once it exists, include/penguin-qemu/guest/penguin-hypercall.h; share/qemu/ and
       share/doc/penguin-qemu-firmware/ (from scripts/penguin-firmware.sh);
-      share/doc/penguin-qemu/ (QEMU's COPYING and LICENSE); penguin-qemu-package.json =
+      share/doc/penguin-qemu/ (QEMU's COPYING and LICENSE); lib/penguin-qemu/ and
+      share/doc/penguin-qemu-libs/ (every runtime library but glibc's, with the licences,
+      from scripts/penguin-bundle-libs.py); lib/pkgconfig/penguin-qemu.pc (for C
+      embedders); penguin-qemu-package.json =
       {"schema":1,"entries":[every entry of the archive, itself included, sorted]}.
   penguin-qemu-debug.tar.gz
-      Unpacks under /: usr/lib/debug/.build-id/xx/yyyy.debug for every ELF file of bin/
-      and lib/ (objcopy --only-keep-debug, debug sections zlib-compressed); gdb finds them
-      by build-id.
+      Unpacks under /: usr/lib/debug/.build-id/xx/yyyy.debug for every ELF file of our
+      own in bin/ and lib/ (objcopy --only-keep-debug, debug sections zlib-compressed);
+      gdb finds them by build-id. The bundled libraries of lib/penguin-qemu/ ship as
+      Debian built them (their DWARF is in Debian's -dbgsym packages).
   SHA256SUMS
       `sha256sum -c` format, for both archives.
 
 Every ELF file of bin/ and lib/ ships through `objcopy --strip-debug --add-gnu-debuglink`:
 the DWARF goes, the symbol tables stay (.dynsym, which cffi's dlsym needs, and .symtab).
-The env generators have read the DWARF before this runs.
+The env generators have read the DWARF before this runs. Then `patchelf --set-rpath`
+points each of them that needs a bundled library at lib/penguin-qemu, relative to itself
+($ORIGIN/penguin-qemu for lib/, $ORIGIN/../lib/penguin-qemu for bin/), so the unpacked
+tree needs nothing of the system but glibc, wherever it is unpacked. Every DT_NEEDED of
+every shipped ELF file must be a bundled library or one of the glibc names
+scripts/penguin-bundle-libs.py recorded; anything else fails the packaging with its name.
 
 Reproducible: the same inputs give byte-identical archives. Entries are sorted, carry no
 directories, uid/gid 0 root/root, mode 0755 (executables) or 0644, mtime
@@ -72,6 +82,10 @@ MANIFEST = "qemu_cffi_system_manifest.json"
 KVM_MANIFEST = "qemu_cffi_kvm_manifest.json"
 CFFI_DIR = "include/penguin-qemu-cffi"
 ENV_DIR = "lib/penguin-qemu-env"
+BUNDLE_DIR = "lib/penguin-qemu"
+BUNDLE_DOC = "share/doc/penguin-qemu-libs"
+PKGCONFIG = "lib/pkgconfig/penguin-qemu.pc"
+UPSTREAM_CONF = REPO / "configs" / "upstream.conf"
 DEBUG_ROOT = "usr/lib/debug/.build-id"
 
 # What the machines of CONTRACT section 2 cannot start without (share/qemu/...).
@@ -240,6 +254,17 @@ def collect(args: argparse.Namespace) -> dict[str, Entry]:
     for name in ("COPYING", "LICENSE"):
         c.add_file(f"share/doc/penguin-qemu/{name}", args.qemu_source / name, "QEMU's licence")
 
+    runtime: Path = args.runtime_libs_dir
+    for name in ("FILES", "GLIBC"):
+        if not (runtime / BUNDLE_DOC / name).is_file():
+            c.miss(f"{BUNDLE_DOC}/{name}",
+                   f"bundled libraries: run scripts/penguin-bundle-libs.py --out {runtime}")
+    if (runtime / BUNDLE_DOC / "FILES").is_file():
+        c.add_tree(runtime, BUNDLE_DOC)
+        for line in (runtime / BUNDLE_DOC / "FILES").read_text().splitlines():
+            c.add_tree_path(runtime, line.split("\t", 1)[0], f"{BUNDLE_DOC}/FILES")
+    c.entries[PKGCONFIG] = Entry(PKGCONFIG, data=pkgconfig_text().encode())
+
     fw: Path = args.firmware_dir
     if not (fw / "share" / "qemu").is_dir():
         c.miss("share/qemu/", f"firmware: run scripts/penguin-firmware.sh {fw}")
@@ -256,6 +281,91 @@ def collect(args: argparse.Namespace) -> dict[str, Entry]:
     if PACKAGE_JSON in c.entries:
         raise PackageError(f"{PACKAGE_JSON} must not come from an input tree")
     return c.entries
+
+
+def upstream_version() -> str:
+    for line in UPSTREAM_CONF.read_text().splitlines():
+        if line.startswith("QEMU_VERSION="):
+            return line.split("=", 1)[1].strip()
+    raise PackageError(f"{UPSTREAM_CONF}: no QEMU_VERSION line")
+
+
+def pkgconfig_text() -> str:
+    """penguin-qemu.pc: the header's cflags; one library per architecture, so Libs gives
+    where they are and the program names one (-lqemu-system-<name>) or dlopens it."""
+    names = " ".join(sorted(a.name for a in penguin_arches.load()))
+    kvm = " ".join(sorted(a.name for a in penguin_arches.kvm_arches()))
+    return f"""# penguin-qemu {upstream_version()}: QEMU, one shared library per guest architecture.
+# A C program includes <penguin.h> and links one architecture's library, NAME one of
+# system_names (kvm_names: -lqemu-kvm-NAME):
+#   cc $(pkg-config --cflags penguin-qemu) prog.c $(pkg-config --libs penguin-qemu)
+#      -lqemu-system-NAME [-Wl,-rpath,$(pkg-config --variable=libdir penguin-qemu)]
+# or dlopens ${{libdir}}/libqemu-system-NAME.so with RTLD_NOW | RTLD_GLOBAL. One
+# library and one VM per process. Unpacked elsewhere than /usr/local: add
+# --define-prefix (pkg-config finds the prefix from this file's place).
+prefix=/usr/local
+libdir=${{prefix}}/lib
+includedir=${{prefix}}/include
+cffidir=${{includedir}}/penguin-qemu-cffi
+envmoduledir=${{libdir}}/penguin-qemu-env
+firmwaredir=${{prefix}}/share/qemu
+system_names={names}
+kvm_names={kvm}
+
+Name: penguin-qemu
+Description: QEMU with Penguin hypercalls, one library per guest architecture
+Version: {upstream_version()}
+Cflags: -I${{includedir}}/penguin-qemu
+Libs: -L${{libdir}}
+"""
+
+
+@dataclass
+class Bundle:
+    """What scripts/penguin-bundle-libs.py gathered: the sonames it ships and those it
+    leaves to glibc."""
+    bundled: set[str]
+    glibc: set[str]
+
+    @classmethod
+    def read(cls, entries: dict[str, Entry]) -> Bundle:
+        bundled = {posixpath.basename(rel) for rel in entries
+                   if posixpath.dirname(rel) == BUNDLE_DIR}
+        glibc_entry = entries[f"{BUNDLE_DOC}/GLIBC"]
+        assert glibc_entry.src is not None
+        glibc = set(glibc_entry.src.read_text().split())
+        return cls(bundled, glibc)
+
+
+def needed(path: Path) -> list[str]:
+    dynamic = run(["readelf", "-d", str(path)])
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[(.*?)\]", dynamic)
+
+
+def runpath(path: Path) -> str | None:
+    dynamic = run(["readelf", "-d", str(path)])
+    m = re.search(r"\(RUNPATH\)\s+Library runpath: \[(.*?)\]", dynamic)
+    return m.group(1) if m else None
+
+
+def check_needed(rel: str, path: Path, bundle: Bundle) -> list[str]:
+    """path's DT_NEEDED names; each must be bundled or glibc's."""
+    names = needed(path)
+    stray = [n for n in names if n not in bundle.bundled and n not in bundle.glibc]
+    if stray:
+        raise PackageError(f"{rel} needs {', '.join(stray)}: neither bundled in "
+                           f"{BUNDLE_DIR}/ nor glibc's (re-run scripts/penguin-bundle-libs.py)")
+    return names
+
+
+def check_bundle(entries: dict[str, Entry], bundle: Bundle) -> None:
+    for name in sorted(bundle.bundled):
+        rel = f"{BUNDLE_DIR}/{name}"
+        src = entries[rel].src
+        assert src is not None
+        check_needed(rel, src, bundle)
+        if runpath(src) != "$ORIGIN":
+            raise PackageError(f"{rel}: RUNPATH is {runpath(src)!r}, not '$ORIGIN'")
 
 
 # -- stripping ------------------------------------------------------------------------
@@ -296,7 +406,17 @@ class Stripped:
     debug: Path
 
 
-def strip_one(entry: Entry, work: Path) -> Stripped:
+def set_runpath(rel: str, path: Path, bundle: Bundle) -> None:
+    """Point path at the bundled libraries, relative to itself, when it needs any."""
+    if not any(n in bundle.bundled for n in check_needed(rel, path, bundle)):
+        return
+    want = "$ORIGIN/" + posixpath.relpath(BUNDLE_DIR, posixpath.dirname(rel))
+    run(["patchelf", "--set-rpath", want, str(path)])
+    if runpath(path) != want:
+        raise PackageError(f"{rel}: patchelf left RUNPATH {runpath(path)!r}, not {want!r}")
+
+
+def strip_one(entry: Entry, work: Path, bundle: Bundle) -> Stripped:
     src = entry.src
     assert src is not None
     bid = build_id(src)
@@ -317,15 +437,25 @@ def strip_one(entry: Entry, work: Path) -> Stripped:
         if before.get(sec) != after.get(sec):
             raise PackageError(f"{entry.path}: stripping changed {sec} "
                                f"({before.get(sec)} -> {after.get(sec)})")
+    set_runpath(entry.path, out, bundle)
+    if build_id(out) != bid:
+        raise PackageError(f"{entry.path}: build-id changed by patchelf")
     return Stripped(entry.path, out, bid, debug)
 
 
 def strip_all(entries: dict[str, Entry], work: Path, jobs: int) -> list[Stripped]:
-    # Our own binaries only: firmware ELF images (OpenSBI) ship as Debian built them.
+    # Our own binaries only: firmware ELF images (OpenSBI) and the bundled libraries
+    # ship as Debian built them.
+    bundle = Bundle.read(entries)
+    check_bundle(entries, bundle)
     elves = [e for e in entries.values()
-             if e.src is not None and e.path.startswith(("bin/", "lib/")) and is_elf(e.src)]
+             if e.src is not None and e.path.startswith(("bin/", "lib/"))
+             and not e.path.startswith(BUNDLE_DIR + "/") and is_elf(e.src)]
+    for e in elves:   # before any work: a stale bundle fails at once
+        assert e.src is not None
+        check_needed(e.path, e.src, bundle)
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = list(pool.map(lambda e: strip_one(e, work), elves))
+        done = list(pool.map(lambda e: strip_one(e, work, bundle), elves))
     for s in done:
         entries[s.rel].src = s.stripped
     return done
@@ -393,6 +523,8 @@ def fingerprint(entries: dict[str, Entry], mtime: int, level: int) -> str:
             st = e.src.stat()
             h.update(f"{rel} {e.src} {st.st_size} {st.st_mtime_ns} {st.st_ino} "
                      f"{st.st_mode}\n".encode())
+        elif e.data is not None:
+            h.update(f"{rel} = {hashlib.sha256(e.data).hexdigest()}\n".encode())
         else:
             h.update(f"{rel} -> {e.link}\n".encode())
     return h.hexdigest() + "\n"
@@ -463,6 +595,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", type=Path, default=REPO / "dist", help="where the archives go")
     p.add_argument("--firmware-dir", type=Path, default=REPO / "_build" / "firmware",
                    help="output of scripts/penguin-firmware.sh (holds share/qemu)")
+    p.add_argument("--runtime-libs-dir", type=Path, default=REPO / "_build" / "runtime-libs",
+                   help="output of scripts/penguin-bundle-libs.py (holds lib/penguin-qemu)")
     p.add_argument("--abi-header", type=Path, default=REPO / "include" / "penguin" / "penguin.h")
     p.add_argument("--guest-header", type=Path,
                    default=REPO / "guest" / "include" / "penguin-hypercall.h",

@@ -67,11 +67,22 @@ def in_own_process(check: Callable[..., None], *args: object) -> None:
     assert os.waitstatus_to_exitcode(wait_status) == 0, report or "the child died"
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
-    """Print the smoke boots' table (tests/test_smoke.py records one row per boot)."""
-    rows = [value for key in ("passed", "failed")
+def recorded(terminalreporter, property_name: str) -> list:
+    return [value for key in ("passed", "failed")
             for report in terminalreporter.stats.get(key, [])
-            for name, value in getattr(report, "user_properties", []) if name == "smoke_boot"]
+            for name, value in getattr(report, "user_properties", [])
+            if name == property_name]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print what tests/test_portable.py measured (the Pythons the env modules import
+    into) and the smoke boots' table (tests/test_smoke.py records one row per boot)."""
+    portable = recorded(terminalreporter, "portable")
+    if portable:
+        terminalreporter.section("the release in other root file systems")
+        for line in portable:
+            terminalreporter.write_line(line)
+    rows = recorded(terminalreporter, "smoke_boot")
     if not rows:
         return
     terminalreporter.section("smoke boots: seconds from qemu_init to the init program")

@@ -282,7 +282,7 @@ def test_script_builds_header_and_module(library, workdir, compiler):
     assert "total:" in result.stdout
     assert (out / "qemu_cffi_system_fixture_env.h").is_file()
     built = list((out / "mod").glob("_penguin_qemu_env_system_fixture.*.so"))
-    assert len(built) == 1
+    assert [p.name for p in built] == ["_penguin_qemu_env_system_fixture.abi3.so"]
     spec = importlib.util.spec_from_file_location("_penguin_qemu_env_system_fixture", built[0])
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -8,7 +8,6 @@ per module: about a minute, most of it objcopy and gzip. Nothing is written to d
 from __future__ import annotations
 
 import hashlib
-import importlib.machinery
 import json
 import os
 import re
@@ -34,6 +33,10 @@ MANIFEST = f"{CFFI}/qemu_cffi_system_manifest.json"
 KVM_MANIFEST = f"{CFFI}/qemu_cffi_kvm_manifest.json"
 KVM_ARCHES = penguin_arches.kvm_arches()
 GUEST_HEADER = REPO / "guest" / "include" / "penguin-hypercall.h"
+RUNTIME_LIBS = REPO / "_build" / "runtime-libs"
+BUNDLE = "lib/penguin-qemu"
+BUNDLE_DOC = "share/doc/penguin-qemu-libs"
+PKGCONFIG = "lib/pkgconfig/penguin-qemu.pc"
 
 
 # -- fixtures -------------------------------------------------------------------------
@@ -143,7 +146,7 @@ def kvm_entries() -> set[str]:
     gives them (not from the manifest, which is under test)."""
     if not KVM_ARCHES:
         return set()
-    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    suffix = ".abi3.so"   # the stable ABI: one file for every CPython 3
     want = {KVM_MANIFEST}
     for a in KVM_ARCHES:
         want |= {f"lib/libqemu-kvm-{a.name}.so", f"{CFFI}/qemu_cffi_kvm_{a.name}.h",
@@ -195,13 +198,24 @@ def build_id(path: Path) -> str:
     return m.group(1)
 
 
-def real_elves(prefix: Path) -> list[Path]:
+def real_elves(prefix: Path, bundled: bool = True) -> list[Path]:
+    """The ELF files of bin/ and lib/; without bundled: only our own (not the runtime
+    libraries of lib/penguin-qemu, which ship as Debian built them)."""
     found = []
     for sub in ("bin", "lib"):
         for p in sorted((prefix / sub).rglob("*")):
+            if not bundled and p.parent == prefix / BUNDLE:
+                continue
             if p.is_file() and not p.is_symlink() and p.read_bytes()[:4] == b"\x7fELF":
                 found.append(p)
     return found
+
+
+def dynamic(path: Path, tag: str) -> list[str]:
+    """The values of one dynamic-section tag (NEEDED, RUNPATH, SONAME)."""
+    out = subprocess.run(["readelf", "-d", str(path)], check=True, capture_output=True,
+                         text=True).stdout
+    return re.findall(rf"\({tag}\)\s+[^[]*\[(.*?)\]", out)
 
 
 # -- reproducibility and archive format -----------------------------------------------
@@ -279,6 +293,10 @@ def test_archive_holds_exactly_the_expected_entries(stage_copy, firmware, header
         want.add("include/penguin-qemu/guest/penguin-hypercall.h")
     want |= {f"lib/{a.library}" for a in ARCHES} | {f"lib/{a.canonical_library}" for a in ARCHES}
     want |= kvm_entries()
+    want.add(PKGCONFIG)
+    for sub in (BUNDLE, BUNDLE_DOC):
+        want |= {p.relative_to(RUNTIME_LIBS).as_posix()
+                 for p in (RUNTIME_LIBS / sub).rglob("*") if p.is_file()}
     kvm = manifest(stage_copy, KVM_MANIFEST)["headers"] if KVM_ARCHES else []
     for h in manifest(stage_copy)["headers"] + kvm:
         want |= {f"lib/{h['library']}", f"{CFFI}/{h['header']}", f"{CFFI}/{h['env_header']}",
@@ -398,11 +416,50 @@ def test_kvm_guest_boots_from_unpacked_prefix(prefix, tmp_path):
 
 
 def test_ldd_resolves_every_dependency(prefix):
+    """Inside the unpacked tree: each dependency but glibc's resolves to lib/penguin-qemu,
+    whatever this machine has installed."""
     elves = real_elves(prefix)
     assert elves
+    glibc = set((prefix / BUNDLE_DOC / "GLIBC").read_text().split())
+    assert "libc.so.6" in glibc
     for path in elves:
         out = subprocess.run(["ldd", str(path)], capture_output=True, text=True).stdout
         assert "not found" not in out, f"{path.relative_to(prefix)}:\n{out}"
+        for name, target in re.findall(r"^\s*(\S+) => (\S+)", out, re.M):
+            if name not in glibc:   # qemu-img's RUNPATH gives bin/../lib/penguin-qemu
+                assert os.path.normpath(target).startswith(f"{prefix}/{BUNDLE}/"), \
+                    f"{path.relative_to(prefix)}: {name} => {target}"
+
+
+def test_runtime_libraries_ship_with_their_licences(prefix, members):
+    """lib/penguin-qemu holds exactly the FILES list, each with RUNPATH $ORIGIN and its
+    package's copyright; glibc's names are not bundled."""
+    lines = [line.split("\t") for line in
+             (prefix / BUNDLE_DOC / "FILES").read_text().splitlines()]
+    assert sorted(rel for rel, _, _ in lines) == sorted(
+        m for m in members if m.startswith(BUNDLE + "/"))
+    glibc = set((prefix / BUNDLE_DOC / "GLIBC").read_text().split())
+    for rel, package, source in lines:
+        lib = prefix / rel
+        assert dynamic(lib, "SONAME") == [lib.name], rel
+        assert dynamic(lib, "RUNPATH") == ["$ORIGIN"], rel
+        assert lib.name not in glibc
+        name, version = package.split("=", 1)
+        assert version and source.startswith("/"), package
+        assert (prefix / BUNDLE_DOC / name / "copyright").stat().st_size > 0, name
+        assert members[rel].mode == 0o644
+    for lib in ("libglib-2.0.so.0", "libpixman-1.so.0", "libfdt.so.1", "libz.so.1"):
+        assert (prefix / BUNDLE / lib).is_file(), f"{lib} is not bundled"
+
+
+def test_our_elf_files_find_the_bundle_relative_to_themselves(prefix):
+    for path in real_elves(prefix, bundled=False):
+        rel = path.relative_to(prefix)
+        bundled = [n for n in dynamic(path, "NEEDED") if (prefix / BUNDLE / n).exists()]
+        want = [] if not bundled else \
+            ["$ORIGIN/" + os.path.relpath(prefix / BUNDLE, path.parent)]
+        assert dynamic(path, "RUNPATH") == want, rel
+    assert dynamic(prefix / "bin/qemu-img", "RUNPATH") == ["$ORIGIN/../lib/penguin-qemu"]
 
 
 def test_env_modules_import_from_unpacked_prefix(prefix):
@@ -429,8 +486,12 @@ def test_libraries_are_stripped_keeping_symbol_tables(prefix, stage_copy):
         s, t = elf_sections(shipped), elf_sections(staged)
         assert not [n for n in s if n.startswith(".debug_")], f"{shipped.name} keeps DWARF"
         assert ".gnu_debuglink" in s, shipped.name
-        for sec in (".dynsym", ".dynstr", ".gnu.hash", ".text"):
+        for sec in (".dynsym", ".gnu.hash", ".text"):
             assert s.get(sec) == t.get(sec), f"{shipped.name}: {sec} changed"
+        # patchelf appended the RUNPATH string, and nothing else.
+        runpath = "$ORIGIN/penguin-qemu"
+        assert s[".dynstr"] == t[".dynstr"] + len(runpath) + 1, shipped.name
+        assert dynamic(shipped, "RUNPATH") == [runpath], shipped.name
         assert s.get(".symtab", 0) > 0, f"{shipped.name}: .symtab was dropped"
         assert build_id(shipped) == build_id(staged)
         assert shipped.stat().st_size < staged.stat().st_size
@@ -441,7 +502,7 @@ def test_debug_archive_has_one_debug_file_per_elf(prefix, out, tmp_path):
         names = t.getnames()
         t.extractall(tmp_path)
     want = {}
-    for path in real_elves(prefix):
+    for path in real_elves(prefix, bundled=False):
         bid = build_id(path)
         want[f"usr/lib/debug/.build-id/{bid[:2]}/{bid[2:]}.debug"] = path
     assert sorted(names) == sorted(want)
@@ -511,8 +572,10 @@ def test_machines_start_with_shipped_firmware(prefix, case, tmp_path):
 
 def test_without_shipped_firmware_machines_fail(prefix, tmp_path):
     """Negative control: the test above really uses share/qemu of the archive."""
-    if Path("/usr/local/share/qemu/opensbi-riscv64-generic-fw_dynamic.bin").exists():
-        pytest.skip("/usr/local/share/qemu has firmware of its own")
+    # QEMU also looks in ../share/qemu beside the program (python3: /usr/share/qemu).
+    for share in ("/usr/local/share/qemu", "/usr/share/qemu"):
+        if Path(share, "opensbi-riscv64-generic-fw_dynamic.bin").exists():
+            pytest.skip(f"{share} has firmware of its own (a Debian qemu package?)")
     result = run_helper("lifecycle.py", str(prefix / "lib/libqemu-system-riscv64.so"), "riscv64",
                         "--", "-L", str(tmp_path), "-display", "none", "-M", "virt")
     assert result.returncode != 0
@@ -548,6 +611,29 @@ def test_missing_artifact_fails_with_its_name(stage_copy, firmware, tmp_path, re
     assert r.returncode != 0
     assert rel in r.stderr, r.stderr
     assert sorted(p.name for p in out.iterdir()) == [], "a failed packaging left outputs"
+
+
+def test_stale_bundle_fails_with_the_library_name(stage_copy, firmware, tmp_path):
+    """A library our ELF files need that the bundle lacks: the packager names it, before
+    stripping anything."""
+    runtime = tmp_path / "runtime-libs"
+    snapshot(RUNTIME_LIBS, runtime)
+    files = runtime / BUNDLE_DOC / "FILES"
+    files.unlink()   # a hard link: write a new file, not through it
+    lines = (RUNTIME_LIBS / BUNDLE_DOC / "FILES").read_text().splitlines(keepends=True)
+    files.write_text("".join(l for l in lines if not l.startswith(f"{BUNDLE}/libglib-2.0")))
+    (runtime / BUNDLE / "libglib-2.0.so.0").unlink()
+    r = package(stage_copy, tmp_path / "out", firmware, "--runtime-libs-dir", str(runtime))
+    assert r.returncode != 0
+    assert "needs libglib-2.0.so.0" in r.stderr, r.stderr
+    assert "stripped" not in r.stdout
+
+
+def test_missing_bundle_fails_with_its_name(stage_copy, firmware, tmp_path):
+    r = package(stage_copy, tmp_path / "out", firmware, "--runtime-libs-dir",
+                str(tmp_path / "nothing"))
+    assert r.returncode != 0
+    assert f"{BUNDLE_DOC}/GLIBC" in r.stderr and "penguin-bundle-libs.py" in r.stderr
 
 
 def test_missing_firmware_fails_with_its_name(stage_copy, firmware, tmp_path):

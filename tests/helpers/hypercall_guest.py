@@ -14,7 +14,7 @@ import re
 import sys
 import threading
 
-from penguin_qemu import Qemu
+from penguin_qemu import Qemu, QemuError
 from penguin_qemu.hypercall import NOT_HANDLED, Hypercall
 
 NR_ARGS32, NR_ARGS64 = 0x50454E01, 0x50454E11
@@ -110,6 +110,14 @@ def main() -> int:
             cpu, 0xDEAD, 1, 2, 3, 4, 5, 6, NULL))
         return probes
 
+    def memory_hex(call: Hypercall, addr: int, size: int) -> str | None:
+        """Guest memory at addr, or None where it does not translate (the guest SDK's
+        guests pass a plain value in a0)."""
+        try:
+            return qemu.read_memory(call.cpu, addr, size).hex()
+        except QemuError:
+            return None
+
     def state_call(call: Hypercall) -> int:
         if spec.get("probe_bad_inputs"):
             probes = probe_bad_inputs(call)  # not under the lock: it reaches the fallback
@@ -126,6 +134,8 @@ def main() -> int:
             "pc_header": get_field(by_header, regs["env_pc"]),
             "args_module": [get_field(by_module, f) for f in regs["env_args"]],
             "args_header": [get_field(by_header, f) for f in regs["env_args"]],
+            # tests/guests pass the sentinel's address in a0: memory there holds it.
+            "sentinel_memory": memory_hex(call, call.args[0], 4),
         }
         with lock:
             seen["state"].append(observed)

@@ -1,0 +1,237 @@
+"""Root file systems the release archive is tried in (tests/test_portable.py).
+
+- Debian 13 (trixie), `debootstrap --variant=minbase` from Debian's archive (the mirror
+  this machine's apt sources name) with python3 (3.13) and python3-cffi: another
+  distribution, another Python, none of the build machine's libraries. Made once and
+  cached in /var/cache/penguin-qemu/roots (PENGUIN_ROOT_CACHE overrides) under a key of
+  its recipe; test.sh prepares it before pytest so that the slow step prints progress.
+- Nothing but glibc: the files of this machine's own libc6 package (Debian 12's glibc,
+  the oldest the release supports) and a few device nodes, made afresh in a test's
+  temporary folder in about a second. Not even a shell: a Debian root, minbase included,
+  always has zlib, zstd and pcre2, which dpkg, apt and libselinux need.
+
+    python3 tests/roots.py [--cache DIR]
+
+prints where the trixie root is, its Python and cffi versions and how long it took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from smoke.debian_kernels import debian_mirror  # noqa: E402
+
+DEFAULT_CACHE = Path(os.environ.get("PENGUIN_ROOT_CACHE", "/var/cache/penguin-qemu/roots"))
+SUITE = "trixie"
+# debootstrap's own resolver does not follow virtual packages: python3-pycparser (a
+# dependency of python3-cffi) needs python3-ply-lex-3.10, which only python3-ply
+# provides, so python3-ply is named too. apt would install the same set.
+PACKAGES = ("python3", "python3-cffi", "python3-ply")
+RECIPE_VERSION = 1
+# Absolute: commands in a root run with that root's PATH, which has no sbin.
+CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
+# Device nodes QEMU and Python open (major, minor).
+DEVICES = {"null": (1, 3), "zero": (1, 5), "random": (1, 8), "urandom": (1, 9)}
+
+
+class RootError(RuntimeError):
+    """A root file system cannot be made: the message says why."""
+
+
+@dataclass(frozen=True)
+class Root:
+    path: Path
+    origin: str      # what it is: suite, packages, Python and cffi versions
+
+
+def progress(start: float, what: str) -> None:
+    print(f"roots: {what} ({time.monotonic() - start:.0f} s)", flush=True)
+
+
+def recipe_key() -> str:
+    recipe = f"{RECIPE_VERSION} {SUITE} minbase {' '.join(PACKAGES)}"
+    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+
+
+@contextlib.contextmanager
+def locked(lock: Path, start: float) -> Iterator[None]:
+    """Hold an exclusive lock on the file lock (released when the process dies, too)."""
+    with lock.open("a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress(start, f"waiting for another run holding {lock}")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below path, deepest first."""
+    prefix = str(path.resolve())
+    points = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            point = line.split()[1].replace("\\040", " ")
+            if point == prefix or point.startswith(prefix + "/"):
+                points.append(point)
+    return sorted(points, key=len, reverse=True)
+
+
+def remove_tree(path: Path) -> None:
+    """rm -rf path, after unmounting whatever a failed debootstrap left mounted in it."""
+    for point in mounts_under(path):
+        subprocess.run(["umount", "-l", point], check=False)
+    if mounts_under(path):
+        raise RootError(f"{path} still has mounts: {mounts_under(path)}")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def in_root(root: Path) -> list[str]:
+    """The command prefix that runs a program inside root, with /proc mounted there (in
+    a mount namespace of its own, gone when the program ends): glibc finds an
+    executable's $ORIGIN through /proc/self/exe, as on any running system."""
+    return ["unshare", f"--mount-proc={root}/proc", CHROOT, str(root)]
+
+
+def chroot_output(root: Path, *cmd: str) -> str:
+    p = subprocess.run([*in_root(root), *cmd], capture_output=True, text=True,
+                       env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"})
+    if p.returncode != 0:
+        raise RootError(f"chroot {root} {' '.join(cmd)} failed: {p.stderr.strip()}")
+    return p.stdout.strip()
+
+
+def describe(root: Path) -> str:
+    versions = chroot_output(root, "/usr/bin/python3", "-c",
+                             "import sys, cffi; print(sys.version.split()[0], cffi.__version__)")
+    python, cffi = versions.split()
+    return f"Debian {SUITE} minbase + {', '.join(PACKAGES)}: Python {python}, cffi {cffi}"
+
+
+def debootstrap(dest: Path, start: float) -> None:
+    if shutil.which("debootstrap") is None:
+        raise RootError("debootstrap is not installed (scripts/penguin-install-deps.sh test)")
+    mirror = debian_mirror()
+    progress(start, f"debootstrap --variant=minbase {SUITE} from {mirror}")
+    debs = dest.parent / "debs"   # downloads kept for the next recipe
+    debs.mkdir(exist_ok=True)
+    p = subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
+                        f"--cache-dir={debs}", SUITE, str(dest), mirror],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        log = dest / "debootstrap" / "debootstrap.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        raise RootError(f"debootstrap {SUITE} failed ({p.returncode}): "
+                        f"{p.stderr.strip()[-2000:]}\n{tail}")
+    # The downloaded packages and indexes are not needed to run anything.
+    for sub in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for entry in (dest / sub).glob("*"):
+            if entry.is_file():
+                entry.unlink()
+
+
+def trixie_root(cache: Path = DEFAULT_CACHE) -> Root:
+    """The cached Debian 13 root, made first when it is missing."""
+    start = time.monotonic()
+    key = recipe_key()
+    root, done = cache / f"{SUITE}-python3-{key}", cache / f"{SUITE}-python3-{key}.done"
+    if done.is_file() and root.is_dir():
+        return Root(root, done.read_text().strip())
+    cache.mkdir(parents=True, exist_ok=True)
+    with locked(cache / f".lock-{SUITE}-{key}", start):
+        if done.is_file() and root.is_dir():
+            return Root(root, done.read_text().strip())
+        tmp = cache / f".tmp-{SUITE}-{key}-{os.getpid()}"
+        remove_tree(tmp)
+        remove_tree(root)
+        try:
+            debootstrap(tmp, start)
+            origin = describe(tmp)
+            os.replace(tmp, root)
+        finally:
+            if tmp.exists():
+                remove_tree(tmp)
+        seconds = time.monotonic() - start
+        done.write_text(f"{origin}; made in {seconds:.0f} s\n")
+        progress(start, f"done: {root}")
+    return Root(root, done.read_text().strip())
+
+
+def copy_root(src: Path, dest: Path) -> None:
+    """A private copy of a cached root (tests write into theirs)."""
+    subprocess.run(["cp", "-a", "--reflink=auto", f"{src}/.", str(dest)], check=True)
+
+
+def make_devices(root: Path) -> None:
+    dev = root / "dev"
+    dev.mkdir(exist_ok=True)
+    for name, (major, minor) in DEVICES.items():
+        node = dev / name
+        if not node.exists():
+            os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(major, minor))
+            node.chmod(0o666)
+
+
+def package_files(package: str) -> list[Path]:
+    out = subprocess.run(["dpkg-query", "-L", package], capture_output=True, text=True,
+                         check=True).stdout
+    return [Path(line) for line in out.splitlines() if line.startswith("/")]
+
+
+def glibc_root(dest: Path) -> str:
+    """A root of nothing but this machine's glibc (package libc6); returns its version."""
+    for path in package_files("libc6"):
+        target = dest / path.relative_to("/")
+        if path.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            link = os.readlink(path)
+            if not target.is_symlink():
+                target.symlink_to(link)
+            if path.is_dir() and not os.path.isabs(link):   # merged /usr: /lib -> usr/lib
+                (target.parent / link).mkdir(parents=True, exist_ok=True)
+        elif path.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        elif path.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+    for sub in ("tmp", "usr/local", "proc"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+    (dest / "tmp").chmod(0o1777)
+    make_devices(dest)
+    version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libc6"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    return f"libc6 {version}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="Make the cached Debian 13 root file system.")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    args = p.parse_args(argv)
+    start = time.monotonic()
+    try:
+        root = trixie_root(args.cache)
+    except RootError as e:
+        print(f"roots: error: {e}", file=sys.stderr)
+        return 1
+    print(f"roots: {SUITE}: {root.path} ({root.origin}) in {time.monotonic() - start:.1f} s",
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
