@@ -132,13 +132,15 @@ main() {
         ninja -C "$kvm_build" "${kvm_libs[@]}" | ninja_progress
         kvm_stage=(--kvm-build-dir "$kvm_build")
     fi
-    step "stage"
-    /usr/bin/python3 "$top/scripts/penguin-stage.py" --build-dir "$build" \
-        --stage "$top/dist/stage" "${kvm_stage[@]}"
-    step "generate cffi headers, env headers and env modules"
-    generate "$kvm"
     step "firmware (pinned Debian packages, configs/firmware.conf)"
     "$top/scripts/penguin-firmware.sh" "$top/_build/firmware"
+    step "stage"
+    /usr/bin/python3 "$top/scripts/penguin-stage.py" --build-dir "$build" \
+        --stage "$top/dist/stage" "${kvm_stage[@]}" --firmware-dir "$top/_build/firmware" \
+        --abi-header "$top/include/penguin/penguin.h" \
+        --guest-header "$top/guest/include/penguin-hypercall.h"
+    step "generate cffi headers, env headers and env modules"
+    generate "$kvm"
     step "bundle the runtime libraries (all but glibc)"
     /usr/bin/python3 "$top/scripts/penguin-bundle-libs.py" --stage "$top/dist/stage" \
         --out "$top/_build/runtime-libs"

@@ -12,7 +12,7 @@ Writes, in --out:
       lib/penguin-qemu-env/<module>; include/penguin-qemu-cffi/ (both manifests,
       qemu_cffi_system_manifest.json and qemu_cffi_kvm_manifest.json, and every header,
       env header and env module they name); include/penguin-qemu/penguin.h (the exported C ABI)
-      and, once it exists, include/penguin-qemu/guest/penguin-hypercall.h; share/qemu/ and
+      and include/penguin-qemu/guest/penguin-hypercall.h (the guest SDK); share/qemu/ and
       share/doc/penguin-qemu-firmware/ (from scripts/penguin-firmware.sh);
       share/doc/penguin-qemu/ (QEMU's COPYING and LICENSE); lib/penguin-qemu/ and
       share/doc/penguin-qemu-libs/ (every runtime library but glibc's, with the licences,
@@ -250,7 +250,7 @@ def collect(args: argparse.Namespace) -> dict[str, Entry]:
 
     c.add_file("include/penguin-qemu/penguin.h", args.abi_header, "the exported C ABI")
     c.add_file("include/penguin-qemu/guest/penguin-hypercall.h", args.guest_header,
-               "guest SDK", required=False)
+               "the guest SDK header")
     for name in ("COPYING", "LICENSE"):
         c.add_file(f"share/doc/penguin-qemu/{name}", args.qemu_source / name, "QEMU's licence")
 
@@ -560,7 +560,8 @@ def package(args: argparse.Namespace) -> None:
         log(f"stripped {len(stripped)} ELF files ({time.monotonic() - start:.0f} s)")
 
         paths = sorted([*entries, PACKAGE_JSON])
-        listing = json.dumps({"schema": 1, "entries": paths}, indent=1) + "\n"
+        listing = json.dumps({"schema": 1, "abi_version": abi_version(args.abi_header),
+                              "entries": paths}, indent=1) + "\n"
         entries[PACKAGE_JSON] = Entry(PACKAGE_JSON, data=listing.encode())
 
         debug_entries = {}
@@ -586,6 +587,17 @@ def package(args: argparse.Namespace) -> None:
     log(f"{out / DEBUG_ARCHIVE}: {human((out / DEBUG_ARCHIVE).stat().st_size)}, "
         f"{len(debug_entries)} .debug files")
     log(f"{out / SUMS}; SOURCE_DATE_EPOCH={mtime}; {time.monotonic() - start:.0f} s")
+
+
+def abi_version(header: Path) -> str:
+    """"MAJOR.MINOR" of the C ABI the archive's penguin.h declares."""
+    text = header.read_text()
+    parts = [re.search(rf"#define PENGUIN_ABI_VERSION_{p} (\d+)", text) for p in
+             ("MAJOR", "MINOR")]
+    if not all(parts):
+        raise SystemExit(f"penguin-qemu-package: error: {header} has no "
+                         "PENGUIN_ABI_VERSION_MAJOR/_MINOR")
+    return ".".join(m.group(1) for m in parts)
 
 
 def main(argv: list[str]) -> int:

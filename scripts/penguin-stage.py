@@ -4,7 +4,9 @@
 Each target's library is hard-linked from the build directory (no copy of a large
 file); every other Penguin name of the same target is a relative symlink to it. With
 --kvm-build-dir, the host's KVM libraries (libqemu-kvm-<name>.so, no aliases) are
-hard-linked from that build directory too.
+hard-linked from that build directory too. With --firmware-dir and the header options,
+share/qemu and include/penguin-qemu are staged as the archive ships them, so a program
+pointed at the stage finds its ROMs and headers.
 """
 
 from __future__ import annotations
@@ -53,19 +55,52 @@ def stage_libraries(build: Path, lib: Path, mode: str = "system") -> int:
     return len(arches)
 
 
+def stage_tree(src: Path, dst: Path) -> int:
+    """Hard-link every file under src to the same path under dst; stale files go."""
+    wanted = set()
+    for path in sorted(src.rglob("*")):
+        if path.is_file() or path.is_symlink():
+            rel = path.relative_to(src)
+            wanted.add(rel)
+            if path.is_symlink():
+                (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+                symlink(os.readlink(path), dst / rel)
+            else:
+                link_file(path, dst / rel)
+    for path in sorted(dst.rglob("*")) if dst.exists() else []:
+        if (path.is_file() or path.is_symlink()) and path.relative_to(dst) not in wanted:
+            path.unlink()
+    return len(wanted)
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--build-dir", type=Path, required=True)
     p.add_argument("--stage", type=Path, required=True)
     p.add_argument("--kvm-build-dir", type=Path,
                    help="also stage the KVM libraries built there (./configure --kvm)")
+    p.add_argument("--firmware-dir", type=Path,
+                   help="scripts/penguin-firmware.sh's output: stage its share/qemu")
+    p.add_argument("--abi-header", type=Path, help="stage as include/penguin-qemu/penguin.h")
+    p.add_argument("--guest-header", type=Path,
+                   help="stage as include/penguin-qemu/guest/penguin-hypercall.h")
     args = p.parse_args(argv)
     names = stage_libraries(args.build_dir, args.stage / "lib")
     link_file(args.build_dir / "qemu-img", args.stage / "bin" / "qemu-img")
     kvm = ""
     if args.kvm_build_dir is not None:
         kvm = f", {stage_libraries(args.kvm_build_dir, args.stage / 'lib', 'kvm')} KVM"
-    print(f"penguin-stage: {names} library names{kvm} and bin/qemu-img in {args.stage}")
+    extra = ""
+    if args.firmware_dir is not None:
+        n = stage_tree(args.firmware_dir / "share" / "qemu", args.stage / "share" / "qemu")
+        extra += f", {n} firmware files"
+    if args.abi_header is not None:
+        link_file(args.abi_header, args.stage / "include" / "penguin-qemu" / "penguin.h")
+    if args.guest_header is not None:
+        link_file(args.guest_header,
+                  args.stage / "include" / "penguin-qemu" / "guest" / "penguin-hypercall.h")
+    print(f"penguin-stage: {names} library names{kvm}{extra} and bin/qemu-img in "
+          f"{args.stage}")
     return 0
 
 

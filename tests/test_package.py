@@ -261,6 +261,9 @@ def test_entries_are_normalised_and_sorted(out, archive):
 def test_package_json_lists_exactly_the_entries(prefix, members):
     listing = json.loads((prefix / "penguin-qemu-package.json").read_text())
     assert listing["schema"] == 1
+    header = (prefix / "include" / "penguin-qemu" / "penguin.h").read_text()
+    assert f"#define PENGUIN_ABI_VERSION_MINOR {listing['abi_version'].split('.')[1]}\n" \
+        in header and listing["abi_version"].startswith("1.")
     assert listing["entries"] == sorted(members)
 
 
@@ -720,3 +723,21 @@ def test_client_runs_every_name_from_the_unpacked_archive(prefix, arch, tmp_path
                               library=None, env="auto")
     assert seen["verdict"] == 0, f"{arch.name}: fail mask {seen['verdict']}\n{console}"
     assert seen["env_auto"] == "header"
+
+
+def test_missing_guest_header_fails_with_its_name(stage_copy, firmware, tmp_path):
+    """The guest SDK header is part of the release: without it packaging stops."""
+    r = package(stage_copy, tmp_path / "out", firmware, "--guest-header",
+                str(tmp_path / "no-such-header.h"))
+    assert r.returncode != 0
+    assert "include/penguin-qemu/guest/penguin-hypercall.h" in r.stderr, r.stderr
+
+
+def test_stage_holds_what_the_archive_ships(stage):
+    """dist/stage is the /usr/local tree: a program pointed at it finds the ROMs a
+    machine loads and the headers (it once lacked share/qemu: `failed to find romfile
+    "efi-virtio.rom"`)."""
+    for rel in ("share/qemu/efi-virtio.rom", "share/qemu/bios-256k.bin",
+                "include/penguin-qemu/penguin.h",
+                "include/penguin-qemu/guest/penguin-hypercall.h", "bin/qemu-img"):
+        assert (stage / rel).is_file(), f"dist/stage lacks {rel}"

@@ -90,13 +90,13 @@ def test_patch_that_applies_but_was_altered(repo_copy, tarball, tmp_path):
 
 
 def test_overlay_may_not_replace_upstream_file(repo_copy, tarball, tmp_path):
-    clash = repo_copy / "system" / "main.c"
+    clash = repo_copy / "target" / "arm" / "cpu.c"
     clash.parent.mkdir(parents=True)
     clash.write_text("/* not ours to replace */\n")
     result = prepare(repo_copy, tarball, tmp_path / "src")
     assert result.returncode != 0
     assert "would replace upstream files" in result.stderr
-    assert "system/main.c" in result.stderr
+    assert "target/arm/cpu.c" in result.stderr
 
 
 def test_patch_may_not_edit_our_files(repo_copy, tarball, tmp_path):
