@@ -58,7 +58,7 @@ def boot(arch: SmokeArch, release: Path, workdir: Path, socket: Path,
          rounds: int = ROUNDS, extra_args: tuple[str, ...] = (), **options: object) -> dict:
     """One VM process with Penguin's vsock options, until the guest echoed rounds times;
     extra_args go to QEMU (a -drive, -loadvm) and options to vsock_boot.py's spec
-    ("save", "rounds_after")."""
+    ("steps", "qmp_socket")."""
     kernel, initrd = guest_initrd(arch, release, workdir)
     console, result = workdir / "console.txt", workdir / "result.json"
     args = [*vsock_argv(arch.machine, socket, workdir / "mem0"),

@@ -3,15 +3,21 @@
 usage: vsock_boot.py SPEC-JSON
 SPEC: {"prefix", "name", "console", "result", "timeout", "port", "rounds",
        "smoke_nr", "smoke_answer", "args": [qemu args],
-       optional "save": {"name", "from": "main" | "hypercall"}, "rounds_after": N}
+       optional "steps": [step, ...], "qmp_socket": path}
 The guest's init (tests/smoke/init.c built with vsock-echo.c) loads its vsock modules and
 asks the host, by hypercall, whether to run an echo round; this process lets it run
 "rounds" of them (one after the other) against the backend behind the vsock device.
-With "save" it then saves an internal snapshot, synchronously from a thread holding the
-BQL ("main", as Penguin's penguin_save_snapshot) or scheduled from inside the guest's
-next hypercall ("hypercall"), and lets the guest run "rounds_after" more rounds (default
-1). Then it stops the VM (or at the timeout) and writes what it saw as JSON to
-SPEC["result"]. The backend itself is the test's: it must listen before this process
+Then it runs the steps in order:
+  {"save": NAME, "from": "main"}       penguin_save_snapshot from a thread holding the
+                                       BQL (as Penguin's main loop calls it)
+  {"save": NAME, "from": "hypercall"}  penguin_schedule_snapshot from inside the guest's
+                                       next hypercall, waiting for its completion
+  {"qmp": [command, ...]}              over the -qmp unix socket "qmp_socket"
+  {"rounds": N}                        N more echo rounds
+and stops the VM (or at the timeout), writing what it saw as JSON to SPEC["result"]:
+each step's outcome, every stop of the VM with the guest's counter in the last question
+before it ("stops": the saves' stops say exactly which state a snapshot holds), and the
+link's summary. The backend itself is the test's: it must listen before this process
 starts. A process started with "-loadvm TAG" among the args works the same way: the
 restored guest goes on asking, and its counters go on from the saved ones.
 """
@@ -23,18 +29,28 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from penguin_qemu import Qemu, QemuError, SnapshotResult
+from runtime_checks import qmp_exchange
 from vsock.guest_link import VsockGuestLink
 
+# include/system/runstate.h: called with the BQL on every run-state change; on a stop,
+# after every vCPU has paused (so no hypercall is half done).
+VM_CHANGE_STATE = """
+typedef struct VMChangeStateEntry VMChangeStateEntry;
+VMChangeStateEntry *qemu_add_vm_change_state_handler(
+    void (*cb)(void *opaque, bool running, int state), void *opaque);
+"""
 
-def save_snapshot(qemu: Qemu, link: VsockGuestLink, how: dict, timeout: float) -> dict:
-    """Save how["name"] the way how["from"] says; what happened and how long it took."""
+
+def save_snapshot(qemu: Qemu, link: VsockGuestLink, step: dict, timeout: float) -> dict:
+    """Save step["save"] the way step["from"] says; what happened and how long it took."""
     start = time.monotonic()
-    if how["from"] == "main":
+    if step["from"] == "main":
         try:
             with qemu.bql():
-                qemu.snapshots.save(how["name"])
+                qemu.snapshots.save(step["save"])
             outcome = {"ok": True, "reason": ""}
         except QemuError as e:
             outcome = {"ok": False, "reason": str(e)}
@@ -46,11 +62,31 @@ def save_snapshot(qemu: Qemu, link: VsockGuestLink, how: dict, timeout: float) -
             result.append(r)
             done.set()
 
-        link.call_at_next_ask(lambda: qemu.snapshots.schedule(how["name"], done=finished))
+        link.call_at_next_ask(lambda: qemu.snapshots.schedule(step["save"], done=finished))
         if not done.wait(timeout):
-            return {"ok": False, "reason": f"no completion in {timeout} s"}
+            return {**step, "ok": False, "reason": f"no completion in {timeout} s"}
         outcome = {"ok": result[0].ok, "reason": result[0].reason}
-    return {**how, **outcome, "seconds": round(time.monotonic() - start, 3)}
+    return {**step, **outcome, "seconds": round(time.monotonic() - start, 3)}
+
+
+def watch_stops(qemu: Qemu, link: VsockGuestLink, stops: list) -> Callable[[Any], int]:
+    """An after-guest-init handler that records each stop of the VM with the guest's
+    counter in its last question before it."""
+    qemu.ffi.cdef(VM_CHANGE_STATE)
+
+    def changed(opaque: Any, running: bool, state: int) -> None:
+        if not running:
+            stops.append({"state": state, "last_ask": link.last_counter(),
+                          "monotonic": time.monotonic()})
+
+    # Referred to by at_init, which the Qemu object keeps: it lives as long as the VM.
+    callback = qemu.ffi.callback("void(void *, bool, int)", changed)
+
+    def at_init(machine: Any) -> int:
+        qemu.lib.qemu_add_vm_change_state_handler(callback, qemu.ffi.NULL)
+        return 0
+
+    return at_init
 
 
 def main() -> int:
@@ -61,7 +97,8 @@ def main() -> int:
     qemu.on_hypercall(spec["smoke_nr"], lambda call: spec["smoke_answer"])
     link = VsockGuestLink(qemu, spec["port"])
     link.request_rounds(spec["rounds"])
-    seen: dict = {}
+    seen: dict = {"steps": [], "stops": []}
+    qemu.on_guest_init(watch_stops(qemu, link, seen["stops"]))
     vm_ended = threading.Event()
 
     start = time.monotonic()
@@ -75,18 +112,34 @@ def main() -> int:
                 return False
         return True
 
+    def run_step(step: dict, rounds: int) -> tuple[dict, int]:
+        if "save" in step:
+            stops_before = len(seen["stops"])
+            outcome = save_snapshot(qemu, link, step, spec["timeout"])
+            return {**outcome, "stops": seen["stops"][stops_before:]}, rounds
+        if "qmp" in step:
+            return {"qmp": qmp_exchange(spec["qmp_socket"], step["qmp"])}, rounds
+        link.request_rounds(step["rounds"])
+        rounds += step["rounds"]
+        return {"rounds": step["rounds"], "ok": wait_rounds(rounds)}, rounds
+
     def watch() -> None:
-        if wait_rounds(spec["rounds"]) and "save" in spec:
-            seen["save"] = save_snapshot(qemu, link, spec["save"], spec["timeout"])
-            after = spec.get("rounds_after", 1)
-            link.request_rounds(after)
-            wait_rounds(spec["rounds"] + after)
+        if qemu.wait_started(spec["timeout"]):
+            seen["started_monotonic"] = time.monotonic()   # qemu_init (and -loadvm) done
+        rounds = spec["rounds"]
+        if wait_rounds(rounds):
+            for step in spec.get("steps", []):
+                outcome, rounds = run_step(step, rounds)
+                seen["steps"].append(outcome)
+                if vm_ended.is_set() or seen.get("timed_out"):
+                    break
         if not vm_ended.is_set():
             seen["stop_seconds"] = round(time.monotonic() - start, 3)
             qemu.stop()
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
+    seen["run_monotonic"] = time.monotonic()
     seen["status"] = qemu.run(spec["args"])
     vm_ended.set()
     watcher.join()

@@ -48,7 +48,8 @@ class VsockGuestLink:
         self.modules: list[tuple[int, int]] = []   # (index, errno) as loaded
         self.rounds: list[Round] = []
         self.asks = 0                # questions seen by this host
-        self.last_ask_counter = None  # the guest's own counter in its last question
+        self.first_ask_counter = None  # the guest's own counter in its first question
+        self.last_ask_counter = None   # and in its last one
         self.first_ask_seconds: float | None = None
         self.requested = 0
         self.always = False
@@ -78,11 +79,18 @@ class VsockGuestLink:
         with self.cond:
             return self.cond.wait_for(lambda: len(self.rounds) >= count, timeout)
 
+    def last_counter(self) -> int | None:
+        """The guest's counter in the last question this host saw."""
+        with self.cond:
+            return self.last_ask_counter
+
     def summary(self) -> dict:
         with self.cond:
             return {"modules": list(self.modules), "asks": self.asks,
+                    "first_ask_counter": self.first_ask_counter,
                     "last_ask_counter": self.last_ask_counter,
                     "first_ask_seconds": self.first_ask_seconds,
+                    "link_monotonic": self.start,
                     "rounds": [asdict(r) for r in self.rounds]}
 
     # -- the guest's calls, on the vCPU thread --
@@ -108,6 +116,7 @@ class VsockGuestLink:
         self.last_ask_counter = counter
         if self.first_ask_seconds is None:
             self.first_ask_seconds = round(time.monotonic() - self.start, 3)
+            self.first_ask_counter = counter
         if self.always or self.requested > 0:
             self.requested = max(0, self.requested - 1)
             return GO_TAG << 16 | (self.port & 0xFFFF)
