@@ -7,10 +7,16 @@
 
 #include "qemu/osdep.h"
 #include "penguin/penguin.h"
+#include "penguin/hooks.h"
 #include "penguin/callback.h"
 #include "penguin/error.h"
 
 static PenguinHook done_hook;
+
+bool penguin_fast_restore_running(void)
+{
+    return false;
+}
 
 static int unsupported(void)
 {

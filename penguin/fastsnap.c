@@ -21,8 +21,11 @@
  *
  * Take and restore stop the VM and start it again (vm_stop()), as a load
  * does, but translated code is dropped page by page, only where RAM was
- * restored, never with a full TB flush. Drives must be read-only: a drive's
- * writes would outlive a restore of RAM.
+ * restored: the full TB flush that loading a CPU's vmstate does
+ * (cpu_common_post_load) is skipped while a restore runs
+ * (penguin_fast_restore_running()), so the guest keeps every translation of
+ * the pages it did not change. Drives must be read-only: a drive's writes
+ * would outlive a restore of RAM.
  *
  * While snapshots exist a migration blocker keeps savevm and migration away
  * (both clear the same dirty bitmap); a loadvm makes every snapshot restore
@@ -57,6 +60,7 @@
 #include "penguin/penguin.h"
 #include "penguin/callback.h"
 #include "penguin/error.h"
+#include "penguin/hooks.h"
 #include "penguin/lifecycle.h"
 #include "penguin/work-queue.h"
 
@@ -83,6 +87,7 @@ typedef struct FastSnapRequest {
 static GHashTable *snapshots;   /* handle -> FastSnap; main loop, BQL */
 static int last_handle;
 static bool stopping_ourselves; /* our own vm_stop(): not a loadvm */
+static bool restoring;          /* loading a snapshot's device state */
 static Error *blocker;
 static PenguinHook done_hook;
 static VMChangeStateEntry *loadvm_watch;
@@ -484,7 +489,9 @@ static int do_restore(int handle)
     for (unsigned i = 0; i < snap->nblocks; i++) {
         restore_block(&snap->blocks[i]);
     }
+    restoring = true;
     ret = load_devices(snap);
+    restoring = false;
     CPU_FOREACH(cpu) {
         tlb_flush(cpu);
     }
@@ -494,6 +501,11 @@ static int do_restore(int handle)
                              "failed (%d)", handle, ret);
     }
     return 0;
+}
+
+bool penguin_fast_restore_running(void)
+{
+    return restoring;
 }
 
 static int do_drop(int handle)

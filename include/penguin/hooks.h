@@ -42,6 +42,14 @@ bool penguin_blocker_is_live_only(const Error *blocker);
 bool migration_is_blocked_for_snapshot(Error **errp);
 
 /*
+ * hw/core/cpu-system.c, cpu_common_post_load(): true while a fast-snapshot
+ * restore loads device state. It has dropped the translated code of every
+ * page it copied back, so the full tb_flush() after a CPU's load is not
+ * needed (penguin/fastsnap.c; always false without TCG).
+ */
+bool penguin_fast_restore_running(void);
+
+/*
  * accel/kvm/kvm-all.c, on every KVM_EXIT_IO before QEMU handles it (a real
  * exit only: not after a KVM_RUN that returned EINTR with the old exit still
  * in kvm_run). Defined by each KVM target's door; x86 is the only one built.

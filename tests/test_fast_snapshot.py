@@ -1,0 +1,272 @@
+"""Fast snapshots (penguin_fast_snapshot_*, Qemu.fast_snapshots) on every target.
+
+Each target boots its fast-snapshot guest (tests/guests/FASTSNAP.md), which changes its
+registers, RAM, its own code and a device register in a loop. Snapshots are taken and
+restored both ways Penguin uses them: scheduled from the guest's hypercalls, and
+synchronously from a thread holding the BQL with the VM paused (QMP stop), where every
+GDB register and every byte of the guest's memory are compared with the snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zlib
+from pathlib import Path
+
+import pytest
+
+from conftest import run_helper, stage_lib
+from guests.fastsnap import FASTSNAP_GUESTS
+from guests.guests import Boot, Guest
+from smoke import initramfs
+from smoke.boots import (BY_NAME, CMDLINE_NR, LIBC_NR, LIBC_STAGE, SMOKE_NR, STAGE_NR,
+                         expected_cmdline, libc_line)
+from smoke.kernel import KernelError
+from smoke.kernels import kernel_for
+
+CASES = [(g, b) for g in FASTSNAP_GUESTS for b in g.boots]
+LR, CTR = 67, 68          # PowerPC's core GDB numbers
+# Registers set by events rather than by the program, left out of the comparisons of
+# running guests (the paused ones compare them too): MIPS Cause (36), whose
+# interrupt-pending bits follow the CP0 timer and the board's interrupt lines. Clocks
+# (time bases, decrementers) are found by the helper: they move while a vCPU stands
+# still in a hypercall.
+EVENT_DRIVEN = {"fastsnap-mips.S": [36]}
+
+
+def dev(i: int) -> int:
+    return (i ^ 0x5A) & 0xFF
+
+
+def run_guest(guest: Guest, boot: Boot, workdir: Path, scenario: str, cycles: int = 0,
+              timeout: float = 120, extra: tuple[str, ...] = ()) -> dict:
+    console, result_file = workdir / "console.txt", workdir / "result.json"
+    spec = {"library": str(stage_lib(boot.target)), "name": boot.target,
+            "result": str(result_file), "scenario": scenario, "cycles": cycles,
+            "event_driven": EVENT_DRIVEN.get(guest.source, []),
+            "args": [*boot.machine, *extra, guest.load, str(guest.build()), "-nodefaults",
+                     "-display", "none", "-monitor", "none", "-serial", f"file:{console}"]}
+    proc = run_helper("fastsnap_guest.py", json.dumps(spec), timeout=timeout)
+    assert proc.returncode == 0 and result_file.exists(), (
+        f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    result = json.loads(result_file.read_text())
+    assert "error" not in result, result["error"]
+    return result
+
+
+def changed(before: dict, after: dict, ignore: list[int] = ()) -> list[int]:
+    return [int(n) for n in before if int(n) not in ignore and before[n] != after[n]]
+
+
+def check_reports(result: dict) -> dict:
+    """Every report ran the slot it wrote, read back its device value and saw its RAM;
+    returns them by name."""
+    for name, report in result["reports"]:
+        i = report["i"]
+        assert report["slot"] == i & 0xFF, f"{name}: the code slot ran {report['slot']}, " \
+            f"not the {i & 0xFF} written at iteration {i} (a stale translation)"
+        assert report["dev"] == dev(i), f"{name}: device register {report['dev']:#x}, " \
+            f"expected {dev(i):#x}"
+        assert report["buf_ok"], f"{name}: RAM buffer is not iteration {i}'s"
+    return {name: report for name, report in result["reports"] if name != "run"}
+
+
+@pytest.mark.parametrize("guest,boot", CASES, ids=[b.target if len(g.boots) == 1 else
+                                                    f"{g.name}-on-{b.target}" for g, b in CASES])
+def test_fast_snapshot_restores_everything(stage, guest, boot, tmp_path):
+    result = run_guest(guest, boot, tmp_path, "exact")
+    reports = check_reports(result)
+    clocks = result["clock_regs"] + EVENT_DRIVEN.get(guest.source, [])
+    assert len(result["regnums"]) > 30, result["regnums"]
+    print(f"{boot.target}: {len(result['regnums'])} GDB registers, clocks {clocks}")
+
+    # Paused: the state after a restore is the state the take recorded, every register
+    # (clocks included: the virtual clock is part of the snapshot) and every byte.
+    paused = result["paused"]
+    at_take, restored = paused["after_take"], paused["after_restore"]
+    assert changed(paused["before_restore"]["regs"], at_take["regs"]), "nothing changed"
+    assert paused["before_restore"]["mem"] != at_take["mem"]
+    assert changed(at_take["regs"], restored["regs"]) == []
+    assert restored["mem"] == at_take["mem"]
+    # Taking changes no register, but for PowerPC's SPR-list copies of LR and CTR,
+    # which QEMU's gdbstub reads from env->spr[] and the CPU's vmstate pre_save
+    # refreshes from the live registers.
+    for n in changed(paused["before_take"]["regs"], at_take["regs"]):
+        value = at_take["regs"][str(n)]
+        assert guest.source.startswith("fastsnap-ppc") and value in (
+            at_take["regs"][str(LR)], at_take["regs"][str(CTR)]), f"the take changed {n}"
+    assert paused["before_take"]["mem"] == at_take["mem"]
+    # After the paused restore the guest goes on from the snapshot's point 1.
+    first, again = reports["after-paused-take"], reports["after-paused-restore"]
+    assert first["i"] == again["i"] == 1
+    assert changed(first["regs"], again["regs"], clocks) == []
+
+    # Scheduled from hypercalls: the take at point 2 and both restores (from points 5
+    # and 4) report point 2 with the same registers.
+    assert result["take"][0] > 0 and result["restore1"] == [0, ""]
+    assert result["restore2"] == [0, ""] and result["drop"] == [0, ""]
+    taken = reports["after-take"]
+    assert taken["i"] == 2
+    for name in ("after-restore-1", "after-restore-2"):
+        assert reports[name]["i"] == 2, name
+        assert changed(taken["regs"], reports[name]["regs"], clocks) == [], name
+
+
+# -- Linux ------------------------------------------------------------------------------
+
+# One architecture per family. loongarch64 runs no glibc stage: it is a known failure of
+# the smoke boot (test_smoke.LIBC_STAGE_KNOWN_FAILURES), not of snapshots.
+LINUX_ARCHES = ("aarch64", "mipsel", "powerpc64el", "riscv64", "loongarch64", "x86_64")
+NO_LIBC_STAGE = ("loongarch64",)
+LINUX_ROUNDS = 4
+LINUX_TIMEOUT = 150
+
+
+@pytest.mark.parametrize("name", LINUX_ARCHES)
+def test_linux_restored_after_init_started_keeps_running(release_prefix, name, tmp_path):
+    """init's first hypercall takes a snapshot; each time init has made its last one, the
+    snapshot is restored: init goes through everything after its first hypercall again
+    (reads /proc/cmdline, forks and runs the glibc program, prints), every round the
+    same, and the console keeps printing."""
+    arch = BY_NAME[name]
+    try:
+        kernel = kernel_for(name)
+    except KernelError as e:
+        pytest.fail(f"{name}: no kernel: {e}")
+    include = release_prefix / "include"
+    stages = name not in NO_LIBC_STAGE
+    programs = {LIBC_STAGE: arch.build_libc_stage(include)} if stages else {}
+    initrd = initramfs.write(arch.build_init(include), tmp_path / "initrd.gz", programs)
+    record = [CMDLINE_NR, LIBC_NR, STAGE_NR] if stages else [CMDLINE_NR]
+    console, result_file = tmp_path / "console.txt", tmp_path / "result.json"
+    append = arch.cmdline()
+    spec = {"prefix": str(release_prefix), "name": name, "console": str(console),
+            "result": str(result_file), "timeout": LINUX_TIMEOUT, "rounds": LINUX_ROUNDS,
+            "smoke_nr": SMOKE_NR, "answer": arch.answer(), "record": record,
+            "last_nr": record[-1],
+            "args": [*arch.machine, "-kernel", str(kernel.path), "-initrd", str(initrd),
+                     "-append", append, "-L", str(release_prefix / "share" / "qemu"),
+                     "-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
+                     "-serial", f"file:{console}"]}
+    proc = run_helper("fastsnap_linux.py", json.dumps(spec), timeout=LINUX_TIMEOUT + 60)
+    assert proc.returncode == 0 and result_file.exists(), (
+        f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    seen = json.loads(result_file.read_text())
+    tail = seen["console"].replace("\r\n", "\n")[-3000:]
+    assert not seen.get("timed_out"), f"{name}: init did not run {LINUX_ROUNDS + 1} " \
+        f"times\n{seen['events']}\n{tail}"
+
+    done = [e[1:] for e in seen["events"] if e[0] == "done"]
+    assert done[0][0] == "take" and done[0][1] > 0, done
+    assert done[1:] == [["restore", done[0][1], 0, ""]] * LINUX_ROUNDS, done
+    calls = [e[1:] for e in seen["events"] if e[0] == "call"]
+    assert calls[0] == [SMOKE_NR, *arch.args()], calls[0]
+    rounds = [calls[1 + i * len(record):1 + (i + 1) * len(record)]
+              for i in range(LINUX_ROUNDS + 1)]
+    assert [[c[0] for c in r] for r in rounds] == [record] * (LINUX_ROUNDS + 1), calls
+    assert len(calls) == 1 + len(record) * (LINUX_ROUNDS + 1), calls
+    assert all(r == rounds[0] for r in rounds), rounds
+    expected = expected_cmdline(name, append, initrd.stat().st_size).encode()
+    assert rounds[0][0][1:] == [0, len(expected), zlib.crc32(expected), 0, 0, 0]
+    if stages:
+        line, value = libc_line()
+        assert rounds[0][1][1:] == [len(line), zlib.crc32(line.encode()), value, 0, 0, 0]
+        assert rounds[0][2][1:] == [0] * 6      # the stage exited 0
+    assert seen["console"].count("PENGUIN-SMOKE done\n") == LINUX_ROUNDS + 1, tail
+
+
+# -- many cycles, shared RAM, refusals ----------------------------------------------------
+
+CYCLES = 10_000
+CYCLES_TARGET = "aarch64"
+# The process may grow this much over the cycles (after the first RSS sample): a leak of
+# 400 bytes a cycle would pass it; one of a RAM copy or a device-state buffer would not.
+RSS_SLACK_KIB = 4 * 1024
+
+
+def case(target: str) -> tuple[Guest, Boot]:
+    return next((g, b) for g, b in CASES if b.target == target)
+
+
+def test_ten_thousand_restores_leave_the_same_state_and_memory(stage, tmp_path):
+    """10,000 scheduled restores of one snapshot, each followed by the full report
+    (every register but the clocks, the slot, the device, the RAM buffer); one cycle in
+    100 also takes a second snapshot (its report compared too) and drops it."""
+    guest, boot = case(CYCLES_TARGET)
+    result = run_guest(guest, boot, tmp_path, "cycles", cycles=CYCLES, timeout=1200)
+    assert result["mismatches"] == [], result["mismatches"][:2]
+    assert result["cycles"] == CYCLES and result["takes"] == CYCLES // 100
+    assert result["take"][0] > 0 and result["base_regs"] > 30
+    rss = [kib for _, kib in result["rss"]]
+    assert max(rss[1:]) - rss[1] < RSS_SLACK_KIB, f"RSS grew: {result['rss']}"
+    times = sorted(result["times"])
+    print(f"{CYCLES} restores on {boot.target}: schedule-to-done median "
+          f"{times[len(times) // 2] * 1e3:.3f} ms, 99th percentile "
+          f"{times[len(times) * 99 // 100] * 1e3:.3f} ms; RSS {rss[0]} -> {rss[-1]} KiB")
+
+
+def test_shared_file_backed_ram_is_restored(stage, tmp_path):
+    """RAM in a shared memory-backend-file (as Penguin runs guests), which a process
+    other than QEMU could write: every page of it is restored."""
+    guest, boot = case("aarch64")
+    ram = ["-object", f"memory-backend-file,id=ram,size=128M,mem-path={tmp_path / 'ram'},"
+           "share=on", "-machine", "memory-backend=ram"]
+    result = run_guest(guest, boot, tmp_path, "exact", extra=tuple(ram))
+    check_reports(result)
+    paused = result["paused"]
+    assert changed(paused["after_take"]["regs"], paused["after_restore"]["regs"]) == []
+    assert paused["after_restore"]["mem"] == paused["after_take"]["mem"]
+    assert paused["before_restore"]["mem"] != paused["after_take"]["mem"]
+
+
+ENODEV, EDEADLK, EPERM, ENOENT, EINVAL, EBUSY = -19, -35, -1, -2, -22, -16
+
+
+def test_refusals_give_their_errno_and_reason(stage, tmp_path):
+    guest, boot = case("aarch64")
+    out = run_guest(guest, boot, tmp_path, "errors")
+    early = out["before_init"]
+    for call in ("take", "restore", "drop"):
+        assert early[call][0] == ENODEV and "no VM yet" in early[call][1], early
+    assert early["schedule_done"] == [[ENODEV, early["take"][1]]], early
+    assert early["bad_op"][0] == EINVAL and "unknown operation 7" in early["bad_op"][1]
+    vcpu = out["vcpu"]
+    for call in ("take", "restore", "take_bql"):
+        assert vcpu[call][0] == EDEADLK and "from a vCPU thread" in vcpu[call][1], vcpu
+    assert vcpu["drop"][0] == EPERM and "off the vCPU threads" in vcpu["drop"][1], vcpu
+    for call, reason in (("take", "need the BQL"), ("restore", "need the BQL"),
+                         ("drop", "needs the BQL")):
+        assert out["no_bql"][call][0] == EPERM and reason in out["no_bql"][call][1], out
+    assert out["unknown"][0] == ENOENT and "12345 does not exist" in out["unknown"][1]
+    assert out["drop"] == [0]
+    for call in ("restore_dropped", "drop_dropped"):
+        assert out[call][0] == ENOENT and "dropped, or never taken" in out[call][1], out
+    assert out["bad_op"][0] == EINVAL and "unknown operation -1" in out["bad_op"][1]
+    op, handle, code, reason = out["scheduled_unknown"]
+    assert (op, handle, code) == ("restore", 777, ENOENT) and "777 does not exist" in reason
+    # An internal snapshot cannot run while fast snapshots exist (their migration
+    # blocker), and can once the last is dropped; a fast one cannot run inside it.
+    saved, why = out["savevm_with_snapshot"]
+    assert not saved and "fast snapshots exist" in why, why
+    saved, why = out["savevm_after_drop"]
+    assert not saved and "fast snapshots exist" not in why, why
+    busy = out["during_internal"]
+    assert busy["take"][0] == EBUSY and "another snapshot operation" in busy["take"][1]
+    assert out["take_after"][0] > 0
+
+
+@pytest.mark.parametrize("readonly", [False, True], ids=["writable", "readonly"])
+def test_a_writable_drive_is_refused(stage, tmp_path, readonly):
+    """A drive's writes would outlive a restore of RAM: writable drives are refused,
+    read-only ones are fine."""
+    disk = tmp_path / "disk.qcow2"
+    subprocess.run([str(stage / "bin" / "qemu-img"), "create", "-q", "-f", "qcow2", str(disk),
+                    "16M"], check=True)
+    drive = f"if=none,id=d0,format=qcow2,file={disk}" + (",readonly=on" if readonly else "")
+    guest, boot = case("aarch64")
+    out = run_guest(guest, boot, tmp_path, "drive", extra=("-drive", drive))
+    if readonly:
+        assert out["take"][0] > 0, out
+    else:
+        assert out["take"][0] == EBUSY and "writable drive" in out["take"][1], out
