@@ -89,7 +89,7 @@ def six(*args: int) -> list[int]:
 
 
 def start(arch: SmokeArch, release: Path, workdir: Path, append: str,
-          stages: bool = True, extra: tuple[str, ...] = ()
+          stages: bool = True, extra: tuple[str, ...] = (), mode: str = "system"
           ) -> tuple[subprocess.CompletedProcess, Path, int]:
     """Boot in a helper process; its result, the result file and the initramfs size."""
     try:
@@ -104,6 +104,7 @@ def start(arch: SmokeArch, release: Path, workdir: Path, append: str,
         "prefix": str(release), "name": arch.name, "nr": SMOKE_NR, "answer": arch.answer(),
         "record": [CMDLINE_NR, STAGE_NR, LIBC_NR],
         "console": str(console), "result": str(result), "timeout": BOOT_TIMEOUT,
+        "mode": mode,
         "args": [*arch.machine, *extra, "-kernel", str(kernel.path), "-initrd", str(initrd),
                  "-append", append, "-L", str(release / "share" / "qemu"),
                  "-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
@@ -114,9 +115,9 @@ def start(arch: SmokeArch, release: Path, workdir: Path, append: str,
 
 
 def boot(arch: SmokeArch, release: Path, workdir: Path, append: str | None = None,
-         stages: bool = True, extra: tuple[str, ...] = ()) -> Boot:
+         stages: bool = True, extra: tuple[str, ...] = (), mode: str = "system") -> Boot:
     append = arch.cmdline() if append is None else append
-    proc, result, initrd_size = start(arch, release, workdir, append, stages, extra)
+    proc, result, initrd_size = start(arch, release, workdir, append, stages, extra, mode)
     assert proc.returncode == 0 and result.exists(), (
         f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     seen = json.loads(result.read_text())
@@ -134,7 +135,8 @@ def booted(request, release, tmp_path_factory) -> Boot:
     return boot(arch, release, tmp_path_factory.mktemp(f"boot-{arch.name}"))
 
 
-def test_linux_boots_to_init_and_makes_a_hypercall(booted, record_property):
+def check_init_hypercall(booted: Boot) -> None:
+    """Init ran as pid 1, its hypercall arrived exactly and the answer reached it."""
     arch, console, tail = booted.arch, booted.console, booted.tail()
     assert "Linux version" in console, f"{arch.name}: no kernel banner\n{tail}"
     assert "PENGUIN-SMOKE init: running as pid 1" in console, f"{arch.name}: no init\n{tail}"
@@ -142,6 +144,11 @@ def test_linux_boots_to_init_and_makes_a_hypercall(booted, record_property):
         f"{arch.name}: the callback saw {booted.seen['calls']}\n{tail}")
     assert f"PENGUIN-SMOKE ret={arch.answer():#018x}\n" in console, (
         f"{arch.name}: the guest did not print the host's answer\n{tail}")
+
+
+def test_linux_boots_to_init_and_makes_a_hypercall(booted, record_property):
+    check_init_hypercall(booted)
+    arch = booted.arch
     record_property("smoke_boot", {"arch": arch.name, "kernel": booted.seen["kernel"],
                                    "machine": " ".join(arch.machine),
                                    "seconds": booted.seen["init_seconds"]})
@@ -234,3 +241,16 @@ def test_an_over_long_command_line_is_refused_on_loongarchs_direct_boot(release,
     proc, result, _ = start(arch, release, tmp_path, append, stages=False)
     assert proc.returncode > 0 and not result.exists(), proc.stderr[-2000:]
     assert f"passes at most {LOONGARCH_DIRECT_LIMIT}" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_x86_64_linux_boots_under_kvm(release, tmp_path):
+    """Penguin's kvm execution mode: the x86_64 smoke kernel on libqemu-kvm-x86_64.so
+    from the archive under -accel kvm; init's hypercall comes from user space (ring 3,
+    after ioperm) through the port door of target/i386/kvm/penguin-hypercall.c."""
+    from test_kvm import kvm_unusable
+    reason = kvm_unusable()
+    if reason is not None:
+        pytest.skip(f"KVM boot not run: {reason}")
+    booted = boot(BY_NAME["x86_64"], release, tmp_path, stages=False,
+                  extra=("-accel", "kvm"), mode="kvm")
+    check_init_hypercall(booted)

@@ -2,7 +2,8 @@
 
 usage: smoke_boot.py SPEC-JSON
 SPEC: {"prefix", "name", "nr", "answer", "record": [numbers], "console", "result",
-       "timeout", "args": [qemu args], "qmp": {"socket", "commands"} (optional)}
+       "timeout", "args": [qemu args], "qmp": {"socket", "commands"} (optional),
+       "mode": "system" or "kvm" (optional; the library family, default "system")}
 The host answers hypercall nr with answer and each number in record with 0, and keeps
 every call in the order they came; a watcher thread reads the console file and stops the
 VM through the library once init has printed its last line (or when the timeout passes),
@@ -57,7 +58,8 @@ def main() -> int:
     spec = json.loads(sys.argv[1])
     console = Path(spec["console"])
     console.unlink(missing_ok=True)  # the watcher must not read an earlier boot's lines
-    qemu = Qemu(spec["name"], prefix=Path(spec["prefix"]))
+    qemu = Qemu(spec["name"], prefix=Path(spec["prefix"]),
+                mode=spec.get("mode", "system"))
     seen: dict = {"calls": []}
 
     def on_smoke(call: Hypercall) -> int:
