@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_helper, stage_lib
-from guests.guests import FAMILIES, MALTA, MALTA64, PSERIES, Registers
+from guests.guests import FAMILIES, INCLUDE, MALTA, MALTA64, PSERIES, Registers
 
 SDK = REPO / "tests" / "guest_sdk"
 HEADER = REPO / "guest" / "include" / "penguin-hypercall.h"
@@ -79,8 +79,8 @@ class Arch:
         out = OUT_DIR / f"{self.name}-{opt}"
         cc, stub_cc = " ".join(self.cc), " ".join(self.stub_cc or self.cc)
         cmds = [f"{cc} {' '.join(CFLAGS)} -{opt} -c -o {prog} {SDK / 'prog.c'}",
-                f"{stub_cc} -fno-pic -fno-pie {' '.join(self.start_flags)} -c -o {start} "
-                f"{SDK / self.start}"]
+                f"{stub_cc} -fno-pic -fno-pie -Wa,-I,{INCLUDE} {' '.join(self.start_flags)} "
+                f"-c -o {start} {SDK / self.start}"]
         cmds += [c.replace("OBJS", f"{start} {prog}").replace("OUT", str(out))
                  for c in self.link]
         return " && ".join(cmds), Path(self.image.replace("OUT", str(out)))
@@ -89,7 +89,8 @@ class Arch:
         """Build the -O<opt> program; returns the image QEMU loads."""
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         script, image = self.commands(opt)
-        sources = [SDK / "prog.c", SDK / self.start, HEADER, SDK / "x86.ld"]
+        sources = [SDK / "prog.c", SDK / self.start, HEADER, SDK / "x86.ld",
+                   *sorted(INCLUDE.glob("*.inc"))]
         digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)
                                 + script.encode()).hexdigest()
         stamp = OUT_DIR / f"{self.name}-{opt}.stamp"

@@ -35,7 +35,7 @@
     .equ FAIL_EXC,     0x100
 
 // expect, el1_entry, report_verdict, eret_next, pl011_routines, el1_vectors
-    .include "aarch64-virt.inc"
+    .include "aarch64.inc"
 
 // Every hypercall and near miss starts from freshly loaded nr and A_0..A_5, so a near
 // miss that wrongly reached the host would be recognisable by its arguments.

@@ -9,7 +9,7 @@
     .set noreorder          # every delay slot below is filled by hand
 
 # SENTINEL, PADDIU, PLA
-    .include "mips-malta.inc"
+    .include "mips.inc"
 
     .equ NR_FS_POINT,  0x50454e40
     .equ NR_FS_REPORT, 0x50454e41

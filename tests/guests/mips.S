@@ -17,7 +17,7 @@
     .set noat               # $1 is a near-miss destination, gas must not use it
 
 # SENTINEL, PADDIU, PLA, PRINT, ZERO_GPRS, REPORT_VERDICT, COM1_ROUTINES
-    .include "mips-malta.inc"
+    .include "mips.inc"
 
     .equ NR_ARGS32,   0x50454e01
     .equ NR_ARGS64,   0x50454e11

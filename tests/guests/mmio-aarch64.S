@@ -37,7 +37,7 @@
     .equ EC_DABT_CUR,   0x25                // data abort taken without a change in EL
 
 // expect, el1_entry, report_verdict, eret_next, pl011_routines, el1_vectors
-    .include "aarch64-virt.inc"
+    .include "aarch64.inc"
 
     .text
     .globl _start

@@ -45,7 +45,7 @@
     .set noat
 
 # SENTINEL, PADDIU, PLA, PRINT, ZERO_GPRS, REPORT_VERDICT, COM1_ROUTINES
-    .include "mips-malta.inc"
+    .include "mips.inc"
 
     .equ NR_VERDICT,     0x50454e03
     .equ NR_MMIO_REMOVE, 0x50454e20

@@ -88,7 +88,7 @@
 .endm
 
 # LA, UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT
-    .include "ppc-steps.inc"
+    .include "ppc.inc"
 
     .text
     .globl _start
@@ -141,7 +141,7 @@ _start:
     CHECK 3, RET, F_ARGS
 
 # ---- 3. Near misses: each field of 0x694a0000 changed alone ----
-    .include "ppc-nearmiss.inc"
+    NEARMISSES
     CHECK 31, EXPECTED_TRAPS, F_TRAPS
 
 # ---- 4. Unregistered, 5. write-back, 6. state (ppc-steps.inc) ----
