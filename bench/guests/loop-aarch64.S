@@ -7,7 +7,7 @@
 //
 // x8 = nr, x0..x5 = a0..a5, x0 = return value; x19 = counter, x20 = a0.
 
-// SENTINEL; NR_LOOP, NR_DONE, NR_START, A*_64 (common.inc)
+// SENTINEL, load_a1_a5; NR_LOOP, NR_DONE, NR_START, A*_64 (common.inc)
     .include "aarch64.inc"
 
     .text
@@ -15,11 +15,7 @@
 _start:
     msr     daifset, #0xf
     ldr     x20, =A0_64
-    ldr     x1, =A1_64
-    ldr     x2, =A2_64
-    ldr     x3, =A3_64
-    ldr     x4, =A4_64
-    ldr     x5, =A5_64
+    load_a1_a5
     ldr     x19, =ITER
 
     mov     x0, x20

@@ -11,8 +11,8 @@
 // Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back, 0x40 state,
 // 0x80 user mode (PROTOCOL), and 0x100 for an exception that is not an UNDEFINED-instruction trap (a guest bug).
 
-// SENTINEL, expect, el1_entry, report_verdict, eret_next, pl011_routines, el1_vectors;
-// NR_*, A*_64, RET64, WVAL64, WRET, SRET, FAIL_* (common.inc)
+// SENTINEL, load_a1_a5, expect, el1_entry, report_verdict, eret_next, pl011_routines,
+// el1_vectors; NR_*, A*_64, RET64, WVAL64, WRET, SRET, FAIL_* (common.inc)
     .include "aarch64.inc"
 
     .equ N_TRAPS,      7
@@ -23,11 +23,7 @@
 .macro load_args nr
     ldr     x8, =\nr
     ldr     x0, =A0_64
-    ldr     x1, =A1_64
-    ldr     x2, =A2_64
-    ldr     x3, =A3_64
-    ldr     x4, =A4_64
-    ldr     x5, =A5_64
+    load_a1_a5
 .endm
 
     .text

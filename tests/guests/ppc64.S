@@ -20,7 +20,7 @@
 #   r10/r11 are the near misses' scratch targets.
 
 # SENTINEL, LA, PPC64_FIXUP_ENDIAN, PPC64_MODE, PPC_WIDTH, LOADARGS, CHECK,
-# NEARMISSES, UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT; NR_*, FAIL_*
+# NEARMISSES, HEX_DIGITS, UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT; NR_*, FAIL_*
 # (common.inc)
     .include "ppc.inc"
     PPC_WIDTH 64
@@ -134,16 +134,7 @@ puthex:
     bl    putc
     li    23, 'x'
     bl    putc
-    li    24, 8
-    mtctr 24
-1:  rotlwi 22, 22, 4            # next nibble into the low bits
-    andi. 23, 22, 0xf
-    cmpdi 23, 10
-    blt   2f
-    addi  23, 23, 'a' - '0' - 10
-2:  addi  23, 23, '0'
-    bl    putc
-    bdnz  1b
+    HEX_DIGITS "bl putc"
     mtlr  26
     blr
 

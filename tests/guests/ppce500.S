@@ -11,7 +11,7 @@
 #   r10/r11 are the near misses' scratch targets.
 
 # SENTINEL, LI32, LA, E500_MAP_CCSR, UART, PPC_WIDTH, LOADARGS, CHECK, NEARMISSES,
-# UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT; NR_*, FAIL_* (common.inc)
+# HEX_DIGITS, UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT; NR_*, FAIL_* (common.inc)
     .include "ppc.inc"
     PPC_WIDTH 32
 
@@ -109,16 +109,7 @@ puthex:
     stb   23, 0(20)
     li    23, 'x'
     stb   23, 0(20)
-    li    24, 8
-    mtctr 24
-1:  rotlwi 22, 22, 4            # next nibble into the low bits
-    andi. 23, 22, 0xf
-    cmpwi 23, 10
-    blt   2f
-    addi  23, 23, 'a' - '0' - 10
-2:  addi  23, 23, '0'
-    stb   23, 0(20)
-    bdnz  1b
+    HEX_DIGITS "stb 23, 0(20)"
     blr
 
 # IVOR offsets must be 16-byte aligned.
