@@ -75,21 +75,29 @@ class Guest:
     def build(self) -> Path:
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         src = HERE / self.source
-        script = " && ".join(self.commands)
-        script = script.replace("SRC", str(src)).replace("OBJ", str(OUT_DIR / f"{self.name}.o"))
         out = OUT_DIR / self.name
+        script = " && ".join(self.commands)
+        script = script.replace("SRC", str(src)).replace("OBJ", f"{out}.o")
         script = script.replace("OUT", str(out))
-        includes = b"".join(p.read_bytes() for p in sorted(INCLUDE.glob("*.inc")))
-        digest = hashlib.sha256(src.read_bytes() + includes + script.encode()).hexdigest()
-        stamp = OUT_DIR / f"{self.name}.stamp"
-        image = Path(self.output.replace("OUT", str(out)))
-        if not (image.exists() and stamp.exists() and stamp.read_text() == digest):
-            result = subprocess.run(script, shell=True, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise RuntimeError(f"building guest {self.name} failed:\n{script}\n"
-                                   f"{result.stdout}{result.stderr}")
-            stamp.write_text(digest)
-        return image
+        return build_if_changed(f"guest {self.name}", script, [src],
+                                OUT_DIR / f"{self.name}.stamp",
+                                Path(self.output.replace("OUT", str(out))))
+
+
+def build_if_changed(what: str, script: str, sources: list[Path], stamp: Path,
+                     image: Path) -> Path:
+    """Run the shell script that builds image, unless stamp holds the digest of the
+    sources, the includes and the script from the build that made image; returns image."""
+    inputs = [*sources, *sorted(INCLUDE.glob("*.inc"))]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in inputs)
+                            + script.encode()).hexdigest()
+    if not (image.exists() and stamp.exists() and stamp.read_text() == digest):
+        result = subprocess.run(script, shell=True, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"building {what} failed:\n{script}\n"
+                               f"{result.stdout}{result.stderr}")
+        stamp.write_text(digest)
+    return image
 
 
 def _gnu(prefix: str, as_flags: str, ld_flags: str) -> list[str]:
