@@ -95,7 +95,7 @@ start:
     NEARMISSES
     CHECK 31, EXPECTED_TRAPS, FAIL_TRAPS
 
-# ---- 4. Unregistered, 5. write-back, 6. state (ppc-steps.inc) ----
+# ---- 4. Unregistered, 5. write-back, 6. state (ppc.inc) ----
     UNREG_WRITE_STATE
 
 # ---- 7. Verdict ----

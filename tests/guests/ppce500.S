@@ -65,7 +65,7 @@ _start:
     NEARMISSES
     CHECK 31, EXPECTED_TRAPS, FAIL_TRAPS
 
-# ---- 4. Unregistered, 5. write-back, 6. state (ppc-steps.inc) ----
+# ---- 4. Unregistered, 5. write-back, 6. state (ppc.inc) ----
     UNREG_WRITE_STATE
 
 # ---- 7. User mode: rfi with MSR[PR] set, hypercall there, sc back ----
