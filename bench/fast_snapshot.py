@@ -47,6 +47,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+INCLUDE = REPO / "tests" / "guests" / "include"  # the guests' .include files
 NR_HELLO, NR_READY, NR_DIRTIED = 0x50454E60, 0x50454E61, 0x50454E62
 PAGE = 4096
 KiB, MiB = 1 << 10, 1 << 20
@@ -76,19 +77,19 @@ class Arch:
 ARCHES = {
     "aarch64": Arch(
         "aarch64", "dirty-aarch64.S",
-        ["aarch64-linux-gnu-as -o OBJ SRC",
+        [f"aarch64-linux-gnu-as -I {INCLUDE} -o OBJ SRC",
          f"aarch64-linux-gnu-ld -N {NO_RWX} -Ttext=0x40000000 -e _start -o OUT OBJ"],
         "OUT", "-kernel", ["-M", "virt", "-cpu", "cortex-a57"], 2 * MiB, None),
     "mipsel": Arch(
         "mipsel", "dirty-mipsel.S",
-        ["mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL -o OBJ SRC",
+        [f"mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL -I {INCLUDE} -o OBJ SRC",
          f"mipsel-linux-gnu-ld -N {NO_RWX} -EL -Ttext-segment=0x80100000 -e _start "
          "-o OUT OBJ"],
         "OUT", "-kernel", ["-M", "malta", "-vga", "none", "-nic", "none"], 4 * MiB,
         256 * MiB),
     "x86_64": Arch(
         "x86_64", "dirty-x86_64.S",
-        ["as --32 -o OBJ SRC",
+        [f"as --32 -I {INCLUDE} -o OBJ SRC",
          f"ld -m elf_i386 -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
          "objcopy -O binary OUT.elf OUT.bin"],
         "OUT.bin", "-bios", ["-M", "pc", "-no-reboot"], 2 * MiB, None),

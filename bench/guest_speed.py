@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from hypercall_rate import positive_int, sh  # noqa: E402  (bench/ is the script's own directory)
+from hypercall_rate import INCLUDE, positive_int, sh  # noqa: E402  (bench/ is the script's own directory)
 from smoke import initramfs  # noqa: E402
 from smoke.boots import BY_NAME as SMOKE_ARCHES  # noqa: E402
 from smoke.kernels import kernel_for  # noqa: E402
@@ -60,23 +60,24 @@ class Arch:
 ARCHES = {
     "mipsel": Arch(
         "mipsel",
-        ["mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL --defsym ITER=ITERS -o OBJ SRC",
+        [f"mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL -I {INCLUDE} --defsym ITER=ITERS "
+         "-o OBJ SRC",
          f"mipsel-linux-gnu-ld -N {NO_RWX} -EL -Ttext-segment=0x80100000 -e _start -o OUT OBJ"],
         "OUT", ["-M", "malta", "-vga", "none", "-nic", "none", "-no-reboot", "-kernel"], 0,
         2_000_000_000),
     "aarch64": Arch(
         "aarch64",
-        ["aarch64-linux-gnu-as --defsym ITER=ITERS -o OBJ SRC",
+        [f"aarch64-linux-gnu-as -I {INCLUDE} --defsym ITER=ITERS -o OBJ SRC",
          f"aarch64-linux-gnu-ld -N {NO_RWX} -Ttext=0x40000000 -e _start -o OUT OBJ"],
         "OUT", ["-M", "virt", "-cpu", "cortex-a57", "-kernel"], 0, 2_000_000_000),
     "riscv64": Arch(
         "riscv64",
-        ["riscv64-linux-gnu-as -march=rv64imac --defsym ITER=ITERS -o OBJ SRC",
+        [f"riscv64-linux-gnu-as -march=rv64imac -I {INCLUDE} --defsym ITER=ITERS -o OBJ SRC",
          f"riscv64-linux-gnu-ld -N {NO_RWX} -Ttext=0x80000000 -e _start -o OUT OBJ"],
         "OUT", ["-M", "virt", "-bios", "none", "-kernel"], 0, 2_000_000_000),
     "x86_64": Arch(
         "x86_64",
-        ["as --32 --defsym ITER=ITERS -o OBJ SRC",
+        [f"as --32 -I {INCLUDE} --defsym ITER=ITERS -o OBJ SRC",
          f"ld -m elf_i386 -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
          "objcopy -O binary OUT.elf OUT.bin"],
         "OUT.bin", ["-M", "pc", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-bios"], 33,

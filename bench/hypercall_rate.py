@@ -40,6 +40,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+INCLUDE = REPO / "tests" / "guests" / "include"  # the guests' .include files
 NR_LOOP, NR_DONE, NR_START = 0x50454E42, 0x50454E43, 0x50454E44
 SHUTDOWN_CAUSE_HOST_QMP_QUIT = 2
 NO_RWX = "--no-warn-rwx-segments"
@@ -72,20 +73,20 @@ class Arch:
 ARCHES = {
     "mipsel": Arch(
         "mipsel", "loop-mipsel.S",
-        ["mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL DEFS -o OBJ SRC",
+        [f"mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL -I {INCLUDE} DEFS -o OBJ SRC",
          f"mipsel-linux-gnu-ld -N {NO_RWX} -EL -Ttext-segment=0x80100000 -e _start "
          "-o OUT OBJ"],
         "OUT", "-kernel", ["-M", "malta", "-vga", "none", "-nic", "none"],
         a0=0x11111111, word_bits=32, noop_last=NR_LOOP),
     "aarch64": Arch(
         "aarch64", "loop-aarch64.S",
-        ["aarch64-linux-gnu-as DEFS -o OBJ SRC",
+        [f"aarch64-linux-gnu-as -I {INCLUDE} DEFS -o OBJ SRC",
          f"aarch64-linux-gnu-ld -N {NO_RWX} -Ttext=0x40000000 -e _start -o OUT OBJ"],
         "OUT", "-kernel", ["-M", "virt", "-cpu", "cortex-a57"],
         a0=0x1111111111111111, word_bits=64, noop_last=0x1111111111111111),
     "x86_64": Arch(
         "x86_64", "loop-x86_64.S",
-        ["as --32 DEFS -o OBJ SRC",
+        [f"as --32 -I {INCLUDE} DEFS -o OBJ SRC",
          f"ld -m elf_i386 -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
          "objcopy -O binary OUT.elf OUT.bin"],
         "OUT.bin", "-bios", ["-M", "pc", "-no-reboot"],

@@ -16,8 +16,6 @@ command changes.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import platform
 import re
 import shutil
@@ -27,17 +25,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_helper, stage_lib
-from guests.guests import FAMILIES, MALTA, MALTA64, PSERIES, Registers
+from conftest import REPO
+from guests.guests import (FAMILIES, INCLUDE, MALTA, MALTA64, PSERIES, Registers,
+                           build_if_changed)
+from test_hypercalls import A32, A64, NR_ARGS32, NR_ARGS64, run_image
 
 SDK = REPO / "tests" / "guest_sdk"
 HEADER = REPO / "guest" / "include" / "penguin-hypercall.h"
 OUT_DIR = REPO / "_build" / "guest-sdk"
 NO_RWX = "--no-warn-rwx-segments"
-
-NR_ARGS32, NR_ARGS64 = 0x50454E01, 0x50454E11
-A32 = [0x11111111 * (i + 1) for i in range(6)]
-A64 = [0x1111111111111111 * (i + 1) for i in range(6)]
 
 CFLAGS = ["-ffreestanding", "-nostdlib", "-fno-pic", "-fno-pie", "-fno-stack-protector",
           "-fno-asynchronous-unwind-tables", "-fno-unwind-tables", "-std=c99", "-Wall",
@@ -79,8 +75,8 @@ class Arch:
         out = OUT_DIR / f"{self.name}-{opt}"
         cc, stub_cc = " ".join(self.cc), " ".join(self.stub_cc or self.cc)
         cmds = [f"{cc} {' '.join(CFLAGS)} -{opt} -c -o {prog} {SDK / 'prog.c'}",
-                f"{stub_cc} -fno-pic -fno-pie {' '.join(self.start_flags)} -c -o {start} "
-                f"{SDK / self.start}"]
+                f"{stub_cc} -fno-pic -fno-pie -Wa,-I,{INCLUDE} {' '.join(self.start_flags)} "
+                f"-c -o {start} {SDK / self.start}"]
         cmds += [c.replace("OBJS", f"{start} {prog}").replace("OUT", str(out))
                  for c in self.link]
         return " && ".join(cmds), Path(self.image.replace("OUT", str(out)))
@@ -89,17 +85,9 @@ class Arch:
         """Build the -O<opt> program; returns the image QEMU loads."""
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         script, image = self.commands(opt)
-        sources = [SDK / "prog.c", SDK / self.start, HEADER, SDK / "x86.ld"]
-        digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)
-                                + script.encode()).hexdigest()
-        stamp = OUT_DIR / f"{self.name}-{opt}.stamp"
-        if not (image.exists() and stamp.exists() and stamp.read_text() == digest):
-            result = subprocess.run(script, shell=True, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise RuntimeError(f"building {self.name} -{opt} failed:\n{script}\n"
-                                   f"{result.stdout}{result.stderr}")
-            stamp.write_text(digest)
-        return image
+        return build_if_changed(f"{self.name} -{opt}", script,
+                                [SDK / "prog.c", SDK / self.start, HEADER, SDK / "x86.ld"],
+                                OUT_DIR / f"{self.name}-{opt}.stamp", image)
 
 
 def _gnu_link(prefix: str, flags: str) -> list[str]:
@@ -351,19 +339,8 @@ def test_disassembly(arch: Arch, opt: str) -> None:
 # ------------------------------------------------------------------------- runs
 
 def run_program(arch: Arch, opt: str, workdir: Path) -> tuple[dict, str]:
-    image = arch.build(opt)
-    console, result_file = workdir / "console.txt", workdir / "result.json"
-    spec = {
-        "library": str(stage_lib(arch.target)), "name": arch.target,
-        "result": str(result_file), "registers": dataclasses.asdict(arch.registers),
-        "args": [*arch.machine, arch.load, str(image), "-nodefaults", "-display", "none",
-                 "-monitor", "none", "-serial", f"file:{console}"],
-    }
-    result = run_helper("hypercall_guest.py", json.dumps(spec), timeout=60)
-    text = console.read_text(errors="replace") if console.exists() else ""
-    assert result.returncode == 0 and result_file.exists(), (
-        f"rc={result.returncode}\n{result.stdout}\n{result.stderr}\nconsole:\n{text}")
-    return json.loads(result_file.read_text()), text
+    return run_image(arch.build(opt), arch.load, arch.registers, arch.target, arch.machine,
+                     workdir)
 
 
 # Every gcc build runs at -O0 and -O2; the clang builds at -O2.

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_helper, stage_lib
-from guests.guests import GUESTS, Guest
+from guests.guests import GUESTS, Guest, Registers
 
 NR_ARGS32, NR_ARGS64, NR_UNREG = 0x50454E01, 0x50454E11, 0x50454E04
 A32 = [0x11111111 * (i + 1) for i in range(6)]
@@ -37,13 +37,20 @@ def expected_args(guest: Guest, nr: int) -> list[list[int]]:
 def run_guest(guest: Guest, target: str, machine: list[str], workdir: Path,
               probe_bad_inputs: bool = False, **where) -> tuple[dict, str]:
     """Boot guest on library target (or where: library=..., prefix=..., env=auto)."""
-    image = guest.build()
+    return run_image(guest.build(), guest.load, guest.registers, target, machine, workdir,
+                     probe_bad_inputs, **where)
+
+
+def run_image(image: Path, load: str, registers: Registers, target: str, machine: list[str],
+              workdir: Path, probe_bad_inputs: bool = False, **where) -> tuple[dict, str]:
+    """Boot image (a guest of PROTOCOL.md's host side, loaded with load, whose registers
+    are registers) on library target; what the host saw and the console."""
     console, result_file = workdir / "console.txt", workdir / "result.json"
     spec = {
         "library": str(stage_lib(target)), "name": target, "result": str(result_file),
         **where,
-        "registers": dataclasses.asdict(guest.registers), "probe_bad_inputs": probe_bad_inputs,
-        "args": [*machine, guest.load, str(image), "-nodefaults", "-display", "none",
+        "registers": dataclasses.asdict(registers), "probe_bad_inputs": probe_bad_inputs,
+        "args": [*machine, load, str(image), "-nodefaults", "-display", "none",
                  "-monitor", "none", "-serial", f"file:{console}"],
     }
     result = run_helper("hypercall_guest.py", json.dumps(spec), timeout=60)

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from conftest import run_helper, stage_lib
-from guests.guests import GUESTS, HERE, Guest
+from guests.guests import GUESTS, INCLUDE, Guest
 from spin_guests import EM_MIPS, elf_image
 
 NR_VERDICT = 0x50454E03
@@ -107,12 +107,12 @@ EXPECTED_WRITES = [["write", 0x10, 1, 0x11], ["write", 0x20, 2, 0x2233],
 
 def mmio_guest(name: str) -> Guest:
     if name == "mmio-aarch64":
-        commands = [f"aarch64-linux-gnu-as -I {HERE} -o OBJ SRC",
+        commands = [f"aarch64-linux-gnu-as -I {INCLUDE} -o OBJ SRC",
                     "aarch64-linux-gnu-ld -N --no-warn-rwx-segments -Ttext=0x40000000 "
                     "-e _start -o OUT OBJ"]
     else:
         commands = ["mips64-linux-gnuabi64-as -non_shared -msym32 -march=mips64r2 -EB "
-                    f"--defsym N64=1 -I {HERE} -o OBJ SRC",
+                    f"--defsym N64=1 -I {INCLUDE} -o OBJ SRC",
                     "mips64-linux-gnuabi64-ld -N --no-warn-rwx-segments -EB "
                     "-Ttext-segment=0xffffffff80100000 -e _start -o OUT OBJ"]
     return Guest(name, f"{name}.S", commands, "OUT", "-kernel", [])

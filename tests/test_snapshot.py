@@ -9,11 +9,11 @@ import json
 import subprocess
 
 from conftest import STAGE, run_helper, stage_lib
-from guests.guests import Guest
+from guests.guests import INCLUDE, Guest
 
 CYCLES = 100
 GUEST = Guest("snapshot-aarch64", "snapshot-aarch64.S",
-              ["aarch64-linux-gnu-as -o OBJ SRC",
+              [f"aarch64-linux-gnu-as -I {INCLUDE} -o OBJ SRC",
                "aarch64-linux-gnu-ld -N --no-warn-rwx-segments -Ttext=0x40000000 -e _start "
                "-o OUT OBJ"], "OUT", "-kernel", [])
 

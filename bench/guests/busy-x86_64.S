@@ -2,6 +2,10 @@
 # that runs in real mode from the reset vector, ITER iterations of a load, add, xor,
 # store loop on 32-bit registers, then writes isa-debug-exit (iobase 0xf4), which exits
 # QEMU with status 33. Stock QEMU and the library run it unchanged: no hypercall.
+
+# X86_RESET_VECTOR
+    .include "x86.inc"
+
     .code16
     .text
     .globl _start
@@ -23,6 +27,4 @@ _start:
     out   %al, %dx
 2:  hlt
     jmp   2b
-    .org  0xfff0                 # the reset vector, f000:fff0
-    jmp   _start
-    .org  0x10000
+    X86_RESET_VECTOR

@@ -8,9 +8,9 @@
 //
 // x19 = CMD, x20 = BASE, x21 = the round (the value written).
 
-    .equ NR_HELLO,   0x50454e60
-    .equ NR_READY,   0x50454e61
-    .equ NR_DIRTIED, 0x50454e62
+// SENTINEL; NR_HELLO, NR_READY, NR_DIRTIED (common.inc)
+    .include "aarch64.inc"
+
     .equ CMD,        0x40100000
     .equ BASE,       0x40200000
     .equ PAGE,       4096
@@ -26,7 +26,7 @@ _start:
     ldr     x8, =NR_HELLO
     mov     x0, x19
     mov     x1, x20
-    .inst   0xd500501f                  // hypercall: x0 = bytes to fill
+    SENTINEL                            // x0 = bytes to fill
     mov     x1, x20
     add     x2, x20, x0
 1:  cmp     x1, x2
@@ -35,7 +35,7 @@ _start:
     add     x1, x1, #PAGE
     b       1b
 2:  ldr     x8, =NR_READY
-    .inst   0xd500501f
+    SENTINEL
 
 wait:
     ldr     w0, [x19]
@@ -50,5 +50,5 @@ wait:
     add     x1, x1, #PAGE
     b       3b
 4:  ldr     x8, =NR_DIRTIED
-    .inst   0xd500501f                  // a0 = n
+    SENTINEL                            // a0 = n
     b       wait

@@ -6,15 +6,22 @@
 
     .set noreorder
 
-    .equ NR_HELLO,   0x50454e60
-    .equ NR_READY,   0x50454e61
-    .equ NR_DIRTIED, 0x50454e62
+# SENTINEL; NR_HELLO, NR_READY, NR_DIRTIED (common.inc)
+    .include "mips.inc"
+
     .equ CMD,        0x80200000
     .equ BASE,       0x80400000
     .equ PAGE,       4096
 
-    .macro SENTINEL
-    .word 0x0000000a                # movz $zero,$zero,$zero
+# Writes the round ($18) into one word of each page in [$8, $9). Clobbers $8, $10.
+    .macro DIRTY_PAGES
+1:  sltu $10, $8, $9
+    beq  $10, $0, 2f
+    nop
+    sw   $18, 0($8)
+    b    1b
+    addiu $8, $8, PAGE
+2:
     .endm
 
     .text
@@ -30,13 +37,8 @@ _start:
     SENTINEL                        # v0 = bytes to fill
     move $8, $17
     addu $9, $17, $2
-1:  sltu $10, $8, $9
-    beq  $10, $0, 2f
-    nop
-    sw   $18, 0($8)
-    b    1b
-    addiu $8, $8, PAGE
-2:  li   $2, NR_READY
+    DIRTY_PAGES
+    li   $2, NR_READY
     SENTINEL
 
 wait:
@@ -48,13 +50,8 @@ wait:
     move $8, $17
     sll  $9, $4, 12
     addu $9, $9, $17
-3:  sltu $10, $8, $9
-    beq  $10, $0, 4f
-    nop
-    sw   $18, 0($8)
-    b    3b
-    addiu $8, $8, PAGE
-4:  li   $2, NR_DIRTIED
+    DIRTY_PAGES
+    li   $2, NR_DIRTIED
     SENTINEL                        # a0 = n
     b    wait
     nop

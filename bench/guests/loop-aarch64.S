@@ -7,25 +7,20 @@
 //
 // x8 = nr, x0..x5 = a0..a5, x0 = return value; x19 = counter, x20 = a0.
 
-    .equ NR_LOOP,  0x50454e42
-    .equ NR_DONE,  0x50454e43
-    .equ NR_START, 0x50454e44
+// SENTINEL, load_a1_a5; NR_LOOP, NR_DONE, NR_START, A*_64 (common.inc)
+    .include "aarch64.inc"
 
     .text
     .globl _start
 _start:
     msr     daifset, #0xf
-    ldr     x20, =0x1111111111111111
-    ldr     x1, =0x2222222222222222
-    ldr     x2, =0x3333333333333333
-    ldr     x3, =0x4444444444444444
-    ldr     x4, =0x5555555555555555
-    ldr     x5, =0x6666666666666666
+    ldr     x20, =A0_64
+    load_a1_a5
     ldr     x19, =ITER
 
     mov     x0, x20
     ldr     x8, =NR_START
-    .inst   0xd500501f                  // SENTINEL: the host's clock starts here
+    SENTINEL                            // the host's clock starts here
 
     ldr     x8, =NR_LOOP
     // Four instructions per iteration.
@@ -34,13 +29,13 @@ loop:
     .ifdef NOOP
     nop
     .else
-    .inst   0xd500501f                  // SENTINEL msr S0_0_C5_C0_0, xzr
+    SENTINEL
     .endif
     subs    x19, x19, #1
     b.ne    loop
 
     ldr     x8, =NR_DONE                // a0 = the last return value (still in x0)
-    .inst   0xd500501f                  // SENTINEL: the host stops its clock and the VM
+    SENTINEL                            // the host stops its clock and the VM
 1:  b       1b
 
     .ltorg

@@ -12,23 +12,18 @@
     .set noreorder
     .set noat
 
-    .equ NR_LOOP,  0x50454e42
-    .equ NR_DONE,  0x50454e43
-    .equ NR_START, 0x50454e44
-
-    .macro SENTINEL
-    .word 0x0000000a            # movz $zero,$zero,$zero
-    .endm
+# SENTINEL; NR_LOOP, NR_DONE, NR_START, A*_32 (common.inc)
+    .include "mips.inc"
 
     .text
     .globl _start
 _start:
-    li   $4, 0x11111111
-    li   $5, 0x22222222
-    li   $6, 0x33333333
-    li   $7, 0x44444444
-    li   $8, 0x55555555
-    li   $9, 0x66666666
+    li   $4, A0_32
+    li   $5, A1_32
+    li   $6, A2_32
+    li   $7, A3_32
+    li   $8, A4_32
+    li   $9, A5_32
     li   $16, ITER
     li   $17, NR_LOOP
     li   $18, 1

@@ -12,49 +12,28 @@
 # All six argument registers are taken, so the loop counter lives in esp: nothing here
 # uses the stack, interrupts are off and no exception is expected.
 #
-# Build: as --32 --defsym ITER=<n> [--defsym NOOP=1]; ld -m elf_i386 -N -Ttext=0;
-#        objcopy -O binary (exactly 65536 bytes).
+# Build: as --32 -I tests/guests/include --defsym ITER=<n> [--defsym NOOP=1];
+#        ld -m elf_i386 -N -Ttext=0; objcopy -O binary (exactly 65536 bytes).
 
-    .set ROM,         0xf0000        # linear address of the image's first byte
-    .set SEL_CODE32,  0x08
-    .set SEL_DATA,    0x10
-
-    .set NR_LOOP,     0x50454e42
-    .set NR_DONE,     0x50454e43
-    .set NR_START,    0x50454e44
+# SENTINEL, X86_PROTECTED_MODE, X86_GDT, X86_GDTR, X86_RESET_VECTOR; NR_*, A*_32
+# (common.inc)
+    .include "x86.inc"
 
     .text
     .globl _start
-
-    .code16
 _start:
-    cli
-    cld
-    lgdtl %cs:(gdtr - _start)
-    mov   %cr0, %eax
-    or    $1, %eax                    # CR0.PE
-    mov   %eax, %cr0
-    ljmpl $SEL_CODE32, $(ROM + pm32 - _start)
+    X86_PROTECTED_MODE ds, es, ss, fs, gs
 
-    .code32
-pm32:
-    mov   $SEL_DATA, %ax
-    mov   %ax, %ds
-    mov   %ax, %es
-    mov   %ax, %ss
-    mov   %ax, %fs
-    mov   %ax, %gs
-
-    mov   $0x11111111, %ebx
-    mov   $0x22222222, %ecx
-    mov   $0x33333333, %edx
-    mov   $0x44444444, %esi
-    mov   $0x55555555, %edi
-    mov   $0x66666666, %ebp
+    mov   $A0_32, %ebx
+    mov   $A1_32, %ecx
+    mov   $A2_32, %edx
+    mov   $A3_32, %esi
+    mov   $A4_32, %edi
+    mov   $A5_32, %ebp
     mov   $ITER, %esp                 # the loop counter (see above)
 
     mov   $NR_START, %eax
-    .byte 0xe7, 0x88                  # SENTINEL: the host's clock starts here
+    SENTINEL                          # the host's clock starts here
 
     # Four instructions per iteration.
 loop:
@@ -62,31 +41,17 @@ loop:
     .ifdef NOOP
     .byte 0x66, 0x90                  # xchg %ax,%ax
     .else
-    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
+    SENTINEL                          # outl %eax,$0x88
     .endif
     dec   %esp
     jnz   loop
 
     mov   %eax, %ebx                  # a0 of NR_DONE: the last return value
     mov   $NR_DONE, %eax
-    .byte 0xe7, 0x88                  # SENTINEL: the host stops its clock and the VM
+    SENTINEL                          # the host stops its clock and the VM
 1:  hlt
     jmp   1b
 
-    .balign 8
-gdt:
-    .quad 0
-    .quad 0x00cf9b000000ffff          # 0x08: 32-bit code, base 0, 4 GiB
-    .quad 0x00cf93000000ffff          # 0x10: data, base 0, 4 GiB
-gdt_end:
-
-    .balign 8
-    .word 0
-gdtr:
-    .word gdt_end - gdt - 1
-    .long ROM + gdt - _start
-
-    .code16
-    .org 0xfff0
-    jmp   _start                      # f000:fff0 (phys 0xfffffff0)
-    .org 0x10000
+    X86_GDT
+    X86_GDTR
+    X86_RESET_VECTOR

@@ -1,6 +1,10 @@
 // Guest SDK test start stub, AArch64 (tests/test_guest_sdk.py).
 // -M virt -cpu cortex-a57 -kernel: QEMU loads the ELF at 0x40000000 and enters _start
 // at EL1, MMU off. The C code is built with -mgeneral-regs-only (FP/SIMD stays trapped).
+
+// SDK_STACK (common.inc)
+    .include "aarch64.inc"
+
     .text
     .globl _start
 _start:
@@ -11,7 +15,4 @@ _start:
 1:  b       1b
     .ltorg
 
-    .bss
-    .balign 16
-    .space  16384
-stack_top:
+    SDK_STACK

@@ -4,6 +4,10 @@
 @ the linker turns the bl into blx for a Thumb target.
     .syntax unified
     .arch armv7-a
+
+@ SDK_STACK (common.inc)
+    .include "arm.inc"
+
     .arm
     .text
     .globl _start
@@ -14,7 +18,4 @@ _start:
 1:  b       1b
     .ltorg
 
-    .bss
-    .balign 16
-    .space  16384
-stack_top:
+    SDK_STACK

@@ -1,5 +1,9 @@
 # Guest SDK test start stub, loongarch64 (tests/test_guest_sdk.py). -M virt -cpu la464
 # -kernel: QEMU starts the ELF at PLV0 in direct-address mode, interrupts off.
+
+# SDK_STACK (common.inc)
+    .include "loongarch64.inc"
+
     .text
     .globl _start
 _start:
@@ -7,7 +11,4 @@ _start:
     bl      penguin_main
 1:  b       1b
 
-    .bss
-    .balign 16
-    .space  16384
-stack_top:
+    SDK_STACK

@@ -3,21 +3,18 @@
 # jumps to the ELF entry in kernel mode, interrupts off. The C code is built with
 # -mno-abicalls -G0 (-msym32 for n64), so it needs no $gp.
     .set noreorder
+
+# PADDIU, SDK_STACK (common.inc)
+    .include "mips.inc"
+
     .text
     .globl _start
 _start:
     lui     $sp, %hi(stack_top)
-    .ifdef N64
-    daddiu  $sp, $sp, %lo(stack_top)
-    .else
-    addiu   $sp, $sp, %lo(stack_top)
-    .endif
+    PADDIU  $sp, $sp, %lo(stack_top)
     jal     penguin_main
     nop
 1:  b       1b
     nop
 
-    .bss
-    .balign 16
-    .space  16384
-stack_top:
+    SDK_STACK

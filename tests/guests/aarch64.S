@@ -11,42 +11,19 @@
 // Fail mask bits: 0x1 args, 0x2 trap count, 0x4 unregistered, 0x8 write-back, 0x40 state,
 // 0x80 user mode (PROTOCOL), and 0x100 for an exception that is not an UNDEFINED-instruction trap (a guest bug).
 
-    .equ NR_ARGS64,    0x50454e11
-    .equ NR_WRITE,     0x50454e02
-    .equ NR_VERDICT,   0x50454e03
-    .equ NR_UNREG,     0x50454e04
-    .equ NR_NEARMISS,  0x50454e05
-    .equ NR_STATE,     0x50454e06
-    .equ NR_USER,      0x50454e07
-
-    .equ RET64,        0xfedcba9876543210
-    .equ WVAL64,       0x5a5a5a5a5a5a5a5a
-    .equ WRET,         0x1234
-    .equ SRET,         0x5354
+// SENTINEL, load_a1_a5, expect, el1_entry, report_verdict, eret_next, pl011_routines,
+// el1_vectors; NR_*, A*_64, RET64, WVAL64, WRET, SRET, FAIL_* (common.inc)
+    .include "aarch64.inc"
 
     .equ N_TRAPS,      7
-
-    .equ FAIL_ARGS,    0x1
-    .equ FAIL_TRAPS,   0x2
-    .equ FAIL_UNREG,   0x4
-    .equ FAIL_WRITE,   0x8
-    .equ FAIL_STATE,   0x40
-    .equ FAIL_USER,    0x80
     .equ FAIL_EXC,     0x100
-
-// expect, el1_entry, report_verdict, eret_next, pl011_routines, el1_vectors
-    .include "aarch64-virt.inc"
 
 // Every hypercall and near miss starts from freshly loaded nr and A_0..A_5, so a near
 // miss that wrongly reached the host would be recognisable by its arguments.
 .macro load_args nr
     ldr     x8, =\nr
-    ldr     x0, =0x1111111111111111
-    ldr     x1, =0x2222222222222222
-    ldr     x2, =0x3333333333333333
-    ldr     x3, =0x4444444444444444
-    ldr     x4, =0x5555555555555555
-    ldr     x5, =0x6666666666666666
+    ldr     x0, =A0_64
+    load_a1_a5
 .endm
 
     .text
@@ -64,7 +41,7 @@ _start:
 
     // 2. args
     load_args NR_ARGS64
-    .inst   0xd500501f                  // SENTINEL msr S0_0_C5_C0_0, xzr
+    SENTINEL
     expect  x0, RET64, FAIL_ARGS
 
     // 3. near misses: op0=0 with CRn other than 2/3/4 (hints, barriers, PSTATE) and
@@ -96,18 +73,18 @@ _start:
     // does not care whether a declined sentinel traps (the handler preserves registers
     // and the trap count is no longer looked at).
     load_args NR_UNREG
-    .inst   0xd500501f                  // SENTINEL
+    SENTINEL
     expect  x8, NR_UNREG,           FAIL_UNREG
-    expect  x0, 0x1111111111111111, FAIL_UNREG
-    expect  x1, 0x2222222222222222, FAIL_UNREG
-    expect  x2, 0x3333333333333333, FAIL_UNREG
-    expect  x3, 0x4444444444444444, FAIL_UNREG
-    expect  x4, 0x5555555555555555, FAIL_UNREG
-    expect  x5, 0x6666666666666666, FAIL_UNREG
+    expect  x0, A0_64,              FAIL_UNREG
+    expect  x1, A1_64,              FAIL_UNREG
+    expect  x2, A2_64,              FAIL_UNREG
+    expect  x3, A3_64,              FAIL_UNREG
+    expect  x4, A4_64,              FAIL_UNREG
+    expect  x5, A5_64,              FAIL_UNREG
 
     // 5. write-back: the host writes WVAL into a3 (x3) and returns 0x1234.
     load_args NR_WRITE
-    .inst   0xd500501f                  // SENTINEL
+    SENTINEL
     expect  x3, WVAL64, FAIL_WRITE
     expect  x0, WRET,   FAIL_WRITE
 
@@ -117,10 +94,10 @@ _start:
     adr     x0, penguin_state_sentinel
     .globl  penguin_state_sentinel
 penguin_state_sentinel:
-    .inst   0xd500501f                  // SENTINEL
-    expect  x4, 0x0a0a0a0a0a0a0a0a, FAIL_STATE
-    expect  x5, 0x0b0b0b0b0b0b0b0b, FAIL_STATE
-    expect  x2, 0x0c0c0c0c0c0c0c0c, FAIL_STATE
+    SENTINEL
+    expect  x4, STATE_A4_64,        FAIL_STATE
+    expect  x5, STATE_A5_64,        FAIL_STATE
+    expect  x2, STATE_A2_64,        FAIL_STATE
     expect  x0, SRET,               FAIL_STATE
 
     // 7. user mode: eret to EL0 (MMU off: EL0 may execute and access everything), make
@@ -136,7 +113,7 @@ penguin_state_sentinel:
 // Runs at EL0 (the literal-pool loads are the only memory accesses).
 user_code:
     load_args NR_USER
-    .inst   0xd500501f                  // SENTINEL
+    SENTINEL
     expect  x0, RET64, FAIL_USER
     svc     #0                          // EC 0x15: lower_sync resumes at user_done
 

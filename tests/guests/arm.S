@@ -18,51 +18,27 @@
     .syntax unified
     .arch armv7-a
 
-    .equ UART_DR,      0x09000000      @ PL011 data register on virt
-
-    .equ NR_ARGS32,    0x50454e01
-    .equ NR_WRITE,     0x50454e02
-    .equ NR_VERDICT,   0x50454e03
-    .equ NR_UNREG,     0x50454e04
-    .equ NR_NEARMISS,  0x50454e05
-    .equ NR_STATE,     0x50454e06
-    .equ NR_USER,      0x50454e07
-
-    .equ RET32,        0x76543210      @ RET 0xfedcba9876543210 truncated to the word
-    .equ WVAL32,       0x5a5a5a5a      @ WVAL truncated to the word
-    .equ WRET,         0x1234
-    .equ SRET,         0x5354
+@ SENTINEL, SENTINEL_T32, li, UART_DR; NR_*, A*_32, RET32, WVAL32, WRET, SRET, FAIL_*
+@ (common.inc)
+    .include "arm.inc"
 
     .equ N_TRAPS,      15              @ 8 A32 + 7 T32 near misses, all UNDEFINED
-
-    .equ FAIL_ARGS,    0x1
-    .equ FAIL_TRAPS,   0x2
-    .equ FAIL_UNREG,   0x4
-    .equ FAIL_WRITE,   0x8
-    .equ FAIL_STATE,   0x40
-    .equ FAIL_USER,    0x80
     .equ FAIL_EXC,     0x100
 
     .equ MODE_USR,     0x10
     .equ MODE_SVC,     0x13
     .equ MODE_UND,     0x1b
 
-@ movw/movt works the same in A32 and T32 and needs no literal pool.
-.macro li reg, val
-    movw    \reg, #:lower16:\val
-    movt    \reg, #:upper16:\val
-.endm
-
 @ Every hypercall and near miss starts from freshly loaded nr and A_0..A_5, so a near
 @ miss that wrongly reached the host would be recognisable by its arguments.
 .macro load_args nr
     li      r7, \nr
-    li      r0, 0x11111111
-    li      r1, 0x22222222
-    li      r2, 0x33333333
-    li      r3, 0x44444444
-    li      r4, 0x55555555
-    li      r5, 0x66666666
+    li      r0, A0_32
+    li      r1, A1_32
+    li      r2, A2_32
+    li      r3, A3_32
+    li      r4, A4_32
+    li      r5, A5_32
 .endm
 
 @ reg != val sets bit in the fail mask. The `it` is needed in T32 and emits nothing in
@@ -106,7 +82,7 @@ _start:
 
     @ 2a. args, A32 form of the sentinel
     load_args NR_ARGS32
-    .inst   0xee000710                  @ SENTINEL mcr p7, 0, r0, c0, c0, 0 (A32)
+    SENTINEL                            @ A32
     expect  r0, RET32, FAIL_ARGS
 
     @ 2b. args, T32 form: bx to an odd address enters Thumb state.
@@ -118,7 +94,7 @@ _start:
     .thumb_func
 t32_args:
     load_args NR_ARGS32
-    .inst.w 0xee000710                  @ SENTINEL (T32 halfwords 0xee00, 0x0710)
+    SENTINEL_T32
     expect  r0, RET32, FAIL_ARGS
     li      r0, a32_nearmiss            @ even address: bx returns to ARM state
     bx      r0
@@ -187,18 +163,18 @@ a32_rest:
     @ does not care whether a declined sentinel traps (the handler preserves registers
     @ and the trap count is no longer looked at).
     load_args NR_UNREG
-    .inst   0xee000710                  @ SENTINEL
+    SENTINEL
     expect  r7, NR_UNREG,   FAIL_UNREG
-    expect  r0, 0x11111111, FAIL_UNREG
-    expect  r1, 0x22222222, FAIL_UNREG
-    expect  r2, 0x33333333, FAIL_UNREG
-    expect  r3, 0x44444444, FAIL_UNREG
-    expect  r4, 0x55555555, FAIL_UNREG
-    expect  r5, 0x66666666, FAIL_UNREG
+    expect  r0, A0_32,      FAIL_UNREG
+    expect  r1, A1_32,      FAIL_UNREG
+    expect  r2, A2_32,      FAIL_UNREG
+    expect  r3, A3_32,      FAIL_UNREG
+    expect  r4, A4_32,      FAIL_UNREG
+    expect  r5, A5_32,      FAIL_UNREG
 
     @ 5. write-back: the host writes WVAL into a3 (r3) and returns 0x1234.
     load_args NR_WRITE
-    .inst   0xee000710                  @ SENTINEL
+    SENTINEL
     expect  r3, WVAL32, FAIL_WRITE
     expect  r0, WRET,   FAIL_WRITE
 
@@ -208,11 +184,11 @@ a32_rest:
     adr     r0, penguin_state_sentinel
     .globl  penguin_state_sentinel
 penguin_state_sentinel:
-    .inst   0xee000710                  @ SENTINEL
-    expect  r4, 0x0a0a0a0a, FAIL_STATE
-    expect  r5, 0x0b0b0b0b, FAIL_STATE
-    expect  r2, 0x0c0c0c0c, FAIL_STATE
-    expect  r0, SRET,       FAIL_STATE
+    SENTINEL
+    expect  r4, STATE_A4_32, FAIL_STATE
+    expect  r5, STATE_A5_32, FAIL_STATE
+    expect  r2, STATE_A2_32, FAIL_STATE
+    expect  r0, SRET,        FAIL_STATE
 
     @ 7. user mode, in A32: an exception return drops to USR mode (MMU off, so USR may
     @ execute and access everything), the hypercall runs there, and svc comes back to
@@ -225,7 +201,7 @@ penguin_state_sentinel:
 @ Runs in USR mode; nothing here touches memory.
 user_code:
     load_args NR_USER
-    .inst   0xee000710                  @ SENTINEL
+    SENTINEL
     expect  r0, RET32, FAIL_USER
     svc     #0                          @ svc_handler resumes at user_done
 
@@ -247,7 +223,7 @@ verdict:
     mov     r3, #0
     mov     r4, #0
     mov     r5, #0
-    .inst   0xee000710                  @ SENTINEL
+    SENTINEL
 1:  b       1b                          @ the host stops the VM
 
 @ puts: r0 = NUL-terminated string. Leaf, clobbers r0-r2 (no stack needed).

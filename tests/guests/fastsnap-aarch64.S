@@ -4,16 +4,10 @@
 // x19 = i, x20 = GO, x21 = BUF, x22 = SLOT, x23 = the PL011; x24..x28 are the registers
 // step 4 changes; x0..x5, x8 carry the hypercalls.
 
-    .equ NR_FS_POINT,  0x50454e40
-    .equ NR_FS_REPORT, 0x50454e41
-    .equ PL011,        0x09000000
-    .equ PL011_ILPR,   0x20
-    .equ MEM,          0x40000000
-    .equ SLOT,         0x40100000
-    .equ GO,           0x40101000
-    .equ BUF,          0x40110000
-    .equ BUF_LEN,      0x4000
-    .equ MEM_LEN,      BUF + BUF_LEN - MEM
+// SENTINEL, PL011, PL011_ILPR; NR_FS_*, FS_BUF_LEN, FASTSNAP_LAYOUT (common.inc)
+    .include "aarch64.inc"
+
+    FASTSNAP_LAYOUT 0x40000000, 0x40100000, 0x40101000, 0x40110000  // MEM, SLOT, GO, BUF
     .equ MOVZ_X0,      0xd2800000          // movz x0, #imm16 (imm16 at bit 5)
     .equ RET,          0xd65f03c0
 
@@ -50,7 +44,7 @@ loop:
 
     // 3. RAM
     mov     x0, x21
-    add     x1, x21, #BUF_LEN
+    add     x1, x21, #FS_BUF_LEN
 1:  str     w19, [x0], #4
     cmp     x0, x1
     b.ne    1b
@@ -67,10 +61,10 @@ loop:
     mov     x0, x19
     mov     x1, x20
     mov     x2, x21
-    mov     x3, #BUF_LEN
+    mov     x3, #FS_BUF_LEN
     ldr     x4, =MEM
     ldr     x5, =MEM_LEN
-    .inst   0xd500501f                  // hypercall
+    SENTINEL
     cbnz    x0, 3f
 2:  ldr     w9, [x20]
     cbz     w9, 2b
@@ -82,6 +76,6 @@ loop:
     ldr     w2, [x23, #PL011_ILPR]
     mov     x0, x19
     ldr     x8, =NR_FS_REPORT
-    .inst   0xd500501f                  // hypercall
+    SENTINEL
     add     x19, x19, #1
     b       loop

@@ -8,23 +8,12 @@
     .arch armv7-a
     .arm
 
-    .equ NR_FS_POINT,  0x50454e40
-    .equ NR_FS_REPORT, 0x50454e41
-    .equ PL011,        0x09000000
-    .equ PL011_ILPR,   0x20
-    .equ MEM,          0x40000000
-    .equ SLOT,         0x40100000
-    .equ GO,           0x40101000
-    .equ BUF,          0x40110000
-    .equ BUF_LEN,      0x4000
-    .equ MEM_LEN,      BUF + BUF_LEN - MEM
+@ SENTINEL, li, PL011, PL011_ILPR; NR_FS_*, FS_BUF_LEN, FASTSNAP_LAYOUT (common.inc)
+    .include "arm.inc"
+
+    FASTSNAP_LAYOUT 0x40000000, 0x40100000, 0x40101000, 0x40110000  @ MEM, SLOT, GO, BUF
     .equ MOV_R0,       0xe3a00000          @ mov r0, #imm8
     .equ BX_LR,        0xe12fff1e
-
-.macro li reg, val
-    movw    \reg, #:lower16:\val
-    movt    \reg, #:upper16:\val
-.endm
 
     .text
     .globl _start
@@ -59,7 +48,7 @@ loop:
 
     @ 3. RAM
     mov     r0, r10
-    add     r1, r10, #BUF_LEN
+    add     r1, r10, #FS_BUF_LEN
 1:  str     r8, [r0], #4
     cmp     r0, r1
     bne     1b
@@ -73,10 +62,10 @@ loop:
     mov     r0, r8
     mov     r1, r9
     mov     r2, r10
-    mov     r3, #BUF_LEN
+    mov     r3, #FS_BUF_LEN
     li      r4, MEM
     li      r5, MEM_LEN
-    mcr     p7, 0, r0, c0, c0, 0        @ hypercall
+    SENTINEL
     cmp     r0, #0
     bne     3f
 2:  ldr     r0, [r9]
@@ -91,6 +80,6 @@ loop:
     ldr     r2, [r12, #PL011_ILPR]
     mov     r0, r8
     li      r7, NR_FS_REPORT
-    mcr     p7, 0, r0, c0, c0, 0        @ hypercall
+    SENTINEL
     add     r8, r8, #1
     b       loop

@@ -5,23 +5,12 @@
 # $r23 = i, $r24 = GO, $r25 = BUF, $r26 = SLOT, $r27 = the 16550; $r28..$r31 are the
 # registers step 4 changes; a0..a5 ($r4..$r9) and a7 ($r11) carry the hypercalls.
 
-    .equ NR_FS_POINT,  0x50454e40
-    .equ NR_FS_REPORT, 0x50454e41
-    .equ UART,         0x1fe001e0
-    .equ UART_SCR,     7
-    .equ MEM,          0x200000
-    .equ SLOT,         0x300000
-    .equ GO,           0x301000
-    .equ BUF,          0x310000
-    .equ BUF_LEN,      0x4000
-    .equ MEM_LEN,      BUF + BUF_LEN - MEM
+# SENTINEL, UART, UART_SCR; NR_FS_*, FS_BUF_LEN, FASTSNAP_LAYOUT (common.inc)
+    .include "loongarch64.inc"
+
+    FASTSNAP_LAYOUT 0x200000, 0x300000, 0x301000, 0x310000  # MEM, SLOT, GO, BUF
     .equ ORI_A0,       0x03800004   # ori $r4, $r0, imm12 (imm at bit 10)
     .equ RET,          0x4c000020   # jirl $r0, $r1, 0
-
-# The hypercall sentinel as a raw word: cpucfg $r0,$r0.
-    .macro SENTINEL
-    .word 0x00006c00
-    .endm
 
     .text
     .globl _start
@@ -52,7 +41,7 @@ loop:
 
     # 3. RAM
     move    $r12, $r25
-    li.d    $r13, BUF_LEN
+    li.d    $r13, FS_BUF_LEN
     add.d   $r13, $r13, $r25
 1:  st.w    $r23, $r12, 0
     addi.d  $r12, $r12, 4
@@ -69,7 +58,7 @@ loop:
     move    $r4, $r23
     move    $r5, $r24
     move    $r6, $r25
-    li.d    $r7, BUF_LEN
+    li.d    $r7, FS_BUF_LEN
     li.d    $r8, MEM
     li.d    $r9, MEM_LEN
     SENTINEL

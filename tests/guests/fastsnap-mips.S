@@ -8,24 +8,16 @@
 
     .set noreorder          # every delay slot below is filled by hand
 
-# SENTINEL, PADDIU, PLA
-    .include "mips-malta.inc"
+# SENTINEL, PADDIU, PLA, UART_HI, UART_LO; NR_FS_*, FS_BUF_LEN, FASTSNAP_LAYOUT
+# (common.inc)
+    .include "mips.inc"
 
-    .equ NR_FS_POINT,  0x50454e40
-    .equ NR_FS_REPORT, 0x50454e41
     .equ COM1_SCR,     7            # from UART_HI/UART_LO (COM1's THR)
-    .equ BUF_LEN,      0x4000
-    .equ MEM_LEN,      0x114000     # BUF + BUF_LEN - MEM
+    # MEM, SLOT, GO, BUF in KSEG0 (sign-extended in n64 code)
     .ifdef N64
-    .equ MEM,          0xffffffff80100000
-    .equ SLOT,         0xffffffff80200000
-    .equ GO,           0xffffffff80201000
-    .equ BUF,          0xffffffff80210000
+    FASTSNAP_LAYOUT 0xffffffff80100000, 0xffffffff80200000, 0xffffffff80201000, 0xffffffff80210000
     .else
-    .equ MEM,          0x80100000
-    .equ SLOT,         0x80200000
-    .equ GO,           0x80201000
-    .equ BUF,          0x80210000
+    FASTSNAP_LAYOUT 0x80100000, 0x80200000, 0x80201000, 0x80210000
     .endif
     .equ ORI_V0,       0x34020000   # ori $2, $0, imm16
     .equ JR_RA,        0x03e00008
@@ -63,7 +55,7 @@ loop:
 
     # 3. RAM
     move $8, $18
-    PADDIU $9, $18, BUF_LEN
+    PADDIU $9, $18, FS_BUF_LEN
 1:  sw   $16, 0($8)
     PADDIU $8, $8, 4
     bne  $8, $9, 1b
@@ -80,7 +72,7 @@ loop:
     move $4, $16
     move $5, $17
     move $6, $18
-    li   $7, BUF_LEN
+    li   $7, FS_BUF_LEN
     PLA  $8, MEM
     li   $9, MEM_LEN
     SENTINEL

@@ -4,17 +4,10 @@
 # s1 = i, s2 = GO, s3 = BUF, s4 = SLOT, s5 = the 16550; s6..s9 are the registers step 4
 # changes; a0..a5, a7 carry the hypercalls.
 
-    .equ NR_FS_POINT,  0x50454e40
-    .equ NR_FS_REPORT, 0x50454e41
-    .equ SENTINEL,     0x00004013   # xori x0,x0,0
-    .equ UART,         0x10000000
-    .equ UART_SCR,     7
-    .equ MEM,          0x80000000
-    .equ SLOT,         0x80100000
-    .equ GO,           0x80101000
-    .equ BUF,          0x80110000
-    .equ BUF_LEN,      0x4000
-    .equ MEM_LEN,      BUF + BUF_LEN - MEM
+# SENTINEL, UART, UART_SCR; NR_FS_*, FS_BUF_LEN, FASTSNAP_LAYOUT (common.inc)
+    .include "riscv64.inc"
+
+    FASTSNAP_LAYOUT 0x80000000, 0x80100000, 0x80101000, 0x80110000  # MEM, SLOT, GO, BUF
     .equ ADDI_A0,      0x00000513   # addi a0, zero, imm12 (imm at bit 20)
     .equ RET,          0x00008067   # jalr zero, 0(ra)
 
@@ -46,7 +39,7 @@ loop:
 
     # 3. RAM
     mv    t0, s3
-    li    t1, BUF_LEN
+    li    t1, FS_BUF_LEN
     add   t1, t1, s3
 1:  sw    s1, 0(t0)
     addi  t0, t0, 4
@@ -63,10 +56,10 @@ loop:
     mv    a0, s1
     mv    a1, s2
     mv    a2, s3
-    li    a3, BUF_LEN
+    li    a3, FS_BUF_LEN
     li    a4, MEM
     li    a5, MEM_LEN
-    .word SENTINEL
+    SENTINEL
     bnez  a0, 3f
 2:  lw    t0, 0(s2)
     beqz  t0, 2b
@@ -78,6 +71,6 @@ loop:
     lbu   a2, UART_SCR(s5)
     mv    a0, s1
     li    a7, NR_FS_REPORT
-    .word SENTINEL
+    SENTINEL
     addi  s1, s1, 1
     j     loop

@@ -6,46 +6,21 @@
 #
 # Step 4 changes st0 (x87, loaded with i) and fs (null or the data segment by i's parity).
 #
-# Build: as --32; ld -m elf_i386 -N -Ttext=0; objcopy -O binary (exactly 65536 bytes).
+# Build: as --32 -I include; ld -m elf_i386 -N -Ttext=0; objcopy -O binary (exactly
+# 65536 bytes).
 
-    .set ROM,          0xf0000      # linear address of the image's first byte
-    .set COM1_SCR,     0x3ff
+# COM1_SCR, SENTINEL, X86_PROTECTED_MODE, X86_GDT, X86_GDTR, X86_RESET_VECTOR;
+# NR_FS_*, FS_BUF_LEN, FASTSNAP_LAYOUT (common.inc)
+    .include "x86.inc"
+
     .set STACK,        0x7000
-    .set SLOT,         0x8000
-    .set GO,           0x9000
     .set I,            0x9004
-    .set BUF,          0x10000
-    .set BUF_LEN,      0x4000
-    .set MEM,          0
-    .set MEM_LEN,      BUF + BUF_LEN - MEM
-    .set SEL_CODE32,   0x08
-    .set SEL_DATA,     0x10
-    .set NR_FS_POINT,  0x50454e40
-    .set NR_FS_REPORT, 0x50454e41
-
-    .macro HYPERCALL
-    .byte 0xe7, 0x88                # outl %eax,$0x88
-    .endm
+    FASTSNAP_LAYOUT 0, 0x8000, 0x9000, 0x10000   # MEM, SLOT, GO, BUF
 
     .text
     .globl _start
-    .code16
 _start:
-    cli
-    cld
-    lgdtl %cs:(gdtr - _start)       # CS base is 0xffff0000 here: this image's high alias
-    mov   %cr0, %eax
-    or    $1, %eax                  # CR0.PE
-    mov   %eax, %cr0
-    ljmpl $SEL_CODE32, $(ROM + pm32 - _start)
-
-    .code32
-pm32:
-    mov   $SEL_DATA, %ax
-    mov   %ax, %ds
-    mov   %ax, %es
-    mov   %ax, %ss
-    mov   %ax, %gs
+    X86_PROTECTED_MODE ds, es, ss, gs   # fs is a register step 4 changes
     mov   $STACK, %esp
     movl  $0, GO
     movb  $0xb8, SLOT               # mov $imm32, %eax
@@ -68,7 +43,7 @@ loop:
     # 3. RAM
     mov   I, %eax
     mov   $BUF, %edi
-    mov   $(BUF_LEN / 4), %ecx
+    mov   $(FS_BUF_LEN / 4), %ecx
     rep stosl
 
     # 4. registers
@@ -84,10 +59,10 @@ loop:
     mov   I, %ebx
     mov   $GO, %ecx
     mov   $BUF, %edx
-    mov   $BUF_LEN, %esi
+    mov   $FS_BUF_LEN, %esi
     mov   $MEM, %edi
     mov   $MEM_LEN, %ebp
-    HYPERCALL
+    SENTINEL
     test  %eax, %eax
     jnz   3f
 2:  cmpl  $0, GO
@@ -104,24 +79,10 @@ loop:
     mov   %eax, %edx
     mov   I, %ebx
     mov   $NR_FS_REPORT, %eax
-    HYPERCALL
+    SENTINEL
     incl  I
     jmp   loop
 
-    .balign 8
-# Accessed bits preset (type 9b/93): the CPU would otherwise try to set them in ROM.
-gdt:
-    .quad 0
-    .quad 0x00cf9b000000ffff        # 0x08: 32-bit code, base 0, 4 GiB
-    .quad 0x00cf93000000ffff        # 0x10: data, base 0, 4 GiB
-gdt_end:
-    .balign 8
-    .word 0
-gdtr:
-    .word gdt_end - gdt - 1
-    .long ROM + gdt - _start
-
-    .code16
-    .org 0xfff0
-    jmp   _start                    # f000:fff0
-    .org 0x10000
+    X86_GDT
+    X86_GDTR
+    X86_RESET_VECTOR

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guests.guests import MALTA, MALTA64, NO_RWX, PSERIES, Boot, Guest, _gnu, _mips
+from guests.guests import INCLUDE, MALTA, MALTA64, NO_RWX, PSERIES, Boot, Guest, _gnu, _mips
 
 # 128 MiB on every machine but pseries, whose minimum with the default hash page table
 # is 256 MiB.
@@ -27,12 +27,12 @@ FASTSNAP_GUESTS = [
           _gnu("powerpc-linux-gnu-", "-a32 -mbig -me500", "-Ttext=0x100000"), "OUT",
           "-kernel", [Boot("ppc", ["-M", "ppce500", *RAM])]),
     Guest("fastsnap-ppc64", "fastsnap-ppc64.S",
-          ["powerpc64-linux-gnu-as -a64 -mbig -o OBJ SRC",
+          [f"powerpc64-linux-gnu-as -a64 -mbig -I {INCLUDE} -o OBJ SRC",
            f"powerpc64-linux-gnu-ld -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "powerpc64-linux-gnu-objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
           [Boot("ppc64", [*PSERIES, "-m", "256"])]),
     Guest("fastsnap-ppc64le", "fastsnap-ppc64.S",
-          ["powerpc64le-linux-gnu-as -a64 -mlittle --defsym LE=1 -o OBJ SRC",
+          [f"powerpc64le-linux-gnu-as -a64 -mlittle --defsym LE=1 -I {INCLUDE} -o OBJ SRC",
            f"powerpc64le-linux-gnu-ld -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "powerpc64le-linux-gnu-objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
           [Boot("powerpc64le", [*PSERIES, "-m", "256"])]),
@@ -40,11 +40,11 @@ FASTSNAP_GUESTS = [
           _gnu("riscv64-linux-gnu-", "-march=rv64imac", "-Ttext=0x80000000"), "OUT", "-kernel",
           [Boot("riscv64", ["-M", "virt", "-bios", "none", *RAM])]),
     Guest("fastsnap-loongarch64", "fastsnap-loongarch64.S",
-          ["clang-19 --target=loongarch64-unknown-elf -c -o OBJ SRC",
+          [f"clang-19 --target=loongarch64-unknown-elf -I {INCLUDE} -c -o OBJ SRC",
            "ld.lld-19 -N -Ttext=0x200000 -e _start -o OUT OBJ"], "OUT", "-kernel",
           [Boot("loongarch64", ["-M", "virt", "-cpu", "la464", *RAM])]),
     Guest("fastsnap-x86", "fastsnap-x86.S",
-          ["as --32 -o OBJ SRC",
+          [f"as --32 -I {INCLUDE} -o OBJ SRC",
            f"ld -m elf_i386 -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
           [Boot("x86_64", ["-M", "pc", "-no-reboot", *RAM])]),

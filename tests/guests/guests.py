@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+# The per-architecture includes (boot code, hypercall numbers) of every bare-metal guest:
+# these, the guest SDK's start stubs and bench/guests.
+INCLUDE = HERE / "include"
 OUT_DIR = HERE.parent.parent / "_build" / "guests"
 NO_RWX = "--no-warn-rwx-segments"
 
@@ -72,25 +75,33 @@ class Guest:
     def build(self) -> Path:
         OUT_DIR.mkdir(parents=True, exist_ok=True)
         src = HERE / self.source
-        script = " && ".join(self.commands)
-        script = script.replace("SRC", str(src)).replace("OBJ", str(OUT_DIR / f"{self.name}.o"))
         out = OUT_DIR / self.name
+        script = " && ".join(self.commands)
+        script = script.replace("SRC", str(src)).replace("OBJ", f"{out}.o")
         script = script.replace("OUT", str(out))
-        includes = b"".join(p.read_bytes() for p in sorted(HERE.glob("*.inc")))
-        digest = hashlib.sha256(src.read_bytes() + includes + script.encode()).hexdigest()
-        stamp = OUT_DIR / f"{self.name}.stamp"
-        image = Path(self.output.replace("OUT", str(out)))
-        if not (image.exists() and stamp.exists() and stamp.read_text() == digest):
-            result = subprocess.run(script, shell=True, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise RuntimeError(f"building guest {self.name} failed:\n{script}\n"
-                                   f"{result.stdout}{result.stderr}")
-            stamp.write_text(digest)
-        return image
+        return build_if_changed(f"guest {self.name}", script, [src],
+                                OUT_DIR / f"{self.name}.stamp",
+                                Path(self.output.replace("OUT", str(out))))
+
+
+def build_if_changed(what: str, script: str, sources: list[Path], stamp: Path,
+                     image: Path) -> Path:
+    """Run the shell script that builds image, unless stamp holds the digest of the
+    sources, the includes and the script from the build that made image; returns image."""
+    inputs = [*sources, *sorted(INCLUDE.glob("*.inc"))]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in inputs)
+                            + script.encode()).hexdigest()
+    if not (image.exists() and stamp.exists() and stamp.read_text() == digest):
+        result = subprocess.run(script, shell=True, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"building {what} failed:\n{script}\n"
+                               f"{result.stdout}{result.stderr}")
+        stamp.write_text(digest)
+    return image
 
 
 def _gnu(prefix: str, as_flags: str, ld_flags: str) -> list[str]:
-    return [f"{prefix}as {as_flags} -o OBJ SRC",
+    return [f"{prefix}as -I {INCLUDE} {as_flags} -o OBJ SRC",
             f"{prefix}ld -N {NO_RWX} {ld_flags} -e _start -o OUT OBJ"]
 
 
@@ -98,10 +109,10 @@ def _mips(prefix: str, endian: str, n64: bool) -> list[str]:
     # -Ttext-segment keeps .MIPS.abiflags in the one PT_LOAD; malta enters at e_entry.
     if n64:
         return [f"{prefix}as -non_shared -msym32 -march=mips64r2 {endian} --defsym N64=1 "
-                f"-I {HERE} -o OBJ SRC",
+                f"-I {INCLUDE} -o OBJ SRC",
                 f"{prefix}ld -N {NO_RWX} {endian} -Ttext-segment=0xffffffff80100000 "
                 "-e _start -o OUT OBJ"]
-    return [f"{prefix}as -non_shared -march=mips32r2 {endian} -I {HERE} -o OBJ SRC",
+    return [f"{prefix}as -non_shared -march=mips32r2 {endian} -I {INCLUDE} -o OBJ SRC",
             f"{prefix}ld -N {NO_RWX} {endian} -Ttext-segment=0x80100000 -e _start -o OUT OBJ"]
 
 
@@ -117,7 +128,7 @@ GUESTS = [
                       Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a15"])],
           family="arm", args32=2, user_calls=1),
     Guest("aarch64", "aarch64.S",
-          _gnu("aarch64-linux-gnu-", f"-I {HERE}", "-Ttext=0x40000000"), "OUT",
+          _gnu("aarch64-linux-gnu-", "", "-Ttext=0x40000000"), "OUT",
           "-kernel", [Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a57"])],
           family="aarch64", args64=1, user_calls=1),
     Guest("mips", "mips.S", _mips("mips-linux-gnu-", "-EB", False), "OUT", "-kernel",
@@ -130,7 +141,7 @@ GUESTS = [
           "-kernel", [Boot("mips64el", MALTA64)], family="mips", args64=2,
           user_calls=1),
     Guest("loongarch64", "loongarch64.S",
-          ["clang-19 --target=loongarch64-unknown-elf -c -o OBJ SRC",
+          [f"clang-19 --target=loongarch64-unknown-elf -I {INCLUDE} -c -o OBJ SRC",
            "ld.lld-19 -N -Ttext=0x200000 -e _start -o OUT OBJ"], "OUT", "-kernel",
           [Boot("loongarch64", ["-M", "virt", "-cpu", "la464"])], family="loongarch",
           args64=1, user_calls=1),
@@ -138,23 +149,23 @@ GUESTS = [
           _gnu("riscv64-linux-gnu-", "-march=rv64imac", "-Ttext=0x80000000"), "OUT", "-kernel",
           [Boot("riscv64", ["-M", "virt", "-bios", "none"])], family="riscv", args64=1, user_calls=1),
     Guest("ppce500", "ppce500.S",
-          _gnu("powerpc-linux-gnu-", f"-a32 -mbig -me500 -I {HERE}", "-Ttext=0x100000"), "OUT", "-kernel",
+          _gnu("powerpc-linux-gnu-", "-a32 -mbig -me500", "-Ttext=0x100000"), "OUT", "-kernel",
           [Boot("ppc", ["-M", "ppce500"])], family="ppc", args32=1, user_calls=1),
     # pseries without x-vof loads -bios raw at 0 and enters it at 0x100, big-endian.
     Guest("ppc64", "ppc64.S",
-          [f"powerpc64-linux-gnu-as -a64 -mbig -I {HERE} -o OBJ SRC",
+          [f"powerpc64-linux-gnu-as -a64 -mbig -I {INCLUDE} -o OBJ SRC",
            f"powerpc64-linux-gnu-ld -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "powerpc64-linux-gnu-objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
           [Boot("ppc64", PSERIES)], family="ppc", args64=1),
     Guest("ppc64le", "ppc64.S",
-          [f"powerpc64le-linux-gnu-as -a64 -mlittle --defsym LE=1 -I {HERE} -o OBJ SRC",
+          [f"powerpc64le-linux-gnu-as -a64 -mlittle --defsym LE=1 -I {INCLUDE} -o OBJ SRC",
            f"powerpc64le-linux-gnu-ld -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "powerpc64le-linux-gnu-objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
           # Penguin's little-endian names: register bytes follow the guest's MSR[LE].
           [Boot("powerpc64le", PSERIES), Boot("powerpc64el", PSERIES)], family="ppc",
           args64=1),
     Guest("x86", "x86.S",
-          ["as --32 -o OBJ SRC",
+          [f"as --32 -I {INCLUDE} -o OBJ SRC",
            f"ld -m elf_i386 -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
            "objcopy -O binary OUT.elf OUT.bin"], "OUT.bin", "-bios",
           [Boot("x86_64", ["-M", "pc", "-nodefaults", "-no-reboot"])],

@@ -14,13 +14,11 @@
 # Fail mask bits: PROTOCOL's 0x1 args, 0x4 unregistered, 0x8 write-back,
 # 0x40 state, 0x80 user mode, and 0x100 for an exception at PLV0 (a guest bug).
 
-    .equ NR_ARGS64,   0x50454e11
-    .equ NR_WRITE,    0x50454e02
-    .equ NR_VERDICT,  0x50454e03
-    .equ NR_UNREG,    0x50454e04
-    .equ NR_NEARMISS, 0x50454e05
-    .equ NR_STATE,    0x50454e06
-    .equ NR_USER,     0x50454e07
+# SENTINEL, UART; NR_*, A*_64, RET64, WVAL64, WRET, SRET, STATE_*, FAIL_*
+# (common.inc)
+    .include "loongarch64.inc"
+
+    .equ FAIL_EXC,    0x100         # an exception at PLV0
 
     .equ CSR_PRMD,    0x1
     .equ CSR_ESTAT,   0x5
@@ -28,22 +26,14 @@
     .equ CSR_EENTRY,  0xc
     .equ ECODE_SYS,   0xb
 
-    .equ UART,        0x1fe001e0    # virt NS16550 THR
-
-# The hypercall sentinel, emitted as a raw word so the encoding cannot drift
-# with assembler versions: cpucfg $r0,$r0.
-    .macro SENTINEL
-    .word 0x00006c00
-    .endm
-
     .macro LOAD_CALL nr
     li.d    $r11, \nr
-    li.d    $r4, 0x1111111111111111
-    li.d    $r5, 0x2222222222222222
-    li.d    $r6, 0x3333333333333333
-    li.d    $r7, 0x4444444444444444
-    li.d    $r8, 0x5555555555555555
-    li.d    $r9, 0x6666666666666666
+    li.d    $r4, A0_64
+    li.d    $r5, A1_64
+    li.d    $r6, A2_64
+    li.d    $r7, A3_64
+    li.d    $r8, A4_64
+    li.d    $r9, A5_64
     .endm
 
 # Set \bit in the fail mask unless \reg == $r24.
@@ -92,7 +82,7 @@ _start:
 # ---- 2. Args (one mode: the sentinel has a single form) ------------------
     LOAD_CALL NR_ARGS64
     SENTINEL
-    EXPECT_D $r4, 0xfedcba9876543210, 0x1
+    EXPECT_D $r4, RET64, FAIL_ARGS
 
 # ---- 3. Near misses: each field of 0x00006c00 changed alone --------------
 # cpucfg never traps (an out-of-range index reads 0) and the rdtime family
@@ -114,19 +104,19 @@ _start:
     LOAD_CALL NR_UNREG
     SENTINEL
     li.d    $r24, NR_UNREG
-    EXPECT  $r11, 0x4
-    EXPECT_D $r4, 0x1111111111111111, 0x4   # a0 is also the return register
-    EXPECT_D $r5, 0x2222222222222222, 0x4
-    EXPECT_D $r6, 0x3333333333333333, 0x4
-    EXPECT_D $r7, 0x4444444444444444, 0x4
-    EXPECT_D $r8, 0x5555555555555555, 0x4
-    EXPECT_D $r9, 0x6666666666666666, 0x4
+    EXPECT  $r11, FAIL_UNREG
+    EXPECT_D $r4, A0_64, FAIL_UNREG     # a0 is also the return register
+    EXPECT_D $r5, A1_64, FAIL_UNREG
+    EXPECT_D $r6, A2_64, FAIL_UNREG
+    EXPECT_D $r7, A3_64, FAIL_UNREG
+    EXPECT_D $r8, A4_64, FAIL_UNREG
+    EXPECT_D $r9, A5_64, FAIL_UNREG
 
 # ---- 5. Write-back: the host writes WVAL into a3 ($r7), returns 0x1234 ---
     LOAD_CALL NR_WRITE
     SENTINEL
-    EXPECT_D $r7, 0x5a5a5a5a5a5a5a5a, 0x8
-    EXPECT_D $r4, 0x1234, 0x8
+    EXPECT_D $r7, WVAL64, FAIL_WRITE
+    EXPECT_D $r4, WRET, FAIL_WRITE
 
 # ---- 6. State: a0 = the run-time address of the sentinel (PC-relative);
 # the host writes a4 ($r8), a5 ($r9) and a2 ($r6) and returns 0x5354 -----
@@ -135,10 +125,10 @@ _start:
     .globl  penguin_state_sentinel
 penguin_state_sentinel:
     SENTINEL
-    EXPECT_D $r8, 0x0a0a0a0a0a0a0a0a, 0x40
-    EXPECT_D $r9, 0x0b0b0b0b0b0b0b0b, 0x40
-    EXPECT_D $r6, 0x0c0c0c0c0c0c0c0c, 0x40
-    EXPECT_D $r4, 0x5354, 0x40
+    EXPECT_D $r8, STATE_A4_64, FAIL_STATE
+    EXPECT_D $r9, STATE_A5_64, FAIL_STATE
+    EXPECT_D $r6, STATE_A2_64, FAIL_STATE
+    EXPECT_D $r4, SRET, FAIL_STATE
 
 # ---- 7. User mode: ertn to PLV3, hypercall there, syscall back -----------
     li.d    $r12, 3             # PRMD: PPLV = 3, PIE = 0
@@ -151,7 +141,7 @@ penguin_state_sentinel:
 user_code:
     LOAD_CALL NR_USER
     SENTINEL
-    EXPECT_D $r4, 0xfedcba9876543210, 0x80
+    EXPECT_D $r4, RET64, FAIL_USER
     syscall 0                   # exc_entry resumes at PLV0 at user_done
 
 user_done:
@@ -210,12 +200,12 @@ exc_entry:
     bstrpick.d $r12, $r12, 21, 16   # Ecode
     li.d    $r13, ECODE_SYS
     beq     $r12, $r13, 1f
-    ori     $r23, $r23, 0x80
+    ori     $r23, $r23, FAIL_USER
 1:  la.local $r12, user_done
     csrwr   $r12, CSR_ERA
     csrwr   $r0, CSR_PRMD       # PPLV = 0, PIE = 0
     ertn
-2:  ori     $r23, $r23, 0x100
+2:  ori     $r23, $r23, FAIL_EXC
     b       verdict
 
     .data

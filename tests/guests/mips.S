@@ -16,17 +16,9 @@
     .set noreorder          # every delay slot below is filled by hand
     .set noat               # $1 is a near-miss destination, gas must not use it
 
-# SENTINEL, PADDIU, PLA, PRINT, ZERO_GPRS, REPORT_VERDICT, COM1_ROUTINES
-    .include "mips-malta.inc"
-
-    .equ NR_ARGS32,   0x50454e01
-    .equ NR_ARGS64,   0x50454e11
-    .equ NR_WRITE,    0x50454e02
-    .equ NR_VERDICT,  0x50454e03
-    .equ NR_UNREG,    0x50454e04
-    .equ NR_NEARMISS, 0x50454e05
-    .equ NR_STATE,    0x50454e06
-    .equ NR_USER,     0x50454e07
+# SENTINEL, PADDIU, PLA, PRINT, ZERO_GPRS, REPORT_VERDICT, COM1_ROUTINES;
+# NR_*, A*, RET*, WVAL*, WRET, SRET, STATE_*, FAIL_* (common.inc)
+    .include "mips.inc"
 
 # Register-width constant.  o32 can only hold the low 32 bits.
     .macro LIW reg, v64, v32
@@ -39,12 +31,12 @@
 
 # A_0..A_5 into $4..$9 (64-bit values in n64 code, 32-bit in o32 code).
     .macro LOAD_ARGS
-    LIW $4, 0x1111111111111111, 0x11111111
-    LIW $5, 0x2222222222222222, 0x22222222
-    LIW $6, 0x3333333333333333, 0x33333333
-    LIW $7, 0x4444444444444444, 0x44444444
-    LIW $8, 0x5555555555555555, 0x55555555
-    LIW $9, 0x6666666666666666, 0x66666666
+    LIW $4, A0_64, A0_32
+    LIW $5, A1_64, A1_32
+    LIW $6, A2_64, A2_32
+    LIW $7, A3_64, A3_32
+    LIW $8, A4_64, A4_32
+    LIW $9, A5_64, A5_32
     .endm
 
     .macro LOAD_CALL nr
@@ -101,7 +93,7 @@ _start:
     LOAD_CALL NR_ARGS32
     .endif
     SENTINEL
-    EXPECT_W $2, 0xfedcba9876543210, 0x76543210, 0x1
+    EXPECT_W $2, RET64, RET32, FAIL_ARGS
 
 # ---- 2. Args, mode 2: the sentinel in the delay slot of a taken branch ----
 # The host must complete the branch after the call: resuming at the slot's
@@ -118,8 +110,8 @@ _start:
     ori  $10, $0, 1             # only reached if the branch was not taken
 1:  beq  $10, $0, 2f
     nop
-    ori  $16, $16, 0x1
-2:  EXPECT_W $2, 0xfedcba9876543210, 0x76543210, 0x1
+    ori  $16, $16, FAIL_ARGS
+2:  EXPECT_W $2, RET64, RET32, FAIL_ARGS
 
 # ---- 3. Near misses: each field of 0x0000000a changed alone --------------
 # None of these traps on 24Kf / MIPS64R2-generic under QEMU 10.0
@@ -144,20 +136,20 @@ _start:
     LOAD_CALL NR_UNREG
     SENTINEL
     li   $17, NR_UNREG          # v0 is both nr and the return register
-    EXPECT $2, 0x4
-    EXPECT_W $4, 0x1111111111111111, 0x11111111, 0x4
-    EXPECT_W $5, 0x2222222222222222, 0x22222222, 0x4
-    EXPECT_W $6, 0x3333333333333333, 0x33333333, 0x4
-    EXPECT_W $7, 0x4444444444444444, 0x44444444, 0x4
-    EXPECT_W $8, 0x5555555555555555, 0x55555555, 0x4
-    EXPECT_W $9, 0x6666666666666666, 0x66666666, 0x4
+    EXPECT $2, FAIL_UNREG
+    EXPECT_W $4, A0_64, A0_32, FAIL_UNREG
+    EXPECT_W $5, A1_64, A1_32, FAIL_UNREG
+    EXPECT_W $6, A2_64, A2_32, FAIL_UNREG
+    EXPECT_W $7, A3_64, A3_32, FAIL_UNREG
+    EXPECT_W $8, A4_64, A4_32, FAIL_UNREG
+    EXPECT_W $9, A5_64, A5_32, FAIL_UNREG
 
 # ---- 5. Write-back: the host writes WVAL into a3 ($7) and returns 0x1234 --
     LOAD_CALL NR_WRITE
     SENTINEL
-    EXPECT_W $7, 0x5a5a5a5a5a5a5a5a, 0x5a5a5a5a, 0x8
-    li   $17, 0x1234
-    EXPECT $2, 0x8
+    EXPECT_W $7, WVAL64, WVAL32, FAIL_WRITE
+    li   $17, WRET
+    EXPECT $2, FAIL_WRITE
 
 # ---- 6. State: a0 ($4) = the address of the sentinel, which the boot stub
 # runs at its link address (KSEG0); the host writes a4 ($8), a5 ($9) and
@@ -167,11 +159,11 @@ _start:
     .globl penguin_state_sentinel
 penguin_state_sentinel:
     SENTINEL
-    EXPECT_W $8, 0x0a0a0a0a0a0a0a0a, 0x0a0a0a0a, 0x40
-    EXPECT_W $9, 0x0b0b0b0b0b0b0b0b, 0x0b0b0b0b, 0x40
-    EXPECT_W $6, 0x0c0c0c0c0c0c0c0c, 0x0c0c0c0c, 0x40
-    li   $17, 0x5354
-    EXPECT $2, 0x40
+    EXPECT_W $8, STATE_A4_64, STATE_A4_32, FAIL_STATE
+    EXPECT_W $9, STATE_A5_64, STATE_A5_32, FAIL_STATE
+    EXPECT_W $6, STATE_A2_64, STATE_A2_32, FAIL_STATE
+    li   $17, SRET
+    EXPECT $2, FAIL_STATE
 
 # ---- 7. User mode: eret into user mode (kuseg), hypercall there, syscall back
 # User code can only run in kuseg, which is TLB-mapped: TLB entry 0 maps the
@@ -212,10 +204,10 @@ penguin_state_sentinel:
 user_code:
     LOAD_CALL NR_USER
     SENTINEL
-    EXPECT_W $2, 0xfedcba9876543210, 0x76543210, 0x80
+    EXPECT_W $2, RET64, RET32, FAIL_USER
     syscall                     # ExcCode 8: exc_general resumes at user_done
     nop
-    ori  $16, $16, 0x80         # not reached
+    ori  $16, $16, FAIL_USER    # not reached
 user_done:
 
 # ---- 8. Verdict ----------------------------------------------------------
@@ -229,7 +221,7 @@ verdict:
 
 # Exception vectors (EBase = exc_base, BEV = 0).  Only a syscall (ExcCode 8,
 # from the user routine) is expected: return to user_done in kernel mode.
-# Anything else sets 0x80 and goes to the verdict in kernel mode.
+# Anything else sets FAIL_USER and goes to the verdict in kernel mode.
     .balign 4096
 exc_base:
     b    exc_fatal              # +0x000: TLB refill
@@ -250,7 +242,7 @@ exc_base:
     b    exc_return
     nop
 exc_fatal:
-    ori  $16, $16, 0x80
+    ori  $16, $16, FAIL_USER
     PLA  $26, verdict
 exc_return:
     mtc0 $26, $14               # EPC

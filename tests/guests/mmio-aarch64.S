@@ -23,10 +23,11 @@
 // Fail mask bits: 0x1 read value mismatch, 0x2 a data abort in steps 1-2 (an access
 // the region should have caught), 0x100 an exception other than a data abort.
 
-    .equ MMIO_BASE,     0x0b000000
+// SENTINEL, expect, el1_entry, report_verdict, eret_next, pl011_routines, el1_vectors;
+// NR_VERDICT, NR_MMIO_REMOVE (common.inc)
+    .include "aarch64.inc"
 
-    .equ NR_VERDICT,    0x50454e03
-    .equ NR_MMIO_REMOVE, 0x50454e20
+    .equ MMIO_BASE,     0x0b000000
 
     .equ READ_BASE,     0x0102030405060708  // the host's answer: READ_BASE + offset
 
@@ -35,9 +36,6 @@
     .equ FAIL_EXC,      0x100
 
     .equ EC_DABT_CUR,   0x25                // data abort taken without a change in EL
-
-// expect, el1_entry, report_verdict, eret_next, pl011_routines, el1_vectors
-    .include "aarch64-virt.inc"
 
     .text
     .globl _start
@@ -88,7 +86,7 @@ _start:
     mov     x3, #0
     mov     x4, #0
     mov     x5, #0
-    .inst   0xd500501f                  // SENTINEL msr S0_0_C5_C0_0, xzr
+    SENTINEL
 
     // 4. the same addresses again: nothing may reach the host now
     mov     x21, #0

@@ -44,11 +44,9 @@
     .set noreorder          # every delay slot below is filled by hand
     .set noat
 
-# SENTINEL, PADDIU, PLA, PRINT, ZERO_GPRS, REPORT_VERDICT, COM1_ROUTINES
-    .include "mips-malta.inc"
-
-    .equ NR_VERDICT,     0x50454e03
-    .equ NR_MMIO_REMOVE, 0x50454e20
+# SENTINEL, PADDIU, PLA, PRINT, ZERO_GPRS, REPORT_VERDICT, COM1_ROUTINES;
+# NR_VERDICT, NR_MMIO_REMOVE (common.inc)
+    .include "mips.inc"
 
     .equ MMIO_HI,     0xbe40        # KSEG1 0xffffffffbe400000 = physical 0x1e400000
 

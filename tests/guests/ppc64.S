@@ -2,13 +2,12 @@
 # little-endian (assemble with --defsym LE=1 for the LE build).  No firmware:
 #   qemu-system-ppc64 -M pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off \
 #       -cpu power9 -bios prog.bin -serial <chardev>
-# spapr_machine_init loads the -bios file raw at guest physical 0
-# (load_image_targphys(filename, 0, FW_MAX_SIZE)); without x-vof,
-# spapr_machine_reset enters it at SPAPR_ENTRY_POINT = 0x100 in real mode,
-# big-endian, with MSR[SF] = 0 (spapr_reset_vcpu clears it).  The image is
-# therefore linked at 0 (so link address = physical address) and laid out as
-# the exception vector table: 0x100 is the entry, the other vectors up to
-# 0x2000 are stubs, and the program proper starts at 0x2000.
+# spapr loads the -bios file raw at guest physical 0 and enters it at
+# SPAPR_ENTRY_POINT = 0x100 in real mode, big-endian, with MSR[SF] = 0
+# (include/ppc.inc).  The image is therefore linked at 0 (so link address =
+# physical address) and laid out as the exception vector table: 0x100 is the
+# entry, the other vectors up to 0x2000 are stubs, and the program proper
+# starts at 0x2000.
 # The console is the spapr-vty that spapr creates for serial_hd(0): with no
 # -serial chardev the H_PUT_TERM_CHAR hcalls just return H_PARAMETER, which is
 # harmless (the output is a debugging aid only).
@@ -20,41 +19,18 @@
 #   r20..r27 and LR/CTR are scratch for the checks and the print routines,
 #   r10/r11 are the near misses' scratch targets.
 
-    .equ SENTINEL,    0x694a0000    # xori r10,r10,0
-
-    .equ NR_ARGS32,   0x50454e01
-    .equ NR_ARGS64,   0x50454e11
-    .equ NR_WRITE,    0x50454e02
-    .equ NR_VERDICT,  0x50454e03
-    .equ NR_UNREG,    0x50454e04
-    .equ NR_NEARMISS, 0x50454e05
-    .equ NR_STATE,    0x50454e06
-
-    .equ A0,    0x1111111111111111
-    .equ A1,    0x2222222222222222
-    .equ A2,    0x3333333333333333
-    .equ A3,    0x4444444444444444
-    .equ A4,    0x5555555555555555
-    .equ A5,    0x6666666666666666
-    .equ RET,   0xfedcba9876543210
-    .equ WVAL,  0x5a5a5a5a5a5a5a5a
-    .equ WRET,  0x1234
-    .equ SRET,  0x5354
-    .equ STATE_A4, 0x0a0a0a0a0a0a0a0a
-    .equ STATE_A5, 0x0b0b0b0b0b0b0b0b
-    .equ STATE_A2, 0x0c0c0c0c0c0c0c0c
+# SENTINEL, LA, PPC64_FIXUP_ENDIAN, PPC64_MODE, PPC_WIDTH, LOADARGS, CHECK,
+# NEARMISSES, HEX_DIGITS, UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT; NR_*, FAIL_*
+# (common.inc)
+    .include "ppc.inc"
+    PPC_WIDTH 64
 
     # Every near miss is a valid D-form logical instruction: none may trap.
     .equ EXPECTED_TRAPS, 0
 
-    .equ F_ARGS,  0x1
-    .equ F_TRAPS, 0x2
-    .equ F_UNREG, 0x4
-    .equ F_WRITE, 0x8
-    .equ F_STATE, 0x40
-    .equ F_EXCP,  0x10          # unexpected exception (not in PROTOCOL.md's
+    .equ FAIL_EXC,   0x10       # unexpected exception (not in PROTOCOL.md's
                                 # list, but any nonzero verdict fails the test)
-    .equ F_SETUP, 0x20          # H_SET_MODE (interrupt endianness) refused
+    .equ FAIL_SETUP, 0x20       # H_SET_MODE (interrupt endianness) refused
 
     .equ H_PUT_TERM_CHAR, 0x58
     .equ H_SET_MODE,      0x31c
@@ -62,53 +38,11 @@
     .equ VTY_REG, 0x71000000    # first spapr-vio reg; spapr creates the vty
                                 # for serial_hd(0) before any other vio device
 
-# lis r0 is addis r0,0,imm (rA=0 reads as zero); ori/oris/rldicr read r0 as
-# a real register, so LI64 is also correct for r0.
-.macro LI64 r, v
-    lis   \r, ((\v) >> 48) & 0xffff
-    ori   \r, \r, ((\v) >> 32) & 0xffff
-    sldi  \r, \r, 32
-    oris  \r, \r, ((\v) >> 16) & 0xffff
-    ori   \r, \r, (\v) & 0xffff
-.endm
-
-.macro LOADARGS nr
-    LI64  0, \nr
-    LI64  3, A0
-    LI64  4, A1
-    LI64  5, A2
-    LI64  6, A3
-    LI64  7, A4
-    LI64  8, A5
-.endm
-
-.macro CHECK reg, val, bit
-    LI64  20, \val
-    cmpld \reg, 20
-    beq   .Lok\@
-    ori   28, 28, \bit
-.Lok\@:
-.endm
-
-# LA, UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT
-    .include "ppc-steps.inc"
-
     .text
     .globl _start
     .org  0x100
 _start:
-    .ifdef LE
-    # FIXUP_ENDIAN from Linux (arch/powerpc/include/asm/ppc_asm.h).  The CPU
-    # starts big-endian: read big-endian, the first word (tdi 0,0,0x48 stored
-    # little-endian) is "b .+8", which enters the byte-swapped trampoline
-    # below; it flips MSR[LE] with rfid and lands on the "b" after it, now
-    # little-endian.  Clobbers r10, r11 and clears MSR[EE,RI].
-    tdi   0, 0, 0x48
-    b     191f
-    .long 0xa600607d, 0x01006b69, 0x00004039, 0x6401417d, 0x05009f42
-    .long 0xa602487d, 0x14004a39, 0xa6035a7d, 0xa6037b7d, 0x2400004c
-191:
-    .endif
+    PPC64_FIXUP_ENDIAN          # with --defsym LE=1: switch to little-endian
     b     start
 
 # Every Book3S vector offset (0x200 .. 0x1800) is a multiple of 0x20, so a
@@ -132,17 +66,7 @@ start:
     li    28, 0
     li    31, 0
 
-    # 64-bit mode: the entry state has MSR[SF] = 0, and this is the 64-bit
-    # test, so set SF through rfid (the architected way to change it).
-    mfmsr 11
-    li    12, 1
-    sldi  12, 12, 63
-    or    11, 11, 12
-    LA    10, 1f
-    mtsrr0 10
-    mtsrr1 11
-    rfid
-1:
+    PPC64_MODE                  # 64-bit code: the entry state has MSR[SF] = 0
     # Take interrupts in the program's own endianness (LPCR[ILE]); a guest
     # cannot write LPCR under pseries, so ask through H_SET_MODE.
     li    3, H_SET_MODE
@@ -157,26 +81,26 @@ start:
     sc    1
     cmpdi 3, 0                  # H_SUCCESS
     beq   2f
-    ori   28, 28, F_SETUP
+    ori   28, 28, FAIL_SETUP
 2:
     LA    21, msg_start
     bl    puts
 
 # ---- 2. Args (one mode: 64-bit code) ----
     LOADARGS NR_ARGS64
-    .long SENTINEL
-    CHECK 3, RET, F_ARGS
+    SENTINEL
+    CHECK 3, RET, FAIL_ARGS
 
 # ---- 3. Near misses: each field of 0x694a0000 changed alone ----
-    .include "ppc-nearmiss.inc"
-    CHECK 31, EXPECTED_TRAPS, F_TRAPS
+    NEARMISSES
+    CHECK 31, EXPECTED_TRAPS, FAIL_TRAPS
 
-# ---- 4. Unregistered, 5. write-back, 6. state (ppc-steps.inc) ----
+# ---- 4. Unregistered, 5. write-back, 6. state (ppc.inc) ----
     UNREG_WRITE_STATE
 
 # ---- 7. Verdict ----
 verdict:
-    REPORT_VERDICT LI64
+    REPORT_VERDICT
 
 # putc: r23 = character.  H_PUT_TERM_CHAR takes up to 16 characters packed
 # big-endian from the top of r6:r7, whatever the guest's endianness.
@@ -210,16 +134,7 @@ puthex:
     bl    putc
     li    23, 'x'
     bl    putc
-    li    24, 8
-    mtctr 24
-1:  rotlwi 22, 22, 4            # next nibble into the low bits
-    andi. 23, 22, 0xf
-    cmpdi 23, 10
-    blt   2f
-    addi  23, 23, 'a' - '0' - 10
-2:  addi  23, 23, '0'
-    bl    putc
-    bdnz  1b
+    HEX_DIGITS "bl putc"
     mtlr  26
     blr
 
@@ -233,7 +148,7 @@ excp_program:
     rfid
 
 excp_fatal:
-    ori   28, 28, F_EXCP
+    ori   28, 28, FAIL_EXC
     b     verdict
 
     .ifdef LE

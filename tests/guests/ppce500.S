@@ -10,104 +10,25 @@
 #   r20..r27 and LR are scratch for the checks and the print routines,
 #   r10/r11 are the near misses' scratch targets.
 
-    .equ SENTINEL,    0x694a0000    # xori r10,r10,0
-
-    .equ NR_ARGS32,   0x50454e01
-    .equ NR_ARGS64,   0x50454e11
-    .equ NR_WRITE,    0x50454e02
-    .equ NR_VERDICT,  0x50454e03
-    .equ NR_UNREG,    0x50454e04
-    .equ NR_NEARMISS, 0x50454e05
-    .equ NR_STATE,    0x50454e06
-    .equ NR_USER,     0x50454e07
-
-    # 32-bit code: RET, WVAL and the STATE_* values truncated to the register width.
-    .equ A0,    0x11111111
-    .equ A1,    0x22222222
-    .equ A2,    0x33333333
-    .equ A3,    0x44444444
-    .equ A4,    0x55555555
-    .equ A5,    0x66666666
-    .equ RET,   0x76543210
-    .equ WVAL,  0x5a5a5a5a
-    .equ WRET,  0x1234
-    .equ SRET,  0x5354
-    .equ STATE_A4, 0x0a0a0a0a
-    .equ STATE_A5, 0x0b0b0b0b
-    .equ STATE_A2, 0x0c0c0c0c
+# SENTINEL, LI32, LA, E500_MAP_CCSR, UART, PPC_WIDTH, LOADARGS, CHECK, NEARMISSES,
+# HEX_DIGITS, UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT; NR_*, FAIL_* (common.inc)
+    .include "ppc.inc"
+    PPC_WIDTH 32
 
     # Every near miss is a valid D-form logical instruction: none may trap.
     .equ EXPECTED_TRAPS, 0
 
-    .equ F_ARGS,  0x1
-    .equ F_TRAPS, 0x2
-    .equ F_UNREG, 0x4
-    .equ F_WRITE, 0x8
-    .equ F_STATE, 0x40
-    .equ F_USER,  0x80
-    .equ F_EXCP,  0x10          # unexpected exception (not in PROTOCOL.md's
+    .equ FAIL_EXC,  0x10        # unexpected exception (not in PROTOCOL.md's
                                 # list, but any nonzero verdict fails the test)
-
-    # CCSR lives at PA 0xF_E000_0000, beyond the 32-bit EA space; TLB1[1]
-    # below maps it at EA 0xE0000000.
-    .equ CCSR_EA,     0xE0000000
-    .equ UART_THR,    CCSR_EA + 0x4500  # DUART0; QEMU's THR is always ready
 
     .equ SPR_IVPR,  63
     .equ SPR_IVOR0, 400
     .equ SPR_IVOR32, 528
-    .equ SPR_MAS0, 624
-    .equ SPR_MAS1, 625
-    .equ SPR_MAS2, 626
-    .equ SPR_MAS3, 627
-    .equ SPR_MAS7, 944
-
-.macro LI32 r, v
-    lis   \r, ((\v) >> 16) & 0xffff
-    ori   \r, \r, (\v) & 0xffff
-.endm
-
-# lis r0 is addis r0,0,imm (rA=0 reads as zero), and ori reads r0 as a real
-# register, so LI32 is also correct for r0.
-.macro LOADARGS nr
-    LI32  0, \nr
-    LI32  3, A0
-    LI32  4, A1
-    LI32  5, A2
-    LI32  6, A3
-    LI32  7, A4
-    LI32  8, A5
-.endm
-
-.macro CHECK reg, val, bit
-    LI32  20, \val
-    cmplw \reg, 20
-    beq   .Lok\@
-    ori   28, 28, \bit
-.Lok\@:
-.endm
-
-# LA, UNREG_WRITE_STATE (steps 4-6), REPORT_VERDICT
-    .include "ppc-steps.inc"
 
     .text
     .globl _start
 _start:
-    # TLB1[1]: EA 0xE0000000 -> PA 0xF_E000_0000, 1 MiB, cache-inhibited and
-    # guarded (device memory), supervisor RW only, IPROT so it stays put.
-    lis   3, 0x1001             # MAS0: TLBSEL=1, ESEL=1
-    mtspr SPR_MAS0, 3
-    LI32  3, 0xC0000500         # MAS1: V | IPROT | TSIZE=5 (1 MiB)
-    mtspr SPR_MAS1, 3
-    LI32  3, 0xE000000A         # MAS2: EPN | I | G
-    mtspr SPR_MAS2, 3
-    LI32  3, 0xE0000015         # MAS3: RPN low | SX | SW | SR
-    mtspr SPR_MAS3, 3
-    li    3, 0xF                # MAS7: RPN bits above 32
-    mtspr SPR_MAS7, 3
-    isync
-    tlbwe
-    isync
+    E500_MAP_CCSR               # the UART's page
 
     # Exceptions: IVPR holds the upper 16 bits of every vector and IVORn the
     # low 16, so the image must be linked at a 64 KiB boundary (0x100000),
@@ -137,14 +58,14 @@ _start:
 
 # ---- 2. Args (one mode: 32-bit code) ----
     LOADARGS NR_ARGS32
-    .long SENTINEL
-    CHECK 3, RET, F_ARGS
+    SENTINEL
+    CHECK 3, RET, FAIL_ARGS
 
 # ---- 3. Near misses: each field of 0x694a0000 changed alone ----
-    .include "ppc-nearmiss.inc"
-    CHECK 31, EXPECTED_TRAPS, F_TRAPS
+    NEARMISSES
+    CHECK 31, EXPECTED_TRAPS, FAIL_TRAPS
 
-# ---- 4. Unregistered, 5. write-back, 6. state (ppc-steps.inc) ----
+# ---- 4. Unregistered, 5. write-back, 6. state (ppc.inc) ----
     UNREG_WRITE_STATE
 
 # ---- 7. User mode: rfi with MSR[PR] set, hypercall there, sc back ----
@@ -161,19 +82,19 @@ _start:
 
 user_code:
     LOADARGS NR_USER
-    .long SENTINEL
-    CHECK 3, RET, F_USER
+    SENTINEL
+    CHECK 3, RET, FAIL_USER
     sc                          # IVOR8: excp_syscall resumes at user_done
-    ori   28, 28, F_USER        # not reached
+    ori   28, 28, FAIL_USER     # not reached
 user_done:
 
 # ---- 8. Verdict ----
 verdict:
-    REPORT_VERDICT LI32
+    REPORT_VERDICT
 
 # puts: r21 = NUL-terminated string.  Clobbers r20, r21, r23.
 puts:
-    LI32  20, UART_THR
+    LI32  20, UART
 1:  lbz   23, 0(21)
     cmpwi 23, 0
     beqlr
@@ -183,21 +104,12 @@ puts:
 
 # puthex: prints r22 as "0x" + 8 hex digits.  Clobbers r20, r22..r25, CTR.
 puthex:
-    LI32  20, UART_THR
+    LI32  20, UART
     li    23, '0'
     stb   23, 0(20)
     li    23, 'x'
     stb   23, 0(20)
-    li    24, 8
-    mtctr 24
-1:  rotlwi 22, 22, 4            # next nibble into the low bits
-    andi. 23, 22, 0xf
-    cmpwi 23, 10
-    blt   2f
-    addi  23, 23, 'a' - '0' - 10
-2:  addi  23, 23, '0'
-    stb   23, 0(20)
-    bdnz  1b
+    HEX_DIGITS "stb 23, 0(20)"
     blr
 
 # IVOR offsets must be 16-byte aligned.
@@ -224,7 +136,7 @@ excp_syscall:
 
     .balign 16
 excp_fatal:
-    ori   28, 28, F_EXCP
+    ori   28, 28, FAIL_EXC
     b     verdict
 
 msg_start:   .asciz "PENGUIN-GUEST ppce500 start\r\n"

@@ -13,40 +13,15 @@
                                 # handler and the near-miss list rely on knowing
                                 # which encodings were emitted
 
-    .equ UART_THR,    0x10000000    # virt NS16550A; QEMU's THR is always ready
-    .equ SENTINEL,    0x00004013    # xori x0,x0,0
-
-    .equ NR_ARGS32,   0x50454e01
-    .equ NR_ARGS64,   0x50454e11
-    .equ NR_WRITE,    0x50454e02
-    .equ NR_VERDICT,  0x50454e03
-    .equ NR_UNREG,    0x50454e04
-    .equ NR_NEARMISS, 0x50454e05
-    .equ NR_STATE,    0x50454e06
-    .equ NR_USER,     0x50454e07
-
-    .equ A0_64, 0x1111111111111111
-    .equ A1_64, 0x2222222222222222
-    .equ A2_64, 0x3333333333333333
-    .equ A3_64, 0x4444444444444444
-    .equ A4_64, 0x5555555555555555
-    .equ A5_64, 0x6666666666666666
-    .equ RET,   0xfedcba9876543210
-    .equ WVAL,  0x5a5a5a5a5a5a5a5a
-    .equ WRET,  0x1234
-    .equ SRET,  0x5354
+# SENTINEL, UART_THR; NR_*, A*_64, RET64, WVAL64, WRET, SRET, STATE_*, FAIL_*
+# (common.inc)
+    .include "riscv64.inc"
 
     # Exactly one near miss is architecturally reserved (OP-IMM-32 funct3=100)
     # and must raise an illegal-instruction trap; every other one is a no-op.
     .equ EXPECTED_TRAPS, 1
 
-    .equ F_ARGS,  0x1
-    .equ F_TRAPS, 0x2
-    .equ F_UNREG, 0x4
-    .equ F_WRITE, 0x8
-    .equ F_STATE, 0x40
-    .equ F_USER,  0x80
-    .equ F_EXCP,  0x10          # unexpected exception (not in PROTOCOL.md's
+    .equ FAIL_EXC, 0x10         # unexpected exception (not in PROTOCOL.md's
                                 # list, but any nonzero verdict fails the test)
 
 # Loads nr and all six args explicitly, so that no step depends on what a
@@ -81,8 +56,8 @@ _start:
 
 # ---- 2. Args (one mode: 64-bit code) ----
     LOADARGS NR_ARGS64
-    .word SENTINEL
-    CHECK a0, RET, F_ARGS
+    SENTINEL
+    CHECK a0, RET64, FAIL_ARGS
 
 # ---- 3. Near misses: each field of 0x00004013 changed alone ----
     # imm changed: xori x0,x0,1 is still a HINT (rd = x0), so a no-op.
@@ -119,24 +94,24 @@ _start:
     LOADARGS NR_NEARMISS
     .hword 0x0001
     .hword 0x4011
-    CHECK s1, EXPECTED_TRAPS, F_TRAPS
+    CHECK s1, EXPECTED_TRAPS, FAIL_TRAPS
 
 # ---- 4. Unregistered: the fallback declines, nothing may change ----
     LOADARGS NR_UNREG
-    .word SENTINEL
-    CHECK a7, NR_UNREG, F_UNREG
-    CHECK a0, A0_64, F_UNREG
-    CHECK a1, A1_64, F_UNREG
-    CHECK a2, A2_64, F_UNREG
-    CHECK a3, A3_64, F_UNREG
-    CHECK a4, A4_64, F_UNREG
-    CHECK a5, A5_64, F_UNREG
+    SENTINEL
+    CHECK a7, NR_UNREG, FAIL_UNREG
+    CHECK a0, A0_64, FAIL_UNREG
+    CHECK a1, A1_64, FAIL_UNREG
+    CHECK a2, A2_64, FAIL_UNREG
+    CHECK a3, A3_64, FAIL_UNREG
+    CHECK a4, A4_64, FAIL_UNREG
+    CHECK a5, A5_64, FAIL_UNREG
 
 # ---- 5. Write-back into a3 ----
     LOADARGS NR_WRITE
-    .word SENTINEL
-    CHECK a3, WVAL, F_WRITE
-    CHECK a0, WRET, F_WRITE
+    SENTINEL
+    CHECK a3, WVAL64, FAIL_WRITE
+    CHECK a0, WRET, FAIL_WRITE
 
 # ---- 6. State: a0 = the run-time address of the sentinel (lla is
 # auipc+addi, PC-relative); the host writes a4, a5 and a2, returns 0x5354 ----
@@ -144,11 +119,11 @@ _start:
     lla   a0, penguin_state_sentinel
     .globl penguin_state_sentinel
 penguin_state_sentinel:
-    .word SENTINEL
-    CHECK a4, 0x0a0a0a0a0a0a0a0a, F_STATE
-    CHECK a5, 0x0b0b0b0b0b0b0b0b, F_STATE
-    CHECK a2, 0x0c0c0c0c0c0c0c0c, F_STATE
-    CHECK a0, SRET, F_STATE
+    SENTINEL
+    CHECK a4, STATE_A4_64, FAIL_STATE
+    CHECK a5, STATE_A5_64, FAIL_STATE
+    CHECK a2, STATE_A2_64, FAIL_STATE
+    CHECK a0, SRET, FAIL_STATE
 
 # ---- 7. User mode: mret into U-mode, hypercall there, ecall back ----
 # With no PMP entry U-mode may access nothing; entry 0 as NAPOT over the whole
@@ -166,8 +141,8 @@ penguin_state_sentinel:
 # Runs in U-mode.  Nothing here touches memory; the check only writes s0.
 user_code:
     LOADARGS NR_USER
-    .word SENTINEL
-    CHECK a0, RET, F_USER
+    SENTINEL
+    CHECK a0, RET64, FAIL_USER
     ecall                       # mcause 8: the trap handler resumes at user_done
 
 # Back in M-mode (the trap handler's mret restored MPP = M).
@@ -188,7 +163,7 @@ verdict:
     li    a3, 0
     li    a4, 0
     li    a5, 0
-    .word SENTINEL
+    SENTINEL
 1:  j     1b                    # the host stops the VM
 
 # puts: t1 = NUL-terminated string.  Clobbers t0, t1, t2.
@@ -223,7 +198,7 @@ puthex:
 
 # Trap handler.  A trap from step 7's U-mode code (mstatus.MPP = 0) goes back to M-mode
 # at user_done: an ecall from U (mcause 8) is the expected way back, anything
-# else sets F_USER.  Otherwise illegal-instruction traps (mcause 2) are the
+# else sets FAIL_USER.  Otherwise illegal-instruction traps (mcause 2) are the
 # trapping near misses: count them and resume after the faulting instruction,
 # whose length comes from its low two bits.  Anything else is unexpected:
 # report it.  Uses only s2/s3, which the main program never touches.
@@ -247,13 +222,13 @@ trap:
     addi  s1, s1, 1
     mret
 fatal:
-    ori   s0, s0, F_EXCP
+    ori   s0, s0, FAIL_EXC
     j     verdict
 trap_user:
     csrr  s2, mcause
     addi  s2, s2, -8            # 8 = environment call from U-mode
     beqz  s2, 1f
-    ori   s0, s0, F_USER
+    ori   s0, s0, FAIL_USER
 1:  li    s2, 0x1800
     csrs  mstatus, s2           # MPP = M: mret stays in M-mode
     la    s2, user_done

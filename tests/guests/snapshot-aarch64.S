@@ -1,7 +1,10 @@
 // Snapshot test guest (tests/test_snapshot.py), AArch64 on -M virt:
 // count in a register and in RAM, and report both with every hypercall, so the host
 // can see a loaded snapshot bring both back to the values saved.
-    .equ NR_TICK, 0x50454e30
+
+// SENTINEL; NR_TICK (common.inc)
+    .include "aarch64.inc"
+
     .text
     .globl _start
 _start:
@@ -16,5 +19,5 @@ _start:
     movk  x8, #(NR_TICK >> 16), lsl #16
     mov   x0, x21
     mov   x1, x22
-    .inst 0xd500501f                // hypercall: a0 = register count, a1 = RAM count
+    SENTINEL                        // a0 = register count, a1 = RAM count
     b     1b

@@ -7,50 +7,32 @@
 # NR_USER from ring 3 with IOPL 3 (iretq there, int $0x80 back), and the verdict).
 #
 # Build (no cpp needed; the image holds no relocations, so any -Ttext works):
-#   as --32 -o x86.o x86.S
+#   as --32 -I include -o x86.o x86.S
 #   ld -m elf_i386 -N --no-warn-rwx-segments -Ttext=0 -e _start -o x86.elf x86.o
 #   objcopy -O binary x86.elf x86.bin          # exactly 65536 bytes
 #
-# Addressing: the image is mapped at 0xf0000 (isa-bios alias, read-only) and at
-# 0xffff0000. Every absolute address is written as ROM + (label - _start): the
-# difference is an assembler constant, so the code does not depend on the link address.
+# Addressing (include/x86.inc): every absolute address is ROM + (label - _start).
 # 64-bit code uses %rip-relative addressing instead. RAM below 1 MiB holds the page
 # tables, the IDT, the stack and the fail mask; everything there is written before use.
 # Step 7 adds a RAM copy of the GDT with ring-3 segments and a TSS (ltr writes the
 # descriptor's busy bit, so neither may live in ROM).
 
-    .set ROM,         0xf0000        # linear address of the image's first byte
-    .set COM1,        0x3f8          # 16550 THR; QEMU needs no UART initialisation
+# ROM, COM1, page tables, selectors, SENTINEL, SENTINEL_DX, X86_PROTECTED_MODE,
+# X86_LONG_MODE, X86_GDT, X86_GDTR, X86_RESET_VECTOR; NR_*, A*, FAIL_* (common.inc)
+    .include "x86.inc"
+
     .set STACK,       0x7000
     .set MASK,        0x500          # fail mask (32-bit word in RAM)
     .set IN_USER,     0x504          # nonzero while step 7 runs in ring 3
-    .set PML4,        0x1000
-    .set PDPT,        0x2000
-    .set PD,          0x3000
     .set IDT,         0x4000         # 32 gates; 8 bytes each in 32-bit mode, 16 in 64-bit mode
                                      # (0x81 from step 7 on: vector 0x80 is the way back)
     .set GDT_RAM,     0x5000         # step 7's GDT (gdt..gdt_user_end copied)
     .set TSS,         0x5100         # 64-bit TSS, 104 bytes: RSP0 for ring 3 -> 0
     .set USTACK,      0x6800         # ring-3 rsp (the user code pushes nothing)
 
-    .set SEL_CODE32,  0x08
-    .set SEL_DATA,    0x10
-    .set SEL_CODE64,  0x18
     .set SEL_UDATA,   0x20           # DPL 3 (in the RAM GDT only)
     .set SEL_UCODE64, 0x28           # DPL 3, L=1
     .set SEL_TSS,     0x30           # 16-byte system descriptor
-
-    .set NR_ARGS32,   0x50454e01
-    .set NR_ARGS64,   0x50454e11
-    .set NR_WRITE,    0x50454e02
-    .set NR_VERDICT,  0x50454e03
-    .set NR_UNREG,    0x50454e04
-    .set NR_NEARMISS, 0x50454e05
-    .set NR_STATE,    0x50454e06
-    .set NR_USER,     0x50454e07
-
-    .set RET32,       0x76543210     # RET truncated to the 32-bit return register
-    .set WVAL64,      0x5a5a5a5a5a5a5a5a
 
     # The %dx sentinel form needs dx = 0x88, but dx is the low half of a2 (edx/rdx) in
     # both conventions. So every %dx-form call passes a2 = A_2 with its low 16 bits
@@ -59,34 +41,31 @@
     .set A2DX32,      0x33330088
     .set A2DX64,      0x3333333333330088
 
-    .set FAIL_ARGS,   0x1
-    .set FAIL_NEAR,   0x2            # a near miss was handled, or an unexpected exception
-    .set FAIL_UNREG,  0x4
-    .set FAIL_WRITE,  0x8
-    .set FAIL_STATE,  0x40
-    .set FAIL_USER,   0x80           # step 7, or any exception taken from ring 3
+    # PROTOCOL's trap-count bit: here a near miss was handled, or an unexpected
+    # exception (FAIL_USER: step 7, or any exception taken from ring 3).
+    .set FAIL_NEAR,   FAIL_TRAPS
 
 # Loads nr and a0..a5 in the 32-bit convention (eax; ebx ecx edx esi edi ebp).
-    .macro ARGS32 nr, a2=0x33333333
+    .macro ARGS32 nr, a2=A2_32
     mov   $\nr, %eax
-    mov   $0x11111111, %ebx
-    mov   $0x22222222, %ecx
+    mov   $A0_32, %ebx
+    mov   $A1_32, %ecx
     mov   $\a2, %edx
-    mov   $0x44444444, %esi
-    mov   $0x55555555, %edi
-    mov   $0x66666666, %ebp
+    mov   $A3_32, %esi
+    mov   $A4_32, %edi
+    mov   $A5_32, %ebp
     .endm
 
 # Loads nr and a0..a5 in the 64-bit convention (rax; rdi rsi rdx r10 r8 r9).
 # Writing eax zero-extends, so all of rax is defined.
-    .macro ARGS64 nr, a2=0x3333333333333333
+    .macro ARGS64 nr, a2=A2_64
     mov   $\nr, %eax
-    movabs $0x1111111111111111, %rdi
-    movabs $0x2222222222222222, %rsi
+    movabs $A0_64, %rdi
+    movabs $A1_64, %rsi
     movabs $\a2, %rdx
-    movabs $0x4444444444444444, %r10
-    movabs $0x5555555555555555, %r8
-    movabs $0x6666666666666666, %r9
+    movabs $A3_64, %r10
+    movabs $A4_64, %r8
+    movabs $A5_64, %r9
     .endm
 
 # An OUT never writes registers, so a changed eax after a near miss means the library
@@ -147,28 +126,9 @@
     .text
     .globl _start
 
-# ---------------------------------------------------------------- real mode (16-bit)
-    .code16
+# ------------------------------------------------- real mode, then protected mode (32-bit)
 _start:
-    cli                               # no IDT for real mode either: nothing may interrupt
-    cld
-    # CS base is still 0xffff0000 here (the reset value; no far jump yet), which is the
-    # high alias of this image, so CS-relative offsets reach our data.
-    lgdtl %cs:(gdtr - _start)
-    mov   %cr0, %eax
-    or    $1, %eax                    # CR0.PE
-    mov   %eax, %cr0
-    ljmpl $SEL_CODE32, $(ROM + pm32 - _start)
-
-# ---------------------------------------------------------------- protected mode (32-bit)
-    .code32
-pm32:
-    mov   $SEL_DATA, %ax
-    mov   %ax, %ds
-    mov   %ax, %es
-    mov   %ax, %ss
-    mov   %ax, %fs
-    mov   %ax, %gs
+    X86_PROTECTED_MODE ds, es, ss, fs, gs
     mov   $STACK, %esp
     movl  $0, MASK
 
@@ -194,14 +154,14 @@ pm32:
 
     # --- step 2, 32-bit code, imm8 form: outl %eax,$0x88
     ARGS32 NR_ARGS32
-    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
+    SENTINEL                          # outl %eax,$0x88
     cmp   $RET32, %eax
     je    1f
     orl   $FAIL_ARGS, MASK
 1:
     # --- step 2, 32-bit code, %dx form: outl %eax,(%dx), dx = 0x88 (a2 = A2DX32)
     ARGS32 NR_ARGS32, A2DX32
-    .byte 0xef                        # SENTINEL outl %eax,(%dx)
+    SENTINEL_DX                       # outl %eax,(%dx)
     cmp   $RET32, %eax
     je    1f
     orl   $FAIL_ARGS, MASK
@@ -220,34 +180,8 @@ pm32:
     outw  %ax, (%dx)                  # 66 ef: word OUT through %dx = 0x88
     NEARCHECK32
 
-    # --- switch to long mode: identity map the first 1 GiB with 2 MiB pages, which
-    # covers the image at 0xf0000 and all the RAM we touch.
-    mov   $PML4, %edi
-    mov   $(3 * 4096 / 4), %ecx
-    xor   %eax, %eax
-    rep stosl                         # PML4, PDPT and PD start zeroed
-    movl  $(PDPT | 3), PML4           # present, writable
-    movl  $(PD | 3), PDPT
-    mov   $PD, %edi
-    mov   $0x83, %eax                 # present, writable, PS (2 MiB page) at 0
-    mov   $512, %ecx
-1:  mov   %eax, (%edi)                # high dwords stay 0 (zeroed above)
-    add   $0x200000, %eax
-    add   $8, %edi
-    loop  1b
-    mov   $PML4, %eax
-    mov   %eax, %cr3
-    mov   %cr4, %eax
-    or    $0x20, %eax                 # CR4.PAE
-    mov   %eax, %cr4
-    mov   $0xc0000080, %ecx           # IA32_EFER
-    rdmsr
-    or    $0x100, %eax                # EFER.LME
-    wrmsr
-    mov   %cr0, %eax
-    or    $0x80000000, %eax           # CR0.PG: long mode becomes active
-    mov   %eax, %cr0
-    ljmp  $SEL_CODE64, $(ROM + lm64 - _start)
+    # --- switch to long mode (the first 1 GiB identity-mapped covers all we touch)
+    X86_LONG_MODE lm64
 
 # esi = linear address of a NUL-terminated string
 puts32:
@@ -276,12 +210,12 @@ lm64:
 
     # --- step 2, 64-bit code, imm8 form
     ARGS64 NR_ARGS64
-    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
-    EXPECT64 %rax, 0xfedcba9876543210, FAIL_ARGS
+    SENTINEL                          # outl %eax,$0x88
+    EXPECT64 %rax, RET64, FAIL_ARGS
     # --- step 2, 64-bit code, %dx form (a2 = A2DX64)
     ARGS64 NR_ARGS64, A2DX64
-    .byte 0xef                        # SENTINEL outl %eax,(%dx)
-    EXPECT64 %rax, 0xfedcba9876543210, FAIL_ARGS
+    SENTINEL_DX                       # outl %eax,(%dx)
+    EXPECT64 %rax, RET64, FAIL_ARGS
 
     # --- step 3, 64-bit code: near misses, each changes one field of a sentinel.
     # Ports 0x87 and 0x89 are i8257 DMA page registers (harmless writes); nothing in
@@ -314,20 +248,20 @@ lm64:
 
     # --- step 4: unregistered nr; the OUT must leave every register alone
     ARGS64 NR_UNREG
-    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
+    SENTINEL
     EXPECT64 %rax, NR_UNREG, FAIL_UNREG
-    EXPECT64 %rdi, 0x1111111111111111, FAIL_UNREG
-    EXPECT64 %rsi, 0x2222222222222222, FAIL_UNREG
-    EXPECT64 %rdx, 0x3333333333333333, FAIL_UNREG
-    EXPECT64 %r10, 0x4444444444444444, FAIL_UNREG
-    EXPECT64 %r8,  0x5555555555555555, FAIL_UNREG
-    EXPECT64 %r9,  0x6666666666666666, FAIL_UNREG
+    EXPECT64 %rdi, A0_64, FAIL_UNREG
+    EXPECT64 %rsi, A1_64, FAIL_UNREG
+    EXPECT64 %rdx, A2_64, FAIL_UNREG
+    EXPECT64 %r10, A3_64, FAIL_UNREG
+    EXPECT64 %r8,  A4_64, FAIL_UNREG
+    EXPECT64 %r9,  A5_64, FAIL_UNREG
 
     # --- step 5: write-back into a3 = r10
     ARGS64 NR_WRITE
-    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
+    SENTINEL
     EXPECT64 %r10, WVAL64, FAIL_WRITE
-    EXPECT64 %rax, 0x1234, FAIL_WRITE
+    EXPECT64 %rax, WRET, FAIL_WRITE
 
     # --- step 6: state; a0 (rdi) = the run-time address of the sentinel (%rip-relative,
     # so the ROM alias the CPU runs in); the host writes a4 (r8), a5 (r9) and a2 (rdx)
@@ -336,11 +270,11 @@ lm64:
     lea   penguin_state_sentinel(%rip), %rdi
     .globl penguin_state_sentinel
 penguin_state_sentinel:
-    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
-    EXPECT64 %r8,  0x0a0a0a0a0a0a0a0a, FAIL_STATE
-    EXPECT64 %r9,  0x0b0b0b0b0b0b0b0b, FAIL_STATE
-    EXPECT64 %rdx, 0x0c0c0c0c0c0c0c0c, FAIL_STATE
-    EXPECT64 %rax, 0x5354, FAIL_STATE
+    SENTINEL
+    EXPECT64 %r8,  STATE_A4_64, FAIL_STATE
+    EXPECT64 %r9,  STATE_A5_64, FAIL_STATE
+    EXPECT64 %rdx, STATE_A2_64, FAIL_STATE
+    EXPECT64 %rax, SRET, FAIL_STATE
 
     # --- step 7: user mode. Ring 3 with IOPL 3 (so the OUT sentinel is allowed there),
     # entered with iretq; int $0x80 through a DPL-3 gate comes back to ring 0.
@@ -391,8 +325,8 @@ penguin_state_sentinel:
 # Ring 3 (the check writes MASK, a user page).
 user_code:
     ARGS64 NR_USER
-    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88
-    EXPECT64 %rax, 0xfedcba9876543210, FAIL_USER
+    SENTINEL
+    EXPECT64 %rax, RET64, FAIL_USER
     int   $0x80                       # to user_return, in ring 0 on TSS.RSP0
 
 # Ring 0, entered through gate 0x80: the frame holds RIP, CS (8(%rsp)), RFLAGS, RSP, SS.
@@ -426,7 +360,7 @@ verdict:
     xor   %r10d, %r10d
     xor   %r8d, %r8d
     xor   %r9d, %r9d
-    .byte 0xe7, 0x88                  # SENTINEL outl %eax,$0x88: the host stops the VM
+    SENTINEL                          # the host stops the VM
 1:  jmp   1b
 
 # An exception in 64-bit code: no near miss on x86 traps, so any exception is a failure.
@@ -460,14 +394,7 @@ puthex32:
     ret
 
 # ---------------------------------------------------------------- data (read-only ROM)
-    .balign 8
-# Accessed bits preset (type 9b/93): the CPU would otherwise try to set them in ROM.
-gdt:
-    .quad 0
-    .quad 0x00cf9b000000ffff          # 0x08: 32-bit code, base 0, 4 GiB
-    .quad 0x00cf93000000ffff          # 0x10: data, base 0, 4 GiB
-    .quad 0x00af9b000000ffff          # 0x18: 64-bit code (L=1)
-gdt_end:
+    X86_GDT long=1
 # Step 7's entries, only in the RAM copy (gdtr_user); accessed bits preset too.
     .quad 0x00cff3000000ffff          # 0x20: data, DPL 3
     .quad 0x00affb000000ffff          # 0x28: 64-bit code (L=1), DPL 3
@@ -475,11 +402,7 @@ gdt_end:
     .quad 0                           #       base TSS (< 16 MiB; upper half 0)
 gdt_user_end:
 
-    .balign 8
-    .word 0
-gdtr:
-    .word gdt_end - gdt - 1
-    .long ROM + gdt - _start
+    X86_GDTR
 
     .balign 8
     .word 0
@@ -511,7 +434,4 @@ msg_crlf:    .asciz "\r\n"
 msg_fault32: .asciz "PENGUIN-GUEST x86 fault in 32-bit code\r\n"
 
 # ---------------------------------------------------------------- reset vector
-    .code16
-    .org 0xfff0
-    jmp   _start                      # f000:fff0 (phys 0xfffffff0)
-    .org 0x10000
+    X86_RESET_VECTOR
