@@ -29,15 +29,19 @@ ninja_progress() {
          { print; fflush() }'
 }
 
+# configs/arches.tsv is read only by scripts/penguin_arches.py.
+arches() {
+    /usr/bin/python3 "$top/scripts/penguin_arches.py" "$@"
+}
+
 targets() {
-    awk '!/^#/ && NF >= 2 { sub(/-softmmu$/, "", $2); print $2 }' "$top/configs/arches.tsv" |
-        sort -u
+    arches --field target | sort -u
 }
 
 # The QEMU targets of the host's KVM libraries (scripts/penguin_arches.py: x86_64 on an
 # x86_64 host, none elsewhere).
 kvm_targets() {
-    /usr/bin/python3 "$top/scripts/penguin_arches.py" --mode kvm | awk '{ print $2 }' | sort -u
+    arches --mode kvm --field target | sort -u
 }
 
 # The typed-env header and compiled module of one target's library (from its DWARF),
@@ -84,8 +88,7 @@ generate() {
 }
 
 libraries() {
-    awk '!/^#/ && NF >= 2 { sub(/-softmmu$/, "", $2); print "libqemu-system-" $2 ".so" }' \
-        "$top/configs/arches.tsv" | sort -u
+    arches --field canonical_library | sort -u
 }
 
 # Let ccache share objects between checkouts at different paths (CI clones anew): paths

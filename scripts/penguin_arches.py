@@ -4,7 +4,10 @@ Two modes (CONTRACT section 2): "system", every name of arches.tsv, built with T
 libqemu-system-<name>.so; "kvm", built without TCG as libqemu-kvm-<name>.so, only for
 the host's own architecture (KVM runs guests of the host's ISA only).
 
-    penguin_arches.py --mode kvm      prints one "<name> <target>" line per library
+    penguin_arches.py --mode kvm           prints one "<name> <target>" line per library
+    penguin_arches.py --field qemu_target  prints that field, one line per library name
+
+build.sh and configure read arches.tsv only through this command.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 
 ARCHES_TSV = Path(__file__).resolve().parent.parent / "configs" / "arches.tsv"
 MODES = ("system", "kvm")
+# What --field can print: the Arch attributes a shell script needs.
+FIELDS = ("name", "target", "qemu_target", "library", "canonical_library")
 
 # Host machine (uname -m) -> the arches.tsv names its KVM libraries are built for. The
 # canonical name only: Penguin asks for libqemu-kvm-x86_64.so, never an alias. The
@@ -58,9 +63,11 @@ def load(path: Path = ARCHES_TSV) -> list[Arch]:
         fields = line.split()
         if not fields or fields[0].startswith("#"):
             continue
+        if (len(fields) != 4 or fields[3] not in ("le", "be")
+                or fields[2] not in ("32", "64")):
+            raise ValueError(f"{path}: bad line {line!r} (want: name qemu_target "
+                             "32|64 le|be)")
         name, target, bits, endian = fields
-        if endian not in ("le", "be") or bits not in ("32", "64"):
-            raise ValueError(f"{path}: bad line {line!r}")
         arches.append(Arch(name, target, int(bits), endian))
     return arches
 
@@ -98,9 +105,17 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description="Print each library name of a mode and its "
                                             "QEMU target (without -softmmu).")
     p.add_argument("--mode", choices=MODES, default="system")
+    p.add_argument("--field", choices=FIELDS,
+                   help="print only this field, one line per library name (in file order, "
+                        "repeated where names share it)")
     args = p.parse_args(argv)
-    for arch in by_mode(args.mode):
-        print(arch.name, arch.target)
+    try:
+        arches = by_mode(args.mode)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"penguin_arches: error: {exc}", file=sys.stderr)
+        return 1
+    for arch in arches:
+        print(getattr(arch, args.field) if args.field else f"{arch.name} {arch.target}")
     return 0
 
 
