@@ -39,6 +39,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from penguin_common import write_if_changed  # noqa: E402
+
 BUNDLE_DIR = "lib/penguin-qemu"
 DOC_DIR = "share/doc/penguin-qemu-libs"
 GLIBC_PACKAGE = "libc6"
@@ -120,7 +123,8 @@ def owners(paths: list[Path]) -> dict[Path, tuple[str, str]]:
     in two calls (each call reads its whole database)."""
     asked = {s: path for path in paths for s in spellings(path)}
     # Exit status 1 only means some spelling is unknown; each line is "pkg[:arch]: path".
-    out = subprocess.run(["dpkg-query", "-S", *asked], capture_output=True, text=True).stdout
+    out = subprocess.run(["dpkg-query", "-S", *asked], capture_output=True,
+                         text=True).stdout
     package_of: dict[Path, str] = {}
     for line in out.splitlines():
         if line.startswith("diversion by ") or ": " not in line:
@@ -152,19 +156,9 @@ def closure(elves: list[Path]) -> list[Dependency]:
 
 
 def soname_of(path: Path) -> str | None:
-    m = re.search(r"\(SONAME\)\s+Library soname: \[(.*)\]", run(["readelf", "-d", str(path)]))
+    m = re.search(r"\(SONAME\)\s+Library soname: \[(.*)\]",
+                  run(["readelf", "-d", str(path)]))
     return m.group(1) if m else None
-
-
-def write_if_changed(dest: Path, data: bytes, mode: int = 0o644) -> bool:
-    if dest.is_file() and dest.read_bytes() == data:
-        return False
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.chmod(mode)
-    os.replace(tmp, dest)
-    return True
 
 
 def bundled_copy(dep: Dependency, work: Path) -> bytes:
@@ -205,18 +199,18 @@ def bundle(stage: Path, out: Path) -> tuple[list[Dependency], list[Dependency], 
     with tempfile.TemporaryDirectory(prefix="penguin-bundle-") as tmp:
         for dep in bundled:
             dest = out / BUNDLE_DIR / dep.soname
-            changed += write_if_changed(dest, bundled_copy(dep, Path(tmp)))
+            changed += write_if_changed(dest, bundled_copy(dep, Path(tmp)), 0o644)
             keep.add(dest)
     for package in sorted({d.package for d in bundled}):
         dest = out / DOC_DIR / package / "copyright"
-        changed += write_if_changed(dest, licence(package))
+        changed += write_if_changed(dest, licence(package), 0o644)
         keep.add(dest)
     files = "".join(f"{BUNDLE_DIR}/{d.soname}\t{d.package}={d.version}\t{d.path}\n"
                     for d in bundled)
     glibc = "".join(f"{d.soname}\n" for d in system)
     for name, text in (("FILES", files), ("GLIBC", glibc)):
         dest = out / DOC_DIR / name
-        changed += write_if_changed(dest, text.encode())
+        changed += write_if_changed(dest, text, 0o644)
         keep.add(dest)
     remove_stale(out, keep)
     return bundled, system, changed

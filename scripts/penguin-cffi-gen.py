@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import penguin_arches  # noqa: E402
+from penguin_common import env_module_file, write_if_changed  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 ABI_HEADER = REPO / "include" / "penguin" / "penguin.h"
@@ -77,7 +78,8 @@ def abi_version(decls: list[str]) -> str:
         return (f"{int(values['PENGUIN_ABI_VERSION_MAJOR'], 0)}."
                 f"{int(values['PENGUIN_ABI_VERSION_MINOR'], 0)}")
     except KeyError as e:
-        raise SystemExit(f"penguin-cffi-gen: error: penguin.h does not define {e}") from None
+        raise SystemExit(f"penguin-cffi-gen: error: penguin.h does not define "
+                         f"{e}") from None
 
 
 def declared_symbol(declaration: str) -> str | None:
@@ -110,12 +112,6 @@ def header_text(arch: penguin_arches.Arch, decls: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def env_module_name(arch: penguin_arches.Arch) -> str:
-    """The compiled env module's file name: built against the stable ABI, so it has
-    CPython's stable-ABI suffix and imports into any CPython 3."""
-    return f"_penguin_qemu_env_{arch.mode}_{arch.target.replace('-', '_')}.abi3.so"
-
-
 def manifest_entry(arch: penguin_arches.Arch) -> dict:
     return {
         "arch": arch.name,
@@ -126,7 +122,7 @@ def manifest_entry(arch: penguin_arches.Arch) -> dict:
         "guest_bits": arch.bits,
         "endian": arch.endian,
         "env_header": f"qemu_cffi_{arch.mode}_{arch.name}_env.h",
-        "env_module": env_module_name(arch),
+        "env_module": env_module_file(arch.mode, arch.target),
     }
 
 
@@ -135,11 +131,6 @@ def link_env_header(include: Path, name: str, arch: penguin_arches.Arch) -> None
     if not (link.is_symlink() and str(link.readlink()) == dest):
         link.unlink(missing_ok=True)
         link.symlink_to(dest)
-
-
-def write_if_changed(path: Path, text: str) -> None:
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
 
 
 def main(argv: list[str]) -> int:
@@ -187,7 +178,8 @@ def main(argv: list[str]) -> int:
                 "headers": entries}
     write_if_changed(include / f"qemu_cffi_{args.mode}_manifest.json",
                      json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    print(f"penguin-cffi-gen: {len(entries)} {args.mode} headers and the manifest in {include}")
+    print(f"penguin-cffi-gen: {len(entries)} {args.mode} headers and the manifest "
+          f"in {include}")
     return 0
 
 

@@ -11,9 +11,9 @@ Writes, in --out:
       host's KVM libraries (scripts/penguin_arches.py: x86_64 on an x86_64 host);
       lib/penguin-qemu-env/<module>; include/penguin-qemu-cffi/ (both manifests,
       qemu_cffi_system_manifest.json and qemu_cffi_kvm_manifest.json, and every header,
-      env header and env module they name); include/penguin-qemu/penguin.h (the exported C ABI)
-      and include/penguin-qemu/guest/penguin-hypercall.h (the guest SDK); share/qemu/ and
-      share/doc/penguin-qemu-firmware/ (from scripts/penguin-firmware.sh);
+      env header and env module they name); include/penguin-qemu/penguin.h (the exported
+      C ABI) and include/penguin-qemu/guest/penguin-hypercall.h (the guest SDK);
+      share/qemu/ and share/doc/penguin-qemu-firmware/ (from scripts/penguin-firmware.sh);
       share/doc/penguin-qemu/ (QEMU's COPYING and LICENSE); lib/penguin-qemu/ and
       share/doc/penguin-qemu-libs/ (every runtime library but glibc's, with the licences,
       from scripts/penguin-bundle-libs.py); lib/pkgconfig/penguin-qemu.pc (for C
@@ -72,6 +72,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 import penguin_arches  # noqa: E402
+from penguin_common import atomic_write, replacing, sha256_file  # noqa: E402
 
 ARCHIVE = "penguin-qemu.tar.gz"
 DEBUG_ARCHIVE = "penguin-qemu-debug.tar.gz"
@@ -161,7 +162,8 @@ class Collector:
             src = root / rel
             if src.is_symlink():
                 target = os.readlink(src)
-                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel), target))
+                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(rel),
+                                                             target))
                 if target.startswith("/") or resolved.startswith("../"):
                     raise PackageError(f"{rel}: symlink to {target} leaves the tree")
                 self.entries[rel] = Entry(rel, link=target)
@@ -176,7 +178,8 @@ class Collector:
 
     def add_file(self, rel: str, src: Path, why: str, required: bool = True) -> None:
         if src.is_file():
-            self.entries[rel] = Entry(rel, src=src, executable=bool(src.stat().st_mode & 0o111))
+            self.entries[rel] = Entry(rel, src=src,
+                                      executable=bool(src.stat().st_mode & 0o111))
         elif required:
             self.miss(rel, f"{why}: {src}")
 
@@ -252,7 +255,8 @@ def collect(args: argparse.Namespace) -> dict[str, Entry]:
     c.add_file("include/penguin-qemu/guest/penguin-hypercall.h", args.guest_header,
                "the guest SDK header")
     for name in ("COPYING", "LICENSE"):
-        c.add_file(f"share/doc/penguin-qemu/{name}", args.qemu_source / name, "QEMU's licence")
+        c.add_file(f"share/doc/penguin-qemu/{name}", args.qemu_source / name,
+                   "QEMU's licence")
 
     runtime: Path = args.runtime_libs_dir
     for name in ("FILES", "GLIBC"):
@@ -295,7 +299,8 @@ def pkgconfig_text() -> str:
     where they are and the program names one (-lqemu-system-<name>) or dlopens it."""
     names = " ".join(sorted(a.name for a in penguin_arches.load()))
     kvm = " ".join(sorted(a.name for a in penguin_arches.kvm_arches()))
-    return f"""# penguin-qemu {upstream_version()}: QEMU, one shared library per guest architecture.
+    title = f"penguin-qemu {upstream_version()}: QEMU, one shared library per guest"
+    return f"""# {title} architecture.
 # A C program includes <penguin.h> and links one architecture's library, NAME one of
 # system_names (kvm_names: -lqemu-kvm-NAME):
 #   cc $(pkg-config --cflags penguin-qemu) prog.c $(pkg-config --libs penguin-qemu)
@@ -354,7 +359,8 @@ def check_needed(rel: str, path: Path, bundle: Bundle) -> list[str]:
     stray = [n for n in names if n not in bundle.bundled and n not in bundle.glibc]
     if stray:
         raise PackageError(f"{rel} needs {', '.join(stray)}: neither bundled in "
-                           f"{BUNDLE_DIR}/ nor glibc's (re-run scripts/penguin-bundle-libs.py)")
+                           f"{BUNDLE_DIR}/ nor glibc's "
+                           "(re-run scripts/penguin-bundle-libs.py)")
     return names
 
 
@@ -392,7 +398,8 @@ def build_id(path: Path) -> str:
 def section_sizes(path: Path) -> dict[str, int]:
     sizes = {}
     for line in run(["readelf", "-S", "-W", str(path)]).splitlines():
-        m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)", line)
+        m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+"
+                     r"\s+([0-9a-f]+)", line)
         if m:
             sizes[m.group(1)] = int(m.group(2), 16)
     return sizes
@@ -425,9 +432,9 @@ def strip_one(entry: Entry, work: Path, bundle: Bundle) -> Stripped:
     out = work / "stripped" / entry.path
     out.parent.mkdir(parents=True, exist_ok=True)
     if not debug.exists():  # identical ELF files share one build-id and one .debug
-        tmp = debug.with_name(debug.name + f".{os.getpid()}.{id(entry)}")
-        run(["objcopy", "--only-keep-debug", "--compress-debug-sections=zlib", str(src), str(tmp)])
-        os.replace(tmp, debug)
+        with replacing(debug) as tmp:
+            run(["objcopy", "--only-keep-debug", "--compress-debug-sections=zlib", str(src),
+                 str(tmp)])
     run(["objcopy", "--strip-debug", f"--add-gnu-debuglink={debug}", str(src), str(out)])
     got = build_id(out)
     if got != bid:
@@ -473,18 +480,14 @@ def tar_info(name: str, mtime: int) -> tarfile.TarInfo:
 
 def write_archive(dest: Path, entries: list[Entry], mtime: int, level: int) -> None:
     """A deterministic .tar.gz of entries (sorted by path), written atomically."""
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    try:
+    with replacing(dest) as tmp:
         _write_tar(tmp, entries, mtime, level)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, dest)
 
 
 def _write_tar(tmp: Path, entries: list[Entry], mtime: int, level: int) -> None:
     with open(tmp, "wb") as raw, \
-         gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=level) as gz, \
+         gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                       compresslevel=level) as gz, \
          tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for e in sorted(entries, key=lambda e: e.path):
             ti = tar_info(e.path, mtime)
@@ -503,14 +506,6 @@ def _write_tar(tmp: Path, entries: list[Entry], mtime: int, level: int) -> None:
                 ti.mode = 0o755 if e.executable else 0o644
                 with open(e.src, "rb") as f:
                     tar.addfile(ti, f)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fingerprint(entries: dict[str, Entry], mtime: int, level: int) -> str:
@@ -578,10 +573,9 @@ def package(args: argparse.Namespace) -> None:
             for j in jobs:
                 j.result()
 
-    sums = "".join(f"{sha256(out / n)}  {n}\n" for n in sorted((ARCHIVE, DEBUG_ARCHIVE)))
-    tmp_sums = out / f".{SUMS}.tmp"
-    tmp_sums.write_text(sums)
-    os.replace(tmp_sums, out / SUMS)
+    sums = "".join(f"{sha256_file(out / n)}  {n}\n"
+                   for n in sorted((ARCHIVE, DEBUG_ARCHIVE)))
+    atomic_write(out / SUMS, sums)
     stamp_file.write_text(stamp)
     log(f"{out / ARCHIVE}: {human((out / ARCHIVE).stat().st_size)}, {len(entries)} entries")
     log(f"{out / DEBUG_ARCHIVE}: {human((out / DEBUG_ARCHIVE).stat().st_size)}, "
@@ -607,9 +601,11 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", type=Path, default=REPO / "dist", help="where the archives go")
     p.add_argument("--firmware-dir", type=Path, default=REPO / "_build" / "firmware",
                    help="output of scripts/penguin-firmware.sh (holds share/qemu)")
-    p.add_argument("--runtime-libs-dir", type=Path, default=REPO / "_build" / "runtime-libs",
+    p.add_argument("--runtime-libs-dir", type=Path,
+                   default=REPO / "_build" / "runtime-libs",
                    help="output of scripts/penguin-bundle-libs.py (holds lib/penguin-qemu)")
-    p.add_argument("--abi-header", type=Path, default=REPO / "include" / "penguin" / "penguin.h")
+    p.add_argument("--abi-header", type=Path,
+                   default=REPO / "include" / "penguin" / "penguin.h")
     p.add_argument("--guest-header", type=Path,
                    default=REPO / "guest" / "include" / "penguin-hypercall.h",
                    help="shipped when it exists")

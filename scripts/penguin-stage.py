@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import penguin_arches  # noqa: E402
+from penguin_common import replacing  # noqa: E402
 
 
 def link_file(src: Path, dst: Path) -> None:
@@ -28,13 +29,11 @@ def link_file(src: Path, dst: Path) -> None:
     dst.parent.mkdir(parents=True, exist_ok=True)
     if dst.exists() and os.path.samefile(src, dst):
         return
-    tmp = dst.with_name(dst.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copy2(src, tmp)
-    os.replace(tmp, dst)
+    with replacing(dst) as tmp:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copy2(src, tmp)
 
 
 def symlink(target: str, dst: Path) -> None:
@@ -81,7 +80,8 @@ def main(argv: list[str]) -> int:
                    help="also stage the KVM libraries built there (./configure --kvm)")
     p.add_argument("--firmware-dir", type=Path,
                    help="scripts/penguin-firmware.sh's output: stage its share/qemu")
-    p.add_argument("--abi-header", type=Path, help="stage as include/penguin-qemu/penguin.h")
+    p.add_argument("--abi-header", type=Path,
+                   help="stage as include/penguin-qemu/penguin.h")
     p.add_argument("--guest-header", type=Path,
                    help="stage as include/penguin-qemu/guest/penguin-hypercall.h")
     args = p.parse_args(argv)
