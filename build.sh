@@ -45,7 +45,8 @@ kvm_targets() {
 }
 
 # The typed-env header and compiled module of one target's library (from its DWARF),
-# regenerated only when the library or the generator changed.
+# regenerated only when the library or the generator (the command, its package
+# scripts/penguin_envgen and the helpers it imports) changed.
 generate_env() {
     local mode=$1 target=$2 builddir=$3
     local stage=$top/dist/stage gen=$top/scripts/penguin-env-cffi-gen.py
@@ -58,7 +59,8 @@ generate_env() {
     else
         stamp=$top/_build/env-gen/$mode-$target.stamp
     fi
-    want="$(stat -Lc '%s %Y' "$lib") $(sha256sum "$gen" | cut -c1-64)"
+    want="$(stat -Lc '%s %Y' "$lib") $(cat "$gen" "$top"/scripts/penguin_envgen/*.py \
+        "$top/scripts/penguin_common.py" | sha256sum | cut -c1-64)"
     if [ -f "$header" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
         return
     fi

@@ -1,4 +1,5 @@
-"""Unit tests of scripts/penguin-env-cffi-gen.py on small C fixtures.
+"""Unit tests of the env generator (scripts/penguin_envgen, run as
+scripts/penguin-env-cffi-gen.py) on small C fixtures.
 
 The fixture (tests/env_fixtures/) is compiled with `gcc -g -shared -fPIC`, the
 compiler of the QEMU build, so its DWARF is of the same version. The generated
@@ -12,10 +13,16 @@ import importlib.util
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from penguin_envgen.abi_emitter import AbiHeader, render_abi_header, verify_abi_header
+from penguin_envgen.common import MAIN_HEADER_DECLS, EnvGenError, new_ffi
+from penguin_envgen.compile_flags import extract_flags, target_flags
+from penguin_envgen.dwarf_index import iter_unit_headers
+from penguin_envgen.timing import StepTimer
+from penguin_envgen.type_builder import read_model
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "penguin-env-cffi-gen.py"
@@ -25,17 +32,6 @@ PYTHON = "/usr/bin/python3"
 
 pytest.importorskip("elftools")
 cffi = pytest.importorskip("cffi")
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("penguin_env_cffi_gen", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # dataclasses look the module up
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = load_generator()
 
 # Members of the fixture cffi cannot express, as the header lists them.
 PADDED = {
@@ -61,7 +57,7 @@ def compile_fixture(out: Path, debug: bool = True) -> Path:
 
 def abi_ffi(text: str):
     ffi = cffi.FFI()
-    ffi.cdef(gen.MAIN_HEADER_DECLS + text)
+    ffi.cdef(MAIN_HEADER_DECLS + text)
     return ffi
 
 
@@ -77,14 +73,14 @@ def library(workdir) -> Path:
 
 @pytest.fixture(scope="module")
 def model(library):
-    return gen.read_model(library, gen.StepTimer(quiet=True))
+    return read_model(library, StepTimer(quiet=True))
 
 
 @pytest.fixture(scope="module")
 def header(model):
-    result = gen.render_abi_header(model.env, model.cpu_state_size, gen.new_ffi(),
-                                   "libqemu-system-fixture.so")
-    gen.verify_abi_header(result)
+    result = render_abi_header(model.env, model.cpu_state_size, new_ffi(),
+                               "libqemu-system-fixture.so")
+    verify_abi_header(result)
     return result
 
 
@@ -111,7 +107,8 @@ def compiler(emitted_fields, workdir) -> dict:
         key = cdef_name.replace(" ", ":")
         lines.append(f'  printf("S {key} %zu\\n", sizeof({c_name}));')
         for name in names:
-            lines.append(f'  printf("F {key} {name} %zu %zu\\n", offsetof({c_name}, {name}),'
+            lines.append(f'  printf("F {key} {name} %zu %zu\\n", '
+                         f'offsetof({c_name}, {name}),'
                          f' sizeof((({c_name} *)0)->{name}));')
     lines += ["  return 0;", "}"]
     source = workdir / "offsets.c"
@@ -161,14 +158,14 @@ def test_finds_arch_state_and_cpu_state(model, compiler):
 
 def test_refuses_dwarf_versions_pyelftools_cannot_read():
     unit = (7).to_bytes(4, "little") + (6).to_bytes(2, "little") + bytes(5)
-    with pytest.raises(gen.EnvGenError, match="DWARF version 6"):
-        list(gen.iter_unit_headers(unit, True))
+    with pytest.raises(EnvGenError, match="DWARF version 6"):
+        list(iter_unit_headers(unit, True))
 
 
 def test_library_without_dwarf_is_an_error(workdir):
     lib = compile_fixture(workdir / "libnodebug.so", debug=False)
-    with pytest.raises(gen.EnvGenError, match="no .debug_info"):
-        gen.read_model(lib, gen.StepTimer(quiet=True))
+    with pytest.raises(EnvGenError, match="no .debug_info"):
+        read_model(lib, StepTimer(quiet=True))
 
 
 # ---------------------------------------------------------------------------
@@ -195,7 +192,8 @@ def test_expressible_members_are_emitted_with_their_types(header):
         "gpr": "uint32_t[32]", "inner": "struct penguin_env_Inner",
         "inners": "struct penguin_env_Inner[2][3]", "rows": "uint32_t[2][4]",
         "anon_u": "union penguin_env_CPUArchState_anon_u",
-        "w": "uint32_t", "h0": "uint16_t", "h1": "uint16_t", "x": "uint8_t", "y": "uint64_t",
+        "w": "uint32_t", "h0": "uint16_t", "h1": "uint16_t", "x": "uint8_t",
+        "y": "uint64_t",
         "e1": "uint8_t", "e2": "uint16_t", "e3": "uint32_t", "e4": "uint64_t",
         "op": "void *", "fn": "void *", "self": "void *", "name_ptr": "void *",
         "fpregs": "union penguin_env_FPReg_f[8]", "packed7": "struct penguin_env_Packed7",
@@ -223,12 +221,14 @@ def test_padded_members_are_listed_and_absent(header, emitted_fields):
 
 def test_header_cdefs_with_the_main_header_and_client_decls(header, model):
     text = header.text
-    for name in ("bool", "vaddr", "CPUState", "MachineState", "target_long", "target_ulong"):
+    for name in ("bool", "vaddr", "CPUState", "MachineState", "target_long",
+                 "target_ulong"):
         assert not re.search(rf"\b{name}\s*;", text), name
-    assert re.search(rf"^#define PENGUIN_CPU_STATE_SIZE {model.cpu_state_size}$", text, re.M)
+    assert re.search(rf"^#define PENGUIN_CPU_STATE_SIZE {model.cpu_state_size}$", text,
+                     re.M)
     assert text.rstrip().endswith("typedef struct penguin_env_CPUArchState CPUArchState;")
     ffi = cffi.FFI()
-    ffi.cdef(gen.MAIN_HEADER_DECLS + "bool penguin_cpu_flag(CPUState *cpu, vaddr a);\n")
+    ffi.cdef(MAIN_HEADER_DECLS + "bool penguin_cpu_flag(CPUState *cpu, vaddr a);\n")
     ffi.cdef(text)                       # appended, as the client does, in one FFI
     ffi.cdef("typedef int32_t target_long; typedef uint32_t target_ulong;\n")
     env = ffi.cast("CPUArchState *", 0x1000)
@@ -237,11 +237,11 @@ def test_header_cdefs_with_the_main_header_and_client_decls(header, model):
 
 
 def test_verification_rejects_a_misplaced_member(header):
-    broken = gen.AbiHeader(header.text.replace("    uint8_t _penguin_pad1[48];\n", "", 1),
-                           header.records, header.padded, header.env)
+    broken = AbiHeader(header.text.replace("    uint8_t _penguin_pad1[48];\n", "", 1),
+                       header.records, header.padded, header.env)
     assert broken.text != header.text
-    with pytest.raises(gen.EnvGenError, match="does not match the DWARF"):
-        gen.verify_abi_header(broken)
+    with pytest.raises(EnvGenError, match="does not match the DWARF"):
+        verify_abi_header(broken)
 
 
 # ---------------------------------------------------------------------------
@@ -253,7 +253,7 @@ def test_extract_flags_makes_paths_absolute(tmp_path):
                "-isystem /abs/inc -iquote . -include cfg.h -std=gnu11 -O2 -g -Wall "
                "'-DCONFIG_TARGET=\"x-config-target.h\"' -D FOO=1 -UBAR -pthread -MD "
                "-MQ a.o -MF a.o.d -o a.o -c ../src/a.c")
-    flags = gen.extract_flags({"directory": str(tmp_path / "build"), "command": command})
+    flags = extract_flags({"directory": str(tmp_path / "build"), "command": command})
     build, src = tmp_path / "build", tmp_path / "src"
     assert flags == [
         "-m64", f"-I{build / 'libqemu-x.a.p'}", f"-I{src}",
@@ -264,9 +264,10 @@ def test_extract_flags_makes_paths_absolute(tmp_path):
 
 
 def test_no_compile_commands_entry_for_the_target(tmp_path):
-    cc = write_compile_commands(tmp_path / "compile_commands.json", "cc -c x.c", target="other")
-    with pytest.raises(gen.EnvGenError, match="no object in libqemu-fixture-softmmu.a.p/"):
-        gen.target_flags(cc, "fixture")
+    cc = write_compile_commands(tmp_path / "compile_commands.json", "cc -c x.c",
+                                target="other")
+    with pytest.raises(EnvGenError, match="no object in libqemu-fixture-softmmu.a.p/"):
+        target_flags(cc, "fixture")
 
 
 # ---------------------------------------------------------------------------
@@ -283,7 +284,8 @@ def test_script_builds_header_and_module(library, workdir, compiler):
     assert (out / "qemu_cffi_system_fixture_env.h").is_file()
     built = list((out / "mod").glob("_penguin_qemu_env_system_fixture.*.so"))
     assert [p.name for p in built] == ["_penguin_qemu_env_system_fixture.abi3.so"]
-    spec = importlib.util.spec_from_file_location("_penguin_qemu_env_system_fixture", built[0])
+    spec = importlib.util.spec_from_file_location("_penguin_qemu_env_system_fixture",
+                                                  built[0])
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     ffi = module.ffi
@@ -319,7 +321,8 @@ def test_script_reports_a_missing_library(workdir):
     result = run_script(*script_args(workdir / "nope.so", out, cc))
     assert result.returncode == 1
     missing = workdir / "nope.so"
-    assert result.stderr.strip() == f"penguin-env-cffi-gen: error: {missing}: no such library"
+    assert result.stderr.strip() == \
+        f"penguin-env-cffi-gen: error: {missing}: no such library"
 
 
 def test_missing_pyelftools_is_a_clear_error(library, tmp_path):
