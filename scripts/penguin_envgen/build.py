@@ -79,7 +79,11 @@ def build_module(api: ApiCdef, flags: list[str], name: str, tmpdir: Path) -> Pat
         ffi.cdef(api.text)
     except Exception as exc:
         raise EnvGenError(f"cffi rejects the module cdef: {exc}") from exc
-    ffi.set_source(name, api.source, extra_compile_args=flags + MODULE_EXTRA_FLAGS)
+    # The temporary directory's random name would be the module's DW_AT_comp_dir and
+    # change its bytes and build-id from build to build: map it to ".".
+    reproducible = [f"-ffile-prefix-map={tmpdir}=."]
+    ffi.set_source(name, api.source,
+                   extra_compile_args=flags + MODULE_EXTRA_FLAGS + reproducible)
     log = None
     try:
         with captured_output() as log:
