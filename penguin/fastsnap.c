@@ -53,6 +53,7 @@
 #include "migration/qemu-file.h"
 #include "migration/savevm.h"
 #include "qom/object.h"
+#include "block/block.h"
 #include "system/block-backend.h"
 #include "system/cpus.h"
 #include "system/runstate.h"
@@ -282,8 +283,14 @@ static const char *refusal(void)
     if (qemu_savevm_state_blocked(NULL)) {
         return "a device of this machine cannot be saved (unmigratable)";
     }
-    for (blk = blk_next(NULL); blk; blk = blk_next(blk)) {
-        if (blk_is_inserted(blk) && blk_is_writable(blk)) {
+    /*
+     * Ask each drive's node, not its BlockBackend: a drive no device uses
+     * yet holds no write permission, but a device may write it later.
+     */
+    for (blk = blk_all_next(NULL); blk; blk = blk_all_next(blk)) {
+        BlockDriverState *bs = blk_bs(blk);
+
+        if (bs && !bdrv_is_read_only(bs)) {
             return "a writable drive is attached (its writes would outlive a "
                    "restore of RAM): attach drives with readonly=on";
         }

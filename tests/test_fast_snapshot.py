@@ -173,7 +173,10 @@ def test_linux_restored_after_init_started_keeps_running(release_prefix, name, t
         line, value = libc_line()
         assert rounds[0][1][1:] == [len(line), zlib.crc32(line.encode()), value, 0, 0, 0]
         assert rounds[0][2][1:] == [0] * 6      # the stage exited 0
-    assert seen["console"].count("PENGUIN-SMOKE done\n") == LINUX_ROUNDS + 1, tail
+    # The last round ran to init's last line (earlier ones were stopped by their
+    # restore, at a point after their last hypercall that the main loop decides).
+    last_round = seen["console"].rsplit("PENGUIN-SMOKE cmdline length=", 1)[-1]
+    assert "PENGUIN-SMOKE done\n" in last_round, tail
 
 
 # -- many cycles, shared RAM, refusals ----------------------------------------------------
@@ -183,6 +186,12 @@ CYCLES_TARGET = "aarch64"
 # The process may grow this much over the cycles (after the first RSS sample): a leak of
 # 400 bytes a cycle would pass it; one of a RAM copy or a device-state buffer would not.
 RSS_SLACK_KIB = 4 * 1024
+# A restore drops the translations of the pages it copies back, and the guest translates
+# them again into fresh space of TCG's code buffer, which is reused only after the
+# buffer fills and QEMU flushes it (1 GiB by default: about 3.6 KiB of it a restore
+# here). The cycles run with a 2 MiB buffer, so that growth is bounded by it and what
+# the RSS shows is everything else.
+SMALL_CODE_BUFFER = ("-accel", "tcg,tb-size=2")
 
 
 def case(target: str) -> tuple[Guest, Boot]:
@@ -194,7 +203,8 @@ def test_ten_thousand_restores_leave_the_same_state_and_memory(stage, tmp_path):
     (every register but the clocks, the slot, the device, the RAM buffer); one cycle in
     100 also takes a second snapshot (its report compared too) and drops it."""
     guest, boot = case(CYCLES_TARGET)
-    result = run_guest(guest, boot, tmp_path, "cycles", cycles=CYCLES, timeout=1200)
+    result = run_guest(guest, boot, tmp_path, "cycles", cycles=CYCLES, timeout=1200,
+                       extra=SMALL_CODE_BUFFER)
     assert result["mismatches"] == [], result["mismatches"][:2]
     assert result["cycles"] == CYCLES and result["takes"] == CYCLES // 100
     assert result["take"][0] > 0 and result["base_regs"] > 30
@@ -239,7 +249,7 @@ def test_refusals_give_their_errno_and_reason(stage, tmp_path):
                          ("drop", "needs the BQL")):
         assert out["no_bql"][call][0] == EPERM and reason in out["no_bql"][call][1], out
     assert out["unknown"][0] == ENOENT and "12345 does not exist" in out["unknown"][1]
-    assert out["drop"] == [0]
+    assert out["drop"] == [None]          # dropped: no error
     for call in ("restore_dropped", "drop_dropped"):
         assert out[call][0] == ENOENT and "dropped, or never taken" in out[call][1], out
     assert out["bad_op"][0] == EINVAL and "unknown operation -1" in out["bad_op"][1]

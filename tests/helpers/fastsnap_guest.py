@@ -333,7 +333,10 @@ def errors(host: GuestHost, qemu: Qemu) -> dict:
                      "restore": attempt(qemu, lambda: fast.restore(1)),
                      "drop": attempt(qemu, lambda: fast.drop(1))}
     # Unknown, dropped and twice-dropped handles; the migration blocker lives exactly
-    # as long as a snapshot does.
+    # as long as a snapshot does. The guest spins at point 2 meanwhile, outside any
+    # callback: a take stops the vCPUs, which a vCPU waiting in a callback for this
+    # thread would never do.
+    host.point(2, "wait")
     with qemu.bql():
         out["unknown"] = attempt(qemu, lambda: fast.restore(12345))
         handle = fast.take()
@@ -345,8 +348,10 @@ def errors(host: GuestHost, qemu: Qemu) -> dict:
         out["restore_dropped"] = attempt(qemu, lambda: fast.restore(handle))
         out["drop_dropped"] = attempt(qemu, lambda: fast.drop(handle))
         out["bad_op"] = [qemu.lib.penguin_fast_snapshot_schedule(-1, 0), qemu.last_error()]
+        host.release()
+    host.report()
     # Scheduled: an unknown handle completes with the reason.
-    host.point(2, ("restore", 777))
+    host.point(3, ("restore", 777))
     result = host.done()
     out["scheduled_unknown"] = [result.op, result.handle, result.result, result.reason]
     host.report()
@@ -363,23 +368,26 @@ def errors(host: GuestHost, qemu: Qemu) -> dict:
     finished.wait(WAIT)
     out["during_internal"] = busy
     # The guest still runs, and a take works again.
-    host.point(3, "go")
-    host.report()
+    host.point(4, "wait")
     with qemu.bql():
         handle = fast.take()
         out["take_after"] = [handle]
         fast.drop(handle)
+        host.release()
+    host.report()
     return out
 
 
 def drive(host: GuestHost, qemu: Qemu) -> dict:
-    """A take with the drives of the command line: the handle or the refusal."""
-    host.point(1, "go")
-    host.report()
+    """A take with the drives of the command line: the handle or the refusal (the
+    guest spinning at point 1 meanwhile, as in errors())."""
+    host.point(1, "wait")
     with qemu.bql():
         out = {"take": attempt(qemu, qemu.fast_snapshots.take)}
         if out["take"][0] > 0:
             qemu.fast_snapshots.drop(out["take"][0])
+        host.release()
+    host.report()
     return out
 
 
