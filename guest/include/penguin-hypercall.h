@@ -1,62 +1,70 @@
 /*
  * penguin-hypercall.h - issue a Penguin hypercall from guest code.
  *
- * One header for firmware, bare-metal programs, init programs and user-space tools
- * running inside a guest of penguin-qemu. Plain C99 plus GCC/Clang inline assembly;
- * it needs no libc (only the compiler's own <stdint.h>, which freestanding builds have;
- * Linux kernel code gets <linux/types.h> instead).
+ * One header for firmware, bare-metal programs, init programs and user-space
+ * tools running inside a guest of penguin-qemu. Plain C99 plus GCC/Clang inline
+ * assembly; it needs no libc (only the compiler's own <stdint.h>, which
+ * freestanding builds have; Linux kernel code gets <linux/types.h> instead).
  *
  *     #include <penguin-qemu/guest/penguin-hypercall.h>
  *     uint64_t ret = penguin_hypercall2(0x50454e01, addr, len);
  *
- * The host registers a callback for a number `nr` (penguin_register_guest_hypercall);
- * the guest executes its architecture's sentinel instruction with nr and up to six
- * arguments in fixed registers, and reads the callback's return value back:
+ * The host registers a callback for a number `nr`
+ * (penguin_register_guest_hypercall); the guest executes its architecture's
+ * sentinel instruction with nr and up to six arguments in fixed registers, and
+ * reads the callback's return value back:
  *
- *   arch                     sentinel                    nr   a0..a5               ret
- *   arm (A32 and T32)        mcr p7, 0, r0, c0, c0, 0    r7   r0..r5               r0
- *   aarch64                  msr S0_0_C5_C0_0, xzr       x8   x0..x5               x0
- *   mips (o32, n32, n64)     movz $0, $0, $0             v0   $4..$7, $8, $9       v0
- *   ppc, ppc64 (BE and LE)   xori r10, r10, 0            r0   r3..r8               r3
- *   riscv64                  xori x0, x0, 0              a7   a0..a5               a0
- *   loongarch64              cpucfg $r0, $r0             a7   a0..a5 ($r4..$r9)    a0
- *   x86_64, 64-bit code      outl %eax, $0x88            rax  rdi rsi rdx r10 r8 r9 rax
- *   i386 (32-bit code)       outl %eax, $0x88            eax  ebx ecx edx esi edi ebp eax
+ *   arch                 sentinel                  nr   a0..a5
+ *   arm (A32 and T32)    mcr p7, 0, r0, c0, c0, 0  r7   r0..r5
+ *   aarch64              msr S0_0_C5_C0_0, xzr     x8   x0..x5
+ *   mips o32, n32, n64   movz $0, $0, $0           v0   $4..$7, $8, $9
+ *   ppc, ppc64 (BE, LE)  xori r10, r10, 0          r0   r3..r8
+ *   riscv64              xori x0, x0, 0            a7   a0..a5
+ *   loongarch64          cpucfg $r0, $r0           a7   a0..a5 ($r4..$r9)
+ *   x86_64, 64-bit code  outl %eax, $0x88          rax  rdi rsi rdx r10 r8 r9
+ *   i386 (32-bit code)   outl %eax, $0x88          eax  ebx ecx edx esi edi ebp
  *
- * Unused arguments of the short forms are passed as 0. The sentinel is emitted as its
- * exact encoding (a raw instruction word; .insn on riscv64; on x86 the OUT, which has
- * that one encoding), so no assembler version or option can turn it into a near miss.
+ * The return value comes back in nr's register on mips and x86 (v0, rax, eax)
+ * and in a0's everywhere else (r0, x0, r3, a0).
  *
- * Word size: the API is 64-bit everywhere. On 32-bit guests (arm, i386, mips o32,
- * ppc32) only the low 32 bits of nr and of each argument reach the host (it sees them
- * zero-extended), and the return value is the 32-bit return register, zero-extended.
- * PENGUIN_HYPERCALL_REG_BITS says which applies (32 or 64).
+ * Unused arguments of the short forms are passed as 0. The sentinel is emitted
+ * as its exact encoding (a raw instruction word; .insn on riscv64; on x86 the
+ * OUT, which has that one encoding), so no assembler version or option can turn
+ * it into a near miss.
  *
- * Clobbers: a callback may write any of the argument registers (Penguin's MIPS shim
- * writes a3 as a syscall-style error flag, for instance), and it may read and write
- * guest memory. So nr and all six argument registers are in/out operands and the asm
- * clobbers "memory": the compiler keeps no value in them across the call and flushes
- * and reloads memory around it. If the host does not handle nr, the sentinel is an
- * ordinary no-op (on x86 an ordinary write to port 0x88) and the return register keeps
- * what it held: the call returns nr on mips and x86, and a0 everywhere else.
+ * Word size: the API is 64-bit everywhere. On 32-bit guests (arm, i386, mips
+ * o32, ppc32) only the low 32 bits of nr and of each argument reach the host
+ * (it sees them zero-extended), and the return value is the 32-bit return
+ * register, zero-extended. PENGUIN_HYPERCALL_REG_BITS (32 or 64) says which
+ * applies.
  *
- * x86 user space: the sentinel is an OUT to I/O port 0x88, so the CPU's I/O permission
- * check comes first. Kernel code and bare-metal programs at ring 0 need nothing; a
- * Linux user-space process needs ioperm(0x88, 4, 1) (or iopl(3)), which requires
- * CAP_SYS_RAWIO (root) and a guest kernel built with CONFIG_X86_IOPL_IOPERM.
- * penguin_hypercall_ioperm() below makes that system call without libc; call it once
- * per thread, before the first hypercall. Without the permission the OUT raises #GP
- * and the process gets SIGSEGV.
+ * Clobbers: a callback may write any of the argument registers (Penguin's MIPS
+ * shim writes a3 as a syscall-style error flag, for instance), and it may read
+ * and write guest memory. So nr and all six argument registers are in/out
+ * operands and the asm clobbers "memory": the compiler keeps no value in them
+ * across the call and flushes and reloads memory around it. If the host does
+ * not handle nr, the sentinel is an ordinary no-op (on x86 an ordinary write to
+ * port 0x88) and the return register keeps what it held: the call returns nr on
+ * mips and x86, and a0 everywhere else.
  *
- * ARM: Thumb-1-only cores (ARMv6-M, and ARMv4T..ARMv6 when compiling with -mthumb)
- * have no 32-bit coprocessor instruction; compile that code as A32 (-marm) or for a
- * Thumb-2 core. r7 (nr) is the frame pointer of Thumb code, so the call saves it in
- * ip (r12), loads nr into it and restores it after the sentinel.
+ * x86 user space: the sentinel is an OUT to I/O port 0x88, so the CPU's I/O
+ * permission check comes first. Kernel code and bare-metal programs at ring 0
+ * need nothing; a Linux user-space process needs ioperm(0x88, 4, 1) (or
+ * iopl(3)), which requires CAP_SYS_RAWIO (root) and a guest kernel built with
+ * CONFIG_X86_IOPL_IOPERM. penguin_hypercall_ioperm() below makes that system
+ * call without libc; call it once per thread, before the first hypercall.
+ * Without the permission the OUT raises #GP and the process gets SIGSEGV.
  *
- * i386: a5 goes in ebp, the frame pointer at -O0, which no operand may name: ebp is
- * saved on the stack, loaded with a5 and restored after the sentinel, as Linux's i386
- * system calls with six arguments do. ebx (a0) works with -fPIC too (GCC 5 or later,
- * Clang). Both sets of templates work with -masm=intel.
+ * ARM: Thumb-1-only cores (ARMv6-M, and ARMv4T..ARMv6 when compiling with
+ * -mthumb) have no 32-bit coprocessor instruction; compile that code as A32
+ * (-marm) or for a Thumb-2 core. r7 (nr) is the frame pointer of Thumb code, so
+ * the call saves it in ip (r12), loads nr into it and restores it after the
+ * sentinel.
+ *
+ * i386: a5 goes in ebp, the frame pointer at -O0, which no operand may name:
+ * ebp is saved on the stack, loaded with a5 and restored after the sentinel, as
+ * Linux's i386 system calls with six arguments do. ebx (a0) works with -fPIC
+ * too (GCC 5 or later, Clang). Both sets of templates work with -masm=intel.
  */
 #ifndef PENGUIN_HYPERCALL_H
 #define PENGUIN_HYPERCALL_H
