@@ -70,7 +70,8 @@
 #define PENGUIN_HYPERCALL_H
 
 #if defined(__KERNEL__) && defined(__linux__)
-#include <linux/types.h> /* Linux kernel code: uint32_t and uint64_t, no <stdint.h> */
+/* Linux kernel code: uint32_t and uint64_t, and no <stdint.h> */
+#include <linux/types.h>
 #else
 #include <stdint.h>
 #endif
@@ -79,18 +80,23 @@
 #error "penguin-hypercall.h needs GCC or Clang (GNU C inline assembly)"
 #endif
 
-/* --------------------------------------------------------------- the architectures */
+/* ------------------------------------------------------- the architectures */
 
 #if defined(__aarch64__)
 #define PENGUIN_HYPERCALL_REG_BITS 64
 #elif defined(__arm__)
 #if defined(__thumb__) && !defined(__thumb2__)
-#error "penguin-hypercall.h: arm Thumb-1 has no coprocessor instruction for the sentinel; compile this file with -marm or for a Thumb-2 core"
+/* Thumb-1 has no coprocessor instruction: compile with -marm or for Thumb-2. */
+#error "penguin-hypercall.h: arm Thumb-1 is not supported (-marm or Thumb-2)"
 #endif
 #define PENGUIN_HYPERCALL_REG_BITS 32
 #elif defined(__mips__)
 #if defined(__mips16) || defined(__mips_micromips)
-#error "penguin-hypercall.h: MIPS16 and microMIPS are not supported; the sentinel is a MIPS32/MIPS64 instruction (compile this file with -mno-mips16 -mno-micromips)"
+/*
+ * The sentinel is a MIPS32/MIPS64 instruction: compile this file with
+ * -mno-mips16 -mno-micromips.
+ */
+#error "penguin-hypercall.h: MIPS16 and microMIPS are not supported"
 #endif
 #if defined(__mips64)
 #define PENGUIN_HYPERCALL_REG_BITS 64 /* n32 and n64: 64-bit registers */
@@ -108,12 +114,12 @@
 #endif
 #elif defined(__riscv)
 #if __riscv_xlen != 64
-#error "penguin-hypercall.h: riscv32 is not a Penguin guest architecture (riscv64 only)"
+#error "penguin-hypercall.h: riscv32 is not a Penguin guest architecture"
 #endif
 #define PENGUIN_HYPERCALL_REG_BITS 64
 #elif defined(__loongarch__)
 #if !defined(__loongarch64)
-#error "penguin-hypercall.h: loongarch32 is not a Penguin guest architecture (loongarch64 only)"
+#error "penguin-hypercall.h: loongarch32 is not a Penguin guest architecture"
 #endif
 #define PENGUIN_HYPERCALL_REG_BITS 64
 #elif defined(__x86_64__)
@@ -153,7 +159,11 @@
 #elif defined(__wasm__)
 #error "penguin-hypercall.h: wasm is not a Penguin guest architecture"
 #else
-#error "penguin-hypercall.h: this architecture is not a Penguin guest architecture (supported: arm, aarch64, mips, mips64, ppc, ppc64, riscv64, loongarch64, x86_64, i386)"
+/*
+ * Supported: arm, aarch64, mips, mips64, ppc, ppc64, riscv64, loongarch64,
+ * x86_64, i386.
+ */
+#error "penguin-hypercall.h: this is not a Penguin guest architecture"
 #endif
 
 #if PENGUIN_HYPERCALL_REG_BITS == 64
@@ -162,110 +172,129 @@ typedef uint64_t penguin_hypercall_reg_t;
 typedef uint32_t penguin_hypercall_reg_t;
 #endif
 
-/* ------------------------------------------------------------------- the call */
+/*
+ * One register operand of the call: @name lives in register @reg and holds
+ * @value at the guest's register width.
+ */
+#define PENGUIN_HYPERCALL_REG(name, reg, value) \
+    register penguin_hypercall_reg_t name __asm__(reg) = \
+        (penguin_hypercall_reg_t)(value)
+
+/* ---------------------------------------------------------------- the call */
 
 /*
  * Issue hypercall nr with six arguments and return the callback's return value.
  * On 32-bit guests nr and the arguments are truncated to 32 bits (see above).
  */
-static inline uint64_t penguin_hypercall(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2,
-                                         uint64_t a3, uint64_t a4, uint64_t a5)
+static inline uint64_t penguin_hypercall(uint64_t nr, uint64_t a0, uint64_t a1,
+                                         uint64_t a2, uint64_t a3, uint64_t a4,
+                                         uint64_t a5)
 {
 #if defined(__aarch64__)
-    register penguin_hypercall_reg_t x8 __asm__("x8") = nr;
-    register penguin_hypercall_reg_t x0 __asm__("x0") = a0;
-    register penguin_hypercall_reg_t x1 __asm__("x1") = a1;
-    register penguin_hypercall_reg_t x2 __asm__("x2") = a2;
-    register penguin_hypercall_reg_t x3 __asm__("x3") = a3;
-    register penguin_hypercall_reg_t x4 __asm__("x4") = a4;
-    register penguin_hypercall_reg_t x5 __asm__("x5") = a5;
-    __asm__ __volatile__(".inst 0xd500501f  /* msr S0_0_C5_C0_0, xzr: Penguin hypercall */"
-                         : "+r"(x8), "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4),
-                           "+r"(x5)
+    PENGUIN_HYPERCALL_REG(x8, "x8", nr);
+    PENGUIN_HYPERCALL_REG(x0, "x0", a0);
+    PENGUIN_HYPERCALL_REG(x1, "x1", a1);
+    PENGUIN_HYPERCALL_REG(x2, "x2", a2);
+    PENGUIN_HYPERCALL_REG(x3, "x3", a3);
+    PENGUIN_HYPERCALL_REG(x4, "x4", a4);
+    PENGUIN_HYPERCALL_REG(x5, "x5", a5);
+    __asm__ __volatile__(".inst 0xd500501f  "
+                         "/* msr S0_0_C5_C0_0, xzr: Penguin hypercall */"
+                         : "+r"(x8), "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3),
+                           "+r"(x4), "+r"(x5)
                          :
                          : "memory");
     return x0;
 
 #elif defined(__arm__)
-    /* r7 is Thumb's frame pointer, so it cannot be an operand: r7 is saved in ip
-     * (clobbered, so n is never there), loaded with nr and restored afterwards. */
+    /*
+     * r7 is Thumb's frame pointer, so it cannot be an operand: r7 is saved in
+     * ip (clobbered, so n is never there), loaded with nr and restored
+     * afterwards.
+     */
     penguin_hypercall_reg_t n = (penguin_hypercall_reg_t)nr;
-    register penguin_hypercall_reg_t r0 __asm__("r0") = (penguin_hypercall_reg_t)a0;
-    register penguin_hypercall_reg_t r1 __asm__("r1") = (penguin_hypercall_reg_t)a1;
-    register penguin_hypercall_reg_t r2 __asm__("r2") = (penguin_hypercall_reg_t)a2;
-    register penguin_hypercall_reg_t r3 __asm__("r3") = (penguin_hypercall_reg_t)a3;
-    register penguin_hypercall_reg_t r4 __asm__("r4") = (penguin_hypercall_reg_t)a4;
-    register penguin_hypercall_reg_t r5 __asm__("r5") = (penguin_hypercall_reg_t)a5;
+    PENGUIN_HYPERCALL_REG(r0, "r0", a0);
+    PENGUIN_HYPERCALL_REG(r1, "r1", a1);
+    PENGUIN_HYPERCALL_REG(r2, "r2", a2);
+    PENGUIN_HYPERCALL_REG(r3, "r3", a3);
+    PENGUIN_HYPERCALL_REG(r4, "r4", a4);
+    PENGUIN_HYPERCALL_REG(r5, "r5", a5);
     __asm__ __volatile__("mov ip, r7\n\t"
                          "mov r7, %[n]\n\t"
 #if defined(__thumb__)
-                         ".inst.w 0xee000710  /* mcr p7, 0, r0, c0, c0, 0: Penguin hypercall */\n\t"
+                         ".inst.w 0xee000710  "
 #else
-                         ".inst 0xee000710  /* mcr p7, 0, r0, c0, c0, 0: Penguin hypercall */\n\t"
+                         ".inst 0xee000710  "
 #endif
+                         "/* mcr p7, 0, r0, c0, c0, 0: Penguin hypercall */\n\t"
                          "mov r7, ip"
-                         : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4), "+r"(r5)
+                         : "+r"(r0), "+r"(r1), "+r"(r2), "+r"(r3), "+r"(r4),
+                           "+r"(r5)
                          : [n] "r"(n)
                          : "ip", "memory");
     return r0;
 
 #elif defined(__mips__)
-    register penguin_hypercall_reg_t v0 __asm__("$2") = (penguin_hypercall_reg_t)nr;
-    register penguin_hypercall_reg_t r4 __asm__("$4") = (penguin_hypercall_reg_t)a0;
-    register penguin_hypercall_reg_t r5 __asm__("$5") = (penguin_hypercall_reg_t)a1;
-    register penguin_hypercall_reg_t r6 __asm__("$6") = (penguin_hypercall_reg_t)a2;
-    register penguin_hypercall_reg_t r7 __asm__("$7") = (penguin_hypercall_reg_t)a3;
-    register penguin_hypercall_reg_t r8 __asm__("$8") = (penguin_hypercall_reg_t)a4;
-    register penguin_hypercall_reg_t r9 __asm__("$9") = (penguin_hypercall_reg_t)a5;
-    __asm__ __volatile__(".word 0x0000000a  # movz $0, $0, $0: Penguin hypercall"
-                         : "+r"(v0), "+r"(r4), "+r"(r5), "+r"(r6), "+r"(r7), "+r"(r8),
-                           "+r"(r9)
+    PENGUIN_HYPERCALL_REG(v0, "$2", nr);
+    PENGUIN_HYPERCALL_REG(r4, "$4", a0);
+    PENGUIN_HYPERCALL_REG(r5, "$5", a1);
+    PENGUIN_HYPERCALL_REG(r6, "$6", a2);
+    PENGUIN_HYPERCALL_REG(r7, "$7", a3);
+    PENGUIN_HYPERCALL_REG(r8, "$8", a4);
+    PENGUIN_HYPERCALL_REG(r9, "$9", a5);
+    __asm__ __volatile__(".word 0x0000000a  "
+                         "# movz $0, $0, $0: Penguin hypercall"
+                         : "+r"(v0), "+r"(r4), "+r"(r5), "+r"(r6), "+r"(r7),
+                           "+r"(r8), "+r"(r9)
                          :
                          : "memory");
     return v0;
 
 #elif defined(__powerpc__) || defined(__powerpc64__) || defined(__PPC__)
-    register penguin_hypercall_reg_t r0 __asm__("r0") = (penguin_hypercall_reg_t)nr;
-    register penguin_hypercall_reg_t r3 __asm__("r3") = (penguin_hypercall_reg_t)a0;
-    register penguin_hypercall_reg_t r4 __asm__("r4") = (penguin_hypercall_reg_t)a1;
-    register penguin_hypercall_reg_t r5 __asm__("r5") = (penguin_hypercall_reg_t)a2;
-    register penguin_hypercall_reg_t r6 __asm__("r6") = (penguin_hypercall_reg_t)a3;
-    register penguin_hypercall_reg_t r7 __asm__("r7") = (penguin_hypercall_reg_t)a4;
-    register penguin_hypercall_reg_t r8 __asm__("r8") = (penguin_hypercall_reg_t)a5;
-    __asm__ __volatile__(".long 0x694a0000  # xori r10, r10, 0: Penguin hypercall"
-                         : "+r"(r0), "+r"(r3), "+r"(r4), "+r"(r5), "+r"(r6), "+r"(r7),
-                           "+r"(r8)
+    PENGUIN_HYPERCALL_REG(r0, "r0", nr);
+    PENGUIN_HYPERCALL_REG(r3, "r3", a0);
+    PENGUIN_HYPERCALL_REG(r4, "r4", a1);
+    PENGUIN_HYPERCALL_REG(r5, "r5", a2);
+    PENGUIN_HYPERCALL_REG(r6, "r6", a3);
+    PENGUIN_HYPERCALL_REG(r7, "r7", a4);
+    PENGUIN_HYPERCALL_REG(r8, "r8", a5);
+    __asm__ __volatile__(".long 0x694a0000  "
+                         "# xori r10, r10, 0: Penguin hypercall"
+                         : "+r"(r0), "+r"(r3), "+r"(r4), "+r"(r5), "+r"(r6),
+                           "+r"(r7), "+r"(r8)
                          :
                          : "memory");
     return r3;
 
 #elif defined(__riscv)
-    register penguin_hypercall_reg_t a7r __asm__("a7") = nr;
-    register penguin_hypercall_reg_t a0r __asm__("a0") = a0;
-    register penguin_hypercall_reg_t a1r __asm__("a1") = a1;
-    register penguin_hypercall_reg_t a2r __asm__("a2") = a2;
-    register penguin_hypercall_reg_t a3r __asm__("a3") = a3;
-    register penguin_hypercall_reg_t a4r __asm__("a4") = a4;
-    register penguin_hypercall_reg_t a5r __asm__("a5") = a5;
-    /* .insn keeps it a 4-byte instruction (xori has no compressed form anyway). */
-    __asm__ __volatile__(".insn i 0x13, 4, x0, x0, 0  # xori x0, x0, 0: Penguin hypercall"
-                         : "+r"(a7r), "+r"(a0r), "+r"(a1r), "+r"(a2r), "+r"(a3r), "+r"(a4r),
-                           "+r"(a5r)
+    PENGUIN_HYPERCALL_REG(a7r, "a7", nr);
+    PENGUIN_HYPERCALL_REG(a0r, "a0", a0);
+    PENGUIN_HYPERCALL_REG(a1r, "a1", a1);
+    PENGUIN_HYPERCALL_REG(a2r, "a2", a2);
+    PENGUIN_HYPERCALL_REG(a3r, "a3", a3);
+    PENGUIN_HYPERCALL_REG(a4r, "a4", a4);
+    PENGUIN_HYPERCALL_REG(a5r, "a5", a5);
+    /* .insn keeps it a 4-byte instruction (xori has no compressed form). */
+    __asm__ __volatile__(".insn i 0x13, 4, x0, x0, 0  "
+                         "# xori x0, x0, 0: Penguin hypercall"
+                         : "+r"(a7r), "+r"(a0r), "+r"(a1r), "+r"(a2r),
+                           "+r"(a3r), "+r"(a4r), "+r"(a5r)
                          :
                          : "memory");
     return a0r;
 
 #elif defined(__loongarch__)
-    register penguin_hypercall_reg_t a7r __asm__("$r11") = nr;
-    register penguin_hypercall_reg_t a0r __asm__("$r4") = a0;
-    register penguin_hypercall_reg_t a1r __asm__("$r5") = a1;
-    register penguin_hypercall_reg_t a2r __asm__("$r6") = a2;
-    register penguin_hypercall_reg_t a3r __asm__("$r7") = a3;
-    register penguin_hypercall_reg_t a4r __asm__("$r8") = a4;
-    register penguin_hypercall_reg_t a5r __asm__("$r9") = a5;
-    __asm__ __volatile__(".word 0x00006c00  # cpucfg $r0, $r0: Penguin hypercall"
-                         : "+r"(a7r), "+r"(a0r), "+r"(a1r), "+r"(a2r), "+r"(a3r), "+r"(a4r),
-                           "+r"(a5r)
+    PENGUIN_HYPERCALL_REG(a7r, "$r11", nr);
+    PENGUIN_HYPERCALL_REG(a0r, "$r4", a0);
+    PENGUIN_HYPERCALL_REG(a1r, "$r5", a1);
+    PENGUIN_HYPERCALL_REG(a2r, "$r6", a2);
+    PENGUIN_HYPERCALL_REG(a3r, "$r7", a3);
+    PENGUIN_HYPERCALL_REG(a4r, "$r8", a4);
+    PENGUIN_HYPERCALL_REG(a5r, "$r9", a5);
+    __asm__ __volatile__(".word 0x00006c00  "
+                         "# cpucfg $r0, $r0: Penguin hypercall"
+                         : "+r"(a7r), "+r"(a0r), "+r"(a1r), "+r"(a2r),
+                           "+r"(a3r), "+r"(a4r), "+r"(a5r)
                          :
                          : "memory");
     return a0r;
@@ -276,26 +305,33 @@ static inline uint64_t penguin_hypercall(uint64_t nr, uint64_t a0, uint64_t a1, 
     register uint64_t r8 __asm__("r8") = a4;
     register uint64_t r9 __asm__("r9") = a5;
     /* outl %eax, $0x88 (e7 88), in either assembler dialect. */
-    __asm__ __volatile__("{outl %%eax, $0x88|out 0x88, eax}  # Penguin hypercall"
-                         : "+a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+r"(r10), "+r"(r8),
-                           "+r"(r9)
+    __asm__ __volatile__("{outl %%eax, $0x88|out 0x88, eax}  "
+                         "# Penguin hypercall"
+                         : "+a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx),
+                           "+r"(r10), "+r"(r8), "+r"(r9)
                          :
                          : "memory");
     return rax;
 
 #elif defined(__i386__)
-    /* ebp (a5) is the frame pointer at -O0 and no operand may name it: a5 is pushed
-     * first (its operand may be esp- or ebp-relative, so before either changes),
-     * ebp is saved above it and loaded from it, and both come off afterwards. */
-    uint32_t eax = (uint32_t)nr, ebx = (uint32_t)a0, ecx = (uint32_t)a1, edx = (uint32_t)a2;
-    uint32_t esi = (uint32_t)a3, edi = (uint32_t)a4, arg5 = (uint32_t)a5;
+    /*
+     * ebp (a5) is the frame pointer at -O0 and no operand may name it: a5 is
+     * pushed first (its operand may be esp- or ebp-relative, so before either
+     * changes), ebp is saved above it and loaded from it, and both come off
+     * afterwards.
+     */
+    uint32_t eax = (uint32_t)nr, ebx = (uint32_t)a0, ecx = (uint32_t)a1;
+    uint32_t edx = (uint32_t)a2, esi = (uint32_t)a3, edi = (uint32_t)a4;
+    uint32_t arg5 = (uint32_t)a5;
     __asm__ __volatile__("{pushl %[a5]|push %[a5]}\n\t"
                          "{pushl %%ebp|push ebp}\n\t"
                          "{movl 4(%%esp), %%ebp|mov ebp, DWORD PTR [esp+4]}\n\t"
-                         "{outl %%eax, $0x88|out 0x88, eax}  # Penguin hypercall\n\t"
+                         "{outl %%eax, $0x88|out 0x88, eax}  "
+                         "# Penguin hypercall\n\t"
                          "{popl %%ebp|pop ebp}\n\t"
                          "{addl $4, %%esp|add esp, 4}"
-                         : "+a"(eax), "+b"(ebx), "+c"(ecx), "+d"(edx), "+S"(esi), "+D"(edi)
+                         : "+a"(eax), "+b"(ebx), "+c"(ecx), "+d"(edx),
+                           "+S"(esi), "+D"(edi)
                          : [a5] "g"(arg5)
                          : "memory");
     return eax;
@@ -313,44 +349,50 @@ static inline uint64_t penguin_hypercall1(uint64_t nr, uint64_t a0)
     return penguin_hypercall(nr, a0, 0, 0, 0, 0, 0);
 }
 
-static inline uint64_t penguin_hypercall2(uint64_t nr, uint64_t a0, uint64_t a1)
+static inline uint64_t penguin_hypercall2(uint64_t nr, uint64_t a0,
+                                          uint64_t a1)
 {
     return penguin_hypercall(nr, a0, a1, 0, 0, 0, 0);
 }
 
-static inline uint64_t penguin_hypercall3(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2)
+static inline uint64_t penguin_hypercall3(uint64_t nr, uint64_t a0,
+                                          uint64_t a1, uint64_t a2)
 {
     return penguin_hypercall(nr, a0, a1, a2, 0, 0, 0);
 }
 
-static inline uint64_t penguin_hypercall4(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2,
+static inline uint64_t penguin_hypercall4(uint64_t nr, uint64_t a0,
+                                          uint64_t a1, uint64_t a2,
                                           uint64_t a3)
 {
     return penguin_hypercall(nr, a0, a1, a2, a3, 0, 0);
 }
 
-static inline uint64_t penguin_hypercall5(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2,
+static inline uint64_t penguin_hypercall5(uint64_t nr, uint64_t a0,
+                                          uint64_t a1, uint64_t a2,
                                           uint64_t a3, uint64_t a4)
 {
     return penguin_hypercall(nr, a0, a1, a2, a3, a4, 0);
 }
 
-static inline uint64_t penguin_hypercall6(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2,
-                                          uint64_t a3, uint64_t a4, uint64_t a5)
+static inline uint64_t penguin_hypercall6(uint64_t nr, uint64_t a0,
+                                          uint64_t a1, uint64_t a2,
+                                          uint64_t a3, uint64_t a4,
+                                          uint64_t a5)
 {
     return penguin_hypercall(nr, a0, a1, a2, a3, a4, a5);
 }
 
-/* ---------------------------------------------------- x86 Linux user space: I/O port */
+/* ------------------------------------------ x86 Linux user space: I/O port */
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__linux__)
 /*
  * Let this process execute the sentinel (an OUT to port 0x88) from user space:
  * ioperm(0x88, 4, 1), made directly as a Linux system call (no libc). The four
- * bits cover the four bytes a 32-bit OUT touches. Needs CAP_SYS_RAWIO; returns 0,
- * or -errno (-EPERM without the capability, -ENOSYS on a kernel without
- * CONFIG_X86_IOPL_IOPERM). The permission is per thread; threads created afterwards
- * and fork() children inherit it.
+ * bits cover the four bytes a 32-bit OUT touches. Needs CAP_SYS_RAWIO; returns
+ * 0, or -errno (-EPERM without the capability, -ENOSYS on a kernel without
+ * CONFIG_X86_IOPL_IOPERM). The permission is per thread; threads created
+ * afterwards and fork() children inherit it.
  */
 static inline long penguin_hypercall_ioperm(void)
 {
