@@ -174,7 +174,7 @@ typedef uint32_t penguin_hypercall_reg_t;
 
 /*
  * One register operand of the call: @name lives in register @reg and holds
- * @value at the guest's register width.
+ * @value at the guest's register width. Only penguin_hypercall() uses it.
  */
 #define PENGUIN_HYPERCALL_REG(name, reg, value) \
     register penguin_hypercall_reg_t name __asm__(reg) = \
@@ -337,6 +337,8 @@ static inline uint64_t penguin_hypercall(uint64_t nr, uint64_t a0, uint64_t a1,
     return eax;
 #endif
 }
+
+#undef PENGUIN_HYPERCALL_REG
 
 /* Short forms: the arguments not named are passed as 0. */
 static inline uint64_t penguin_hypercall0(uint64_t nr)
