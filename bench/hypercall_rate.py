@@ -73,7 +73,8 @@ class Arch:
 ARCHES = {
     "mipsel": Arch(
         "mipsel", "loop-mipsel.S",
-        [f"mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL -I {INCLUDE} DEFS -o OBJ SRC",
+        [f"mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL -I {INCLUDE} DEFS "
+         "-o OBJ SRC",
          f"mipsel-linux-gnu-ld -N {NO_RWX} -EL -Ttext-segment=0x80100000 -e _start "
          "-o OUT OBJ"],
         "OUT", "-kernel", ["-M", "malta", "-vga", "none", "-nic", "none"],

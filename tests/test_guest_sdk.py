@@ -76,8 +76,8 @@ class Arch:
         out = OUT_DIR / f"{self.name}-{opt}"
         cc, stub_cc = " ".join(self.cc), " ".join(self.stub_cc or self.cc)
         cmds = [f"{cc} {' '.join(CFLAGS)} -{opt} -c -o {prog} {SDK / 'prog.c'}",
-                f"{stub_cc} -fno-pic -fno-pie -Wa,-I,{INCLUDE} {' '.join(self.start_flags)} "
-                f"-c -o {start} {SDK / self.start}"]
+                f"{stub_cc} -fno-pic -fno-pie -Wa,-I,{INCLUDE} "
+                f"{' '.join(self.start_flags)} -c -o {start} {SDK / self.start}"]
         cmds += [c.replace("OBJS", f"{start} {prog}").replace("OUT", str(out))
                  for c in self.link]
         return " && ".join(cmds), Path(self.image.replace("OUT", str(out)))
