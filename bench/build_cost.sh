@@ -24,6 +24,11 @@ clean_build() {
 
 main() {
     local t list patched=$top/_build/bench-patched stock=$top/_build/bench-stock
+    local -a libs=() exes=()
+    for t in "${targets[@]}"; do
+        libs+=("libqemu-system-$t.so")
+        exes+=("qemu-system-$t")
+    done
     list=$(printf '%s-softmmu,' "${targets[@]}")
     list=${list%,}
     "$top/configure" --build-dir "$patched" --targets "$list" >/dev/null
@@ -32,10 +37,8 @@ main() {
     echo "# $(date +%F) on $(hostname): $(nproc) CPUs, targets ${targets[*]}, ccache off"
     echo "| tree | wall s | CPU s |"
     echo "|---|---|---|"
-    clean_build "patched (libraries)" "$patched" "$@" \
-        $(for t in "${targets[@]}"; do echo "libqemu-system-$t.so"; done)
-    clean_build "stock (executables)" "$stock" "$@" \
-        $(for t in "${targets[@]}"; do echo "qemu-system-$t"; done)
+    clean_build "patched (libraries)" "$patched" "$@" "${libs[@]}"
+    clean_build "stock (executables)" "$stock" "$@" "${exes[@]}"
 }
 
 main "$@"

@@ -202,7 +202,7 @@ def child(spec: dict) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- parent: build, run, report
+# -------------------------------------------------------- parent: build, run, report
 
 
 def sh(script: str) -> None:
@@ -239,7 +239,8 @@ def run_child(arch: Arch, mode: str, ram_mib: int, runs: int, image: Path, stage
         disk.unlink(missing_ok=True)
         sh(f"{stage / 'bin' / 'qemu-img'} create -q -f qcow2 {disk} 64M")
         args += ["-drive", f"if=none,id=d0,format=qcow2,file={disk}"]
-    spec = {"name": arch.name, "library": str(stage / "lib" / f"libqemu-system-{arch.name}.so"),
+    spec = {"name": arch.name,
+            "library": str(stage / "lib" / f"libqemu-system-{arch.name}.so"),
             "mode": mode, "runs": runs, "fill": arch.fill(ram_mib * MiB),
             "result": str(result_file), "args": args}
     proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child",
@@ -281,7 +282,8 @@ def table(rows: list[tuple[str, int, dict, dict]]) -> tuple[list[str], list[list
 def render(header: list[str], body: list[list[str]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|"]
+                 "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header)))
+                 + "|"]
         return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
     widths = [max(len(c) for c in col) for col in zip(header, *body)]
 
@@ -316,7 +318,8 @@ def main() -> int:
             image = build_guest(arch, workdir)
             for ram_mib in args.ram or RAM_SIZES_MIB:
                 print(f"{name}, {ram_mib} MiB ...", file=sys.stderr, flush=True)
-                fast = run_child(arch, "fast", ram_mib, args.runs, image, args.stage, workdir)
+                fast = run_child(arch, "fast", ram_mib, args.runs, image, args.stage,
+                                 workdir)
                 qcow2 = run_child(arch, "qcow2", ram_mib, args.runs, image, args.stage,
                                   workdir)
                 rows.append((name, ram_mib, fast, qcow2))

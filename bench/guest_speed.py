@@ -60,9 +60,10 @@ class Arch:
 ARCHES = {
     "mipsel": Arch(
         "mipsel",
-        [f"mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL -I {INCLUDE} --defsym ITER=ITERS "
-         "-o OBJ SRC",
-         f"mipsel-linux-gnu-ld -N {NO_RWX} -EL -Ttext-segment=0x80100000 -e _start -o OUT OBJ"],
+        [f"mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL -I {INCLUDE} "
+         "--defsym ITER=ITERS -o OBJ SRC",
+         f"mipsel-linux-gnu-ld -N {NO_RWX} -EL -Ttext-segment=0x80100000 -e _start "
+         "-o OUT OBJ"],
         "OUT", ["-M", "malta", "-vga", "none", "-nic", "none", "-no-reboot", "-kernel"], 0,
         2_000_000_000),
     "aarch64": Arch(
@@ -72,7 +73,8 @@ ARCHES = {
         "OUT", ["-M", "virt", "-cpu", "cortex-a57", "-kernel"], 0, 2_000_000_000),
     "riscv64": Arch(
         "riscv64",
-        [f"riscv64-linux-gnu-as -march=rv64imac -I {INCLUDE} --defsym ITER=ITERS -o OBJ SRC",
+        [f"riscv64-linux-gnu-as -march=rv64imac -I {INCLUDE} --defsym ITER=ITERS "
+         "-o OBJ SRC",
          f"riscv64-linux-gnu-ld -N {NO_RWX} -Ttext=0x80000000 -e _start -o OUT OBJ"],
         "OUT", ["-M", "virt", "-bios", "none", "-kernel"], 0, 2_000_000_000),
     "x86_64": Arch(
@@ -80,7 +82,8 @@ ARCHES = {
         [f"as --32 -I {INCLUDE} --defsym ITER=ITERS -o OBJ SRC",
          f"ld -m elf_i386 -N {NO_RWX} -Ttext=0 -e _start -o OUT.elf OBJ",
          "objcopy -O binary OUT.elf OUT.bin"],
-        "OUT.bin", ["-M", "pc", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-bios"], 33,
+        "OUT.bin", ["-M", "pc", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-bios"],
+        33,
         2_000_000_000),
 }
 
@@ -125,9 +128,9 @@ def linux_args(arch: Arch, workdir: Path, firmware: Path) -> tuple[list[str], Pa
     init = smoke.build_init(include, bench=True)
     initrd = initramfs.write(init, workdir / f"initrd-{arch.name}.gz")
     console = workdir / f"console-{arch.name}.txt"
-    args = [*smoke.machine, "-kernel", str(kernel_for(arch.name).path), "-initrd", str(initrd),
-            "-append", smoke.cmdline(), "-L", str(firmware), *QUIET, "-no-reboot",
-            "-serial", f"file:{console}"]
+    args = [*smoke.machine, "-kernel", str(kernel_for(arch.name).path),
+            "-initrd", str(initrd), "-append", smoke.cmdline(), "-L", str(firmware),
+            *QUIET, "-no-reboot", "-serial", f"file:{console}"]
     return args, console
 
 
@@ -171,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workload", action="append", choices=["busy", "linux"])
     p.add_argument("--stage", type=Path, default=REPO / "dist" / "stage")
     p.add_argument("--stock-dir", type=Path, default=REPO / "_build" / "build-stock")
-    p.add_argument("--firmware", type=Path, default=REPO / "_build" / "firmware" / "share" / "qemu")
+    p.add_argument("--firmware", type=Path,
+                   default=REPO / "_build" / "firmware" / "share" / "qemu")
     args = p.parse_args(argv)
     arches = args.arch or sorted(ARCHES)
     for name in arches:

@@ -73,7 +73,8 @@ class Arch:
 ARCHES = {
     "mipsel": Arch(
         "mipsel", "loop-mipsel.S",
-        [f"mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL -I {INCLUDE} DEFS -o OBJ SRC",
+        [f"mipsel-linux-gnu-as -non_shared -march=mips32r2 -EL -I {INCLUDE} DEFS "
+         "-o OBJ SRC",
          f"mipsel-linux-gnu-ld -N {NO_RWX} -EL -Ttext-segment=0x80100000 -e _start "
          "-o OUT OBJ"],
         "OUT", "-kernel", ["-M", "malta", "-vga", "none", "-nic", "none"],
@@ -181,7 +182,7 @@ def child(spec: dict) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- parent: build, run, report
+# -------------------------------------------------------- parent: build, run, report
 
 
 def sh(script: str) -> None:
@@ -301,15 +302,17 @@ def table(rows: list[Row], runs: int) -> tuple[list[str], list[list[str]]]:
             calls = f"{r.iterations / r.median / 1e6:.2f} M"
             cost = f"{r.per_iter_ns - base.per_iter_ns:.1f}" if base else "-"
             ratio = f"{r.per_iter_ns / base.per_iter_ns:.2f}" if base else "-"
-        body.append([r.arch, VARIANT_TITLES[r.variant], f"{r.iterations:,}", f"{r.median:.3f}",
-                     f"{r.spread_pct:.1f}%", calls, f"{r.per_iter_ns:.2f}", cost, ratio])
+        body.append([r.arch, VARIANT_TITLES[r.variant], f"{r.iterations:,}",
+                     f"{r.median:.3f}", f"{r.spread_pct:.1f}%", calls,
+                     f"{r.per_iter_ns:.2f}", cost, ratio])
     return header, body
 
 
 def render(header: list[str], body: list[list[str]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header))) + "|"]
+                 "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header)))
+                 + "|"]
         lines += ["| " + " | ".join(row) + " |" for row in body]
         return "\n".join(lines)
     widths = [max(len(c) for c in col) for col in zip(header, *body)]
@@ -331,7 +334,8 @@ def main() -> int:
     parser.add_argument("--variant", action="append", choices=VARIANTS,
                         help=f"only this variant (repeatable; default {DEFAULT_VARIANTS})")
     parser.add_argument("--stage", type=Path,
-                        default=Path(os.environ.get("PENGUIN_STAGE", REPO / "dist" / "stage")),
+                        default=Path(os.environ.get("PENGUIN_STAGE",
+                                                    REPO / "dist" / "stage")),
                         help="install tree holding lib/libqemu-system-<name>.so")
     parser.add_argument("--markdown", action="store_true", help="print Markdown")
     parser.add_argument("--child", metavar="SPEC", help=argparse.SUPPRESS)
@@ -354,8 +358,10 @@ def main() -> int:
             library = args.stage / "lib" / f"libqemu-system-{arch.name}.so"
             if not library.exists():
                 raise SystemExit(f"{library} does not exist")
-            counts = {v: max(1, round(ITERATIONS[arch.name][v] * args.scale)) for v in variants}
-            images = {v: build_guest(arch, counts[v], v == "noop", workdir) for v in variants}
+            counts = {v: max(1, round(ITERATIONS[arch.name][v] * args.scale))
+                      for v in variants}
+            images = {v: build_guest(arch, counts[v], v == "noop", workdir)
+                      for v in variants}
             times: dict[str, list[float]] = {v: [] for v in variants}
             for _ in range(args.runs):       # interleaved, so drift hits every variant
                 for v in variants:
@@ -375,8 +381,8 @@ def main() -> int:
             f"benchmark wall time {time.monotonic() - t0:.0f} s"]
     notes = ["ns/hypercall = ns/iter - ns/iter of the no-op loop; "
              "ratio = ns/iter / ns/iter of the no-op loop",
-             "no-op in place of the sentinel: mipsel `or $zero,$zero,$zero`, aarch64 `nop`, "
-             "x86_64 `xchg %ax,%ax` (32-bit protected mode)"]
+             "no-op in place of the sentinel: mipsel `or $zero,$zero,$zero`, "
+             "aarch64 `nop`, x86_64 `xchg %ax,%ax` (32-bit protected mode)"]
     if args.markdown:
         print("\n".join(f"- {line}" for line in info))
         print()

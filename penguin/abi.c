@@ -7,8 +7,8 @@
 #include "qemu/osdep.h"
 #include "penguin/penguin.h"
 
-QEMU_BUILD_BUG_ON(PENGUIN_ABI_VERSION !=
-                  (PENGUIN_ABI_VERSION_MAJOR << 16 | PENGUIN_ABI_VERSION_MINOR));
+QEMU_BUILD_BUG_ON(PENGUIN_ABI_VERSION != (PENGUIN_ABI_VERSION_MAJOR << 16 |
+                                          PENGUIN_ABI_VERSION_MINOR));
 
 uint32_t penguin_abi_version(void)
 {

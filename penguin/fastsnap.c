@@ -361,7 +361,7 @@ static int save_devices(FastSnap *snap)
     QEMUFile *f = qemu_file_new_output(QIO_CHANNEL(bioc));   /* takes a ref */
     int ret;
 
-    /* As migration does: globalstate carries the run state, set before saving. */
+    /* As migration does: globalstate carries the run state, set first. */
     global_state_store_running();
     ret = qemu_save_device_state(f);
     qemu_fflush(f);
@@ -444,7 +444,8 @@ static void restore_block(FastSnapBlock *b)
         ram_addr_t len = (ram_addr_t)(end - page) << TARGET_PAGE_BITS;
 
         memcpy(host + start, b->copy + start, len);
-        tb_invalidate_phys_range(b->offset + start, b->offset + start + len - 1);
+        tb_invalidate_phys_range(b->offset + start,
+                                 b->offset + start + len - 1);
         note_changed(b->offset, page, end - page);  /* for the others */
         page = find_next_bit(b->changed, n, end);
     }

@@ -1,6 +1,6 @@
 /*
- * Penguin's after-guest-init callback: the moment the machine and its devices exist
- * and no guest instruction has run, e.g. to add MMIO regions.
+ * Penguin's after-guest-init callback: the moment the machine and its devices
+ * exist and no guest instruction has run, e.g. to add MMIO regions.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -13,8 +13,8 @@
 
 static PenguinHook after_guest_init_hook;
 
-void set_kvm_penguin_after_guest_init_callback(kvm_penguin_after_guest_init_cb_t cb,
-                                               void *opaque)
+void set_kvm_penguin_after_guest_init_callback(
+    kvm_penguin_after_guest_init_cb_t cb, void *opaque)
 {
     penguin_hook_set(&after_guest_init_hook, (PenguinFn)cb, opaque);
 }
@@ -30,7 +30,8 @@ bool penguin_after_guest_init(MachineState *ms, Error **errp)
     }
     ret = ((kvm_penguin_after_guest_init_cb_t)fn)(ms, opaque);
     if (ret != 0) {
-        error_setg(errp, "Penguin's after-guest-init callback failed (returned %d)", ret);
+        error_setg(errp, "Penguin's after-guest-init callback failed "
+                   "(returned %d)", ret);
         return false;
     }
     return true;

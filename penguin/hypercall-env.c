@@ -1,7 +1,7 @@
 /*
- * Penguin hypercalls by register table: read nr and a0..a5 where a door says they live
- * in CPUArchState, dispatch, write the return register back. Shared by the TCG helper
- * and the x86 KVM exit path.
+ * Penguin hypercalls by register table: read nr and a0..a5 where a door says
+ * they live in CPUArchState, dispatch, write the return register back. Shared
+ * by the TCG helper and the x86 KVM exit path.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -10,7 +10,8 @@
 #include "penguin/penguin.h"
 #include "penguin/hypercall-abi.h"
 
-static uint64_t env_reg(void *env, uint32_t offset, const PenguinHypercallABI *abi)
+static uint64_t env_reg(void *env, uint32_t offset,
+                        const PenguinHypercallABI *abi)
 {
     void *p = (uint8_t *)env + offset;
     uint64_t value = abi->reg_size == 4 ? *(uint32_t *)p : *(uint64_t *)p;
@@ -18,8 +19,8 @@ static uint64_t env_reg(void *env, uint32_t offset, const PenguinHypercallABI *a
     return abi->narrow ? (uint32_t)value : value;
 }
 
-static void env_set_reg(void *env, uint32_t offset, const PenguinHypercallABI *abi,
-                        uint64_t value)
+static void env_set_reg(void *env, uint32_t offset,
+                        const PenguinHypercallABI *abi, uint64_t value)
 {
     void *p = (uint8_t *)env + offset;
 
@@ -33,7 +34,8 @@ static void env_set_reg(void *env, uint32_t offset, const PenguinHypercallABI *a
     }
 }
 
-bool penguin_env_hypercall(CPUState *cs, void *env, const PenguinHypercallABI *abi)
+bool penguin_env_hypercall(CPUState *cs, void *env,
+                           const PenguinHypercallABI *abi)
 {
     uint64_t ret;
 
@@ -43,7 +45,8 @@ bool penguin_env_hypercall(CPUState *cs, void *env, const PenguinHypercallABI *a
                                         env_reg(env, abi->args[2], abi),
                                         env_reg(env, abi->args[3], abi),
                                         env_reg(env, abi->args[4], abi),
-                                        env_reg(env, abi->args[5], abi), &ret)) {
+                                        env_reg(env, abi->args[5], abi),
+                                        &ret)) {
         return false;
     }
     env_set_reg(env, abi->ret, abi, ret);

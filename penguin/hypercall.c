@@ -1,9 +1,10 @@
 /*
- * Penguin hypercall dispatch: the one place every architecture's recognizer calls.
+ * Penguin hypercall dispatch: the one place every architecture's door calls.
  *
- * The callbacks and the set of registered numbers live in one immutable snapshot,
- * replaced as a whole under a mutex and read under RCU, so a vCPU never takes a lock
- * on the hypercall path and registration is safe while vCPUs run.
+ * The callbacks and the set of registered numbers live in one immutable
+ * snapshot, replaced as a whole under a mutex and read under RCU, so a vCPU
+ * never takes a lock on the hypercall path and registration is safe while
+ * vCPUs run.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -110,7 +111,8 @@ void penguin_register_guest_hypercall(uint64_t nr)
         return;
     }
     s = state_copy(1);
-    memmove(&s->numbers[i + 1], &s->numbers[i], (s->count - i) * sizeof(uint64_t));
+    memmove(&s->numbers[i + 1], &s->numbers[i],
+            (s->count - i) * sizeof(uint64_t));
     s->numbers[i] = nr;
     s->count++;
     state_publish(s);
@@ -127,7 +129,8 @@ void penguin_unregister_guest_hypercall(uint64_t nr)
     }
     s = state_copy(0);
     s->count--;
-    memmove(&s->numbers[i], &s->numbers[i + 1], (s->count - i) * sizeof(uint64_t));
+    memmove(&s->numbers[i], &s->numbers[i + 1],
+            (s->count - i) * sizeof(uint64_t));
     state_publish(s);
 }
 

@@ -1,10 +1,10 @@
 /*
- * Penguin MMIO regions: host callbacks for guest-physical ranges no device claims.
+ * Penguin MMIO regions: host callbacks for guest addresses no device claims.
  *
  * Each region is an I/O MemoryRegion in system memory at a priority below every
- * device, so it catches only accesses that would otherwise hit nothing. Regions can
- * be removed again; the memory behind a removed region is freed after an RCU grace
- * period, since a vCPU may still be dispatching an access to it.
+ * device, so it catches only accesses that would otherwise hit nothing. Regions
+ * can be removed again; the memory behind a removed region is freed after an
+ * RCU grace period, since a vCPU may still be dispatching an access to it.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -42,7 +42,8 @@ static uint64_t penguin_mmio_read(void *opaque, hwaddr addr, unsigned size)
     return r->read_cb(addr, size, r->opaque);
 }
 
-static void penguin_mmio_write(void *opaque, hwaddr addr, uint64_t data, unsigned size)
+static void penguin_mmio_write(void *opaque, hwaddr addr, uint64_t data,
+                               unsigned size)
 {
     PenguinMmioRegion *r = opaque;
 
@@ -67,7 +68,8 @@ static PenguinMmioRegion *find_overlap(uint64_t base, uint64_t size)
 {
     uint64_t last = region_last(base, size);
 
-    for (guint i = 0; penguin_mmio_regions && i < penguin_mmio_regions->len; i++) {
+    for (guint i = 0; penguin_mmio_regions && i < penguin_mmio_regions->len;
+         i++) {
         PenguinMmioRegion *r = g_ptr_array_index(penguin_mmio_regions, i);
 
         if (base <= region_last(r->base, r->size) && r->base <= last) {
@@ -78,7 +80,8 @@ static PenguinMmioRegion *find_overlap(uint64_t base, uint64_t size)
 }
 
 static int check_request(uint64_t base, uint64_t size, const char *name,
-                         penguin_mmio_read_cb_t read_cb, penguin_mmio_write_cb_t write_cb)
+                         penguin_mmio_read_cb_t read_cb,
+                         penguin_mmio_write_cb_t write_cb)
 {
     PenguinMmioRegion *other;
 
@@ -145,7 +148,8 @@ int penguin_qemu_remove_mmio_region(uint64_t base)
     if (!penguin_vm_exists() || !bql_locked()) {
         return penguin_error(-EPERM, "removing an MMIO region needs the BQL");
     }
-    for (guint i = 0; penguin_mmio_regions && i < penguin_mmio_regions->len; i++) {
+    for (guint i = 0; penguin_mmio_regions && i < penguin_mmio_regions->len;
+         i++) {
         PenguinMmioRegion *r = g_ptr_array_index(penguin_mmio_regions, i);
 
         if (r->base == base) {

@@ -1,10 +1,10 @@
 /*
- * Penguin guest state accessors: registers by GDB number, the env, accelerator sync.
+ * Penguin guest state: registers by GDB number, the env, accelerator sync.
  *
- * Registers go through the gdbstub's per-target tables, so every target has the same
- * numbering GDB uses, and through cpu_synchronize_state(), which fetches KVM's registers
- * (marking the vCPU dirty so a write is put back before it runs again) and does nothing
- * under TCG.
+ * Registers go through the gdbstub's per-target tables, so every target has the
+ * same numbering GDB uses, and through cpu_synchronize_state(), which fetches
+ * KVM's registers (marking the vCPU dirty so a write is put back before it runs
+ * again) and does nothing under TCG.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -17,7 +17,7 @@
 #include "penguin/penguin.h"
 #include "penguin/error.h"
 
-/* The register's current bytes, or NULL when @regnum names no register of @cs. */
+/* The register's current bytes, or NULL if @regnum is no register of @cs. */
 static GByteArray *read_register(CPUState *cs, int regnum)
 {
     g_autoptr(GByteArray) bytes = g_byte_array_new();
@@ -65,7 +65,8 @@ static bool pc_write_is_lost(CPUState *cs, vaddr pc_before)
            cs->cc->get_pc && cs->cc->get_pc(cs) != pc_before;
 }
 
-int penguin_write_guest_reg(CPUState *cs, int regnum, const uint8_t *buf, int len)
+int penguin_write_guest_reg(CPUState *cs, int regnum, const uint8_t *buf,
+                            int len)
 {
     g_autoptr(GByteArray) bytes = NULL;
     g_autofree uint8_t *copy = NULL;
@@ -76,7 +77,10 @@ int penguin_write_guest_reg(CPUState *cs, int regnum, const uint8_t *buf, int le
                              !cs ? "no CPU" : !buf ? "no buffer" :
                              "length must be positive");
     }
-    /* Read first: it names the width, and nothing is written for a wrong length. */
+    /*
+     * Read first: it names the width, and nothing is written for a wrong
+     * length.
+     */
     bytes = read_register(cs, regnum);
     if (!bytes) {
         return penguin_error(-ENOENT, "CPU %d has no register %d",
@@ -102,7 +106,7 @@ int penguin_write_guest_reg(CPUState *cs, int regnum, const uint8_t *buf, int le
 
 void *penguin_cpu_env(CPUState *cs)
 {
-    /* Every ArchCPU puts its env right after CPUState (checked in exec/cpu-all.h). */
+    /* Every ArchCPU has its env right after CPUState (see exec/cpu-all.h). */
     return cs ? (void *)(cs + 1) : NULL;
 }
 

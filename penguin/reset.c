@@ -11,7 +11,8 @@
 
 static PenguinHook reset_hook;
 
-void set_penguin_reset_request_callback(penguin_reset_request_cb_t cb, void *opaque)
+void set_penguin_reset_request_callback(penguin_reset_request_cb_t cb,
+                                        void *opaque)
 {
     penguin_hook_set(&reset_hook, (PenguinFn)cb, opaque);
 }

@@ -49,7 +49,8 @@ static bool name_ok(const char *name)
     }
     if (strlen(name) >= sizeof(sn->name)) {
         penguin_error(-ENAMETOOLONG, "snapshot name '%.32s...' is %zu bytes; "
-                      "at most %zu fit", name, strlen(name), sizeof(sn->name) - 1);
+                      "at most %zu fit", name, strlen(name),
+                      sizeof(sn->name) - 1);
         return false;
     }
     return true;
@@ -126,7 +127,7 @@ bool penguin_load_snapshot(const char *name)
     return sync_call_ok(name) && load(name);
 }
 
-/* Count a finished request and tell the done callback, on the current thread. */
+/* Count a finished request and tell the done callback, on this thread. */
 static void complete(const char *name, bool load, bool ok)
 {
     PenguinFn fn;
@@ -169,7 +170,8 @@ void penguin_schedule_snapshot(const char *name, bool load)
     penguin_work_queue_push(run_scheduled, s);
 }
 
-void set_penguin_snapshot_done_callback(penguin_snapshot_done_cb_t cb, void *opaque)
+void set_penguin_snapshot_done_callback(penguin_snapshot_done_cb_t cb,
+                                        void *opaque)
 {
     penguin_hook_set(&snapshot_done_hook, (PenguinFn)cb, opaque);
 }

@@ -1,5 +1,6 @@
 /*
- * The TCG side of Penguin hypercalls: one helper shared by every target's recognizer.
+ * The TCG side of Penguin hypercalls: one helper shared by every target's
+ * recognizer.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -18,7 +19,7 @@
 
 uint32_t HELPER(penguin_hypercall)(CPUArchState *env, const void *abi)
 {
-    /* Every ArchCPU puts its env right after CPUState (checked in exec/cpu-all.h). */
+    /* Every ArchCPU has its env right after CPUState (see exec/cpu-all.h). */
     CPUState *cs = (CPUState *)env - 1;
 
     return penguin_env_hypercall(cs, env, abi);

@@ -1,5 +1,5 @@
 /*
- * The main loop's queue of Penguin snapshot work (include/penguin/work-queue.h).
+ * The main loop's queue of snapshot work (include/penguin/work-queue.h).
  *
  * One bottom half runs the queue. A snapshot polls the main loop while it
  * writes, which can run the bottom half again: the busy flag makes that

@@ -8,7 +8,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-# shellcheck source=../configs/upstream.conf
+# (shellcheck resolves this from the top, where scripts/lint runs)
+# shellcheck source=configs/upstream.conf
 . "$here/configs/upstream.conf"
 cache=${PENGUIN_CACHE_DIR:-/var/cache/penguin-qemu}
 
@@ -24,9 +25,12 @@ check_hash() {
 }
 
 source_uri() {
-    (cd "$cache" && apt-get source --print-uris --only-source \
-        "$QEMU_DEBIAN_SOURCE=$QEMU_DEBIAN_VERSION" 2>/dev/null |
-        grep -F " $QEMU_ORIG_TARBALL " || true)
+    (
+        cd "$cache" || exit 0
+        apt-get source --print-uris --only-source \
+            "$QEMU_DEBIAN_SOURCE=$QEMU_DEBIAN_VERSION" 2>/dev/null |
+            grep -F " $QEMU_ORIG_TARBALL " || true
+    )
 }
 
 from_archive() {

@@ -118,7 +118,8 @@ def extract(tarball: Path, dest: Path) -> None:
 
 def copy_if_changed(src: Path, dst: Path) -> bool:
     if dst.is_file() and not dst.is_symlink():
-        if dst.stat().st_size == src.stat().st_size and dst.read_bytes() == src.read_bytes():
+        if (dst.stat().st_size == src.stat().st_size
+                and dst.read_bytes() == src.read_bytes()):
             return False
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".penguin-tmp")
@@ -225,7 +226,8 @@ def prepare_stock(args: argparse.Namespace, conf: dict[str, str]) -> None:
     extract(args.tarball, args.out)
     apply_series(args.out, fixes, set())
     stamp_file.write_text(stamp)
-    print(f"penguin-prepare: stock tree ready at {args.out} (only {', '.join(STOCK_BUILD_FIXES)})")
+    print(f"penguin-prepare: stock tree ready at {args.out} "
+          f"(only {', '.join(STOCK_BUILD_FIXES)})")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -236,10 +238,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--repo", type=Path, default=repo,
                    help="repository root holding configs/, patches/ and the overlay")
     p.add_argument("--record-tree-hash", action="store_true",
-                   help="accept the patched tree and write its hash to configs/upstream.conf")
+                   help="accept the patched tree and write its hash to "
+                        "configs/upstream.conf")
     p.add_argument("--stock", action="store_true",
                    help="upstream for the benchmarks: none of our files and no patch but "
-                        "the +ds tarball's build fix (" + ", ".join(STOCK_BUILD_FIXES) + ")")
+                        "the +ds tarball's build fix ("
+                        + ", ".join(STOCK_BUILD_FIXES) + ")")
     return p.parse_args(argv)
 
 

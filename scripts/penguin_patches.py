@@ -130,8 +130,8 @@ def slug(subject: str) -> str:
 def commit_patch(tree: Path, commit: str, number: int) -> Patch:
     message = git(tree, "log", "-1", "--format=%B", commit).rstrip("\n")
     lines = message.split("\n")
-    trailer = [l for l in lines if l.startswith(TRAILER)]
-    body_lines = [l for l in lines[2:] if not l.startswith(TRAILER)]
+    trailer = [line for line in lines if line.startswith(TRAILER)]
+    body_lines = [line for line in lines[2:] if not line.startswith(TRAILER)]
     name = (trailer[-1].removeprefix(TRAILER).strip() if trailer
             else f"{number:04d}-{slug(lines[0])}.patch")
     diff = git(tree, "diff-tree", "-p", "--no-renames", "--no-color", "--abbrev=8",

@@ -40,7 +40,8 @@ def run_helper(script: str, *args: str, timeout: float = 60,
     cmd = ["/usr/bin/python3", str(REPO / "tests" / "helpers" / script), *args]
     full_env = dict(os.environ, PYTHONPATH=f"{REPO / 'python'}:{REPO / 'tests'}")
     full_env.update(env or {})
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                          env=full_env)
 
 
 def in_own_process(check: Callable[..., None], *args: object) -> None:

@@ -61,7 +61,7 @@ OPTIONS = [
     Option(f"-rtc base={RTC_BASE}", "all", "test_penguin_argv"),
     Option("-netdev user,id=user.0 -device virtio-net,netdev=user.0", "all",
            "test_penguin_argv"),
-    Option(f"-netdev user,id=ext -device virtio-net-pci,netdev=ext,mac=<mac> "
+    Option("-netdev user,id=ext -device virtio-net-pci,netdev=ext,mac=<mac> "
            "-object filter-dump,id=fext,netdev=ext,file=<pcap>", "all",
            "test_penguin_argv"),
     Option("-serial file:<out>/console.log -monitor null -display none", "all",

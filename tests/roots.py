@@ -118,20 +118,23 @@ def chroot_output(root: Path, *cmd: str) -> str:
 
 def describe(root: Path) -> str:
     versions = chroot_output(root, "/usr/bin/python3", "-c",
-                             "import sys, cffi; print(sys.version.split()[0], cffi.__version__)")
+                             "import sys, cffi; "
+                             "print(sys.version.split()[0], cffi.__version__)")
     python, cffi = versions.split()
     return f"Debian {SUITE} minbase + {', '.join(PACKAGES)}: Python {python}, cffi {cffi}"
 
 
 def debootstrap(dest: Path, start: float) -> None:
     if shutil.which("debootstrap") is None:
-        raise RootError("debootstrap is not installed (scripts/penguin-install-deps.sh test)")
+        raise RootError("debootstrap is not installed "
+                        "(scripts/penguin-install-deps.sh test)")
     mirror = debian_mirror()
     progress(start, f"debootstrap --variant=minbase {SUITE} from {mirror}")
     debs = dest.parent / "debs"   # downloads kept for the next recipe
     debs.mkdir(exist_ok=True)
-    p = subprocess.run(["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                        f"--cache-dir={debs}", SUITE, str(dest), mirror],
+    p = subprocess.run(["debootstrap", "--variant=minbase",
+                        f"--include={','.join(PACKAGES)}", f"--cache-dir={debs}", SUITE,
+                        str(dest), mirror],
                        capture_output=True, text=True)
     if p.returncode != 0:
         log = dest / "debootstrap" / "debootstrap.log"
@@ -228,8 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     except RootError as e:
         print(f"roots: error: {e}", file=sys.stderr)
         return 1
-    print(f"roots: {SUITE}: {root.path} ({root.origin}) in {time.monotonic() - start:.1f} s",
-          flush=True)
+    elapsed = time.monotonic() - start
+    print(f"roots: {SUITE}: {root.path} ({root.origin}) in {elapsed:.1f} s", flush=True)
     return 0
 
 

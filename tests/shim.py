@@ -21,16 +21,19 @@ SHIM_EXACT = [
 # ...and these unless their name appears anywhere.
 SHIM_BY_NAME = {
     "penguin_read_guest_reg":
-        "int penguin_read_guest_reg(CPUState *cpu, int regnum, uint8_t *buf, int buf_len);",
+        "int penguin_read_guest_reg(CPUState *cpu, int regnum, uint8_t *buf,"
+        " int buf_len);",
     "penguin_write_guest_reg":
-        "int penguin_write_guest_reg(CPUState *cpu, int regnum, const uint8_t *buf, int len);",
+        "int penguin_write_guest_reg(CPUState *cpu, int regnum, const uint8_t *buf,"
+        " int len);",
     "penguin_cpu_env": "void *penguin_cpu_env(CPUState *cpu);",
     "penguin_sync_cpu_state": "void penguin_sync_cpu_state(CPUState *cpu);",
     "penguin_mmio_read_cb_t":
-        "typedef uint64_t (*penguin_mmio_read_cb_t)(uint64_t addr, unsigned size, void *opaque);",
-    "penguin_mmio_write_cb_t":
-        "typedef void (*penguin_mmio_write_cb_t)(uint64_t addr, uint64_t data, unsigned size,"
+        "typedef uint64_t (*penguin_mmio_read_cb_t)(uint64_t addr, unsigned size,"
         " void *opaque);",
+    "penguin_mmio_write_cb_t":
+        "typedef void (*penguin_mmio_write_cb_t)(uint64_t addr, uint64_t data,"
+        " unsigned size, void *opaque);",
     "penguin_qmp_cb_t":
         "typedef bool (*penguin_qmp_cb_t)(const char *cmd, const char *args_json,"
         " char **result, void *opaque);",

@@ -28,14 +28,16 @@ def _w(fmt: str, *words: int) -> bytes:
 
 GUESTS = {
     "arm": SpinGuest(["-M", "virt"], _w("<I", 0xeafffffe), "-kernel"),
-    "aarch64": SpinGuest(["-M", "virt", "-cpu", "cortex-a57"], _w("<I", 0x14000000), "-kernel"),
+    "aarch64": SpinGuest(["-M", "virt", "-cpu", "cortex-a57"], _w("<I", 0x14000000),
+                         "-kernel"),
     # beq $0,$0,. with its delay-slot nop
     "mips": SpinGuest(["-M", "malta"], _w(">II", 0x1000ffff, 0), "-kernel",
                       (32, "be", EM_MIPS, 0x80100000)),
     "mipsel": SpinGuest(["-M", "malta"], _w("<II", 0x1000ffff, 0), "-kernel",
                         (32, "le", EM_MIPS, 0x80100000)),
-    "mips64": SpinGuest(["-M", "malta", "-cpu", "MIPS64R2-generic"], _w(">II", 0x1000ffff, 0),
-                        "-kernel", (64, "be", EM_MIPS, 0xffffffff80100000)),
+    "mips64": SpinGuest(["-M", "malta", "-cpu", "MIPS64R2-generic"],
+                        _w(">II", 0x1000ffff, 0), "-kernel",
+                        (64, "be", EM_MIPS, 0xffffffff80100000)),
     "mips64el": SpinGuest(["-M", "malta", "-cpu", "MIPS64R2-generic"],
                           _w("<II", 0x1000ffff, 0), "-kernel",
                           (64, "le", EM_MIPS, 0xffffffff80100000)),
@@ -43,9 +45,11 @@ GUESTS = {
                      (32, "be", EM_PPC, 0x100000)),
     # pseries loads -bios at address 0 and enters it big-endian in real mode.
     "ppc64": SpinGuest(["-M", "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,"
-                        "cap-ccf-assist=off", "-cpu", "power9"], _w(">I", 0x48000000), "-bios"),
+                        "cap-ccf-assist=off", "-cpu", "power9"], _w(">I", 0x48000000),
+                       "-bios"),
     "riscv64": SpinGuest(["-M", "virt", "-bios", "none"], _w("<I", 0x0000006f), "-kernel"),
-    "loongarch64": SpinGuest(["-M", "virt", "-cpu", "la464"], _w("<I", 0x50000000), "-bios"),
+    "loongarch64": SpinGuest(["-M", "virt", "-cpu", "la464"], _w("<I", 0x50000000),
+                             "-bios"),
     # cli; hlt; jmp back to the hlt, at the reset vector f000:fff0 of a 64 KiB image
     "x86_64": SpinGuest(["-M", "pc", "-nodefaults"], bytes([0xfa, 0xf4, 0xeb, 0xfd]),
                         "-bios-64k"),

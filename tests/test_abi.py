@@ -21,14 +21,16 @@ AARCH64 = next(g for g in GUESTS if g.name == "aarch64")
 
 
 def result_of(proc) -> dict:
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, (
+        f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return json.loads(lines[-1][len("RESULT "):])
 
 
 def guest_args(guest, boot, tmp_path, *extra: str) -> list[str]:
     return [*boot.machine, *extra, guest.load, str(guest.build()), "-nodefaults",
-            "-display", "none", "-monitor", "none", "-serial", f"file:{tmp_path / 'console'}"]
+            "-display", "none", "-monitor", "none",
+            "-serial", f"file:{tmp_path / 'console'}"]
 
 
 def test_every_library_loads_in_one_process(stage):
@@ -64,7 +66,7 @@ def header_functions(text: str) -> set[str]:
     """The names a cffi header declares as functions or data (comments and #defines
     dropped first)."""
     text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    text = "\n".join(l for l in text.splitlines() if not l.startswith("#"))
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
     names = set()
     for decl in text.split(";"):
         decl = " ".join(decl.split())
@@ -107,8 +109,8 @@ def test_cffi_header_declares_exactly_the_penguin_abi(stage, arch):
 def shipped_include(tmp_path_factory) -> Path:
     """include/ as dist/penguin-qemu.tar.gz ships it."""
     root = tmp_path_factory.mktemp("shipped")
-    subprocess.run(["tar", "-C", str(root), "-xzf", str(REPO / "dist" / "penguin-qemu.tar.gz"),
-                    "include"], check=True)
+    subprocess.run(["tar", "-C", str(root), "-xzf",
+                    str(REPO / "dist" / "penguin-qemu.tar.gz"), "include"], check=True)
     return root / "include"
 
 
@@ -192,8 +194,9 @@ def test_wide_registers_and_pc_writes(stage, tmp_path):
     boot = AARCH64.boots[0]
     machine = [a for a in boot.machine if a not in ("-cpu", "cortex-a57")]
     result = result_of(run_helper("abi_checks.py", "registers", str(stage), "aarch64", "--",
-                                  *machine, "-cpu", "max", AARCH64.load, str(AARCH64.build()),
-                                  "-nodefaults", "-display", "none", "-monitor", "none",
+                                  *machine, "-cpu", "max", AARCH64.load,
+                                  str(AARCH64.build()), "-nodefaults", "-display", "none",
+                                  "-monitor", "none",
                                   "-serial", f"file:{tmp_path / 'console'}"))
     regnum, width, client_width = result["widest"]
     assert width >= 256 and client_width == width, result

@@ -18,6 +18,7 @@ KVM_ARCHES = penguin_arches.kvm_arches()
 
 INCLUDE = STAGE / "include" / "penguin-qemu-cffi"
 
+
 def manifest() -> dict:
     return json.loads((INCLUDE / "qemu_cffi_system_manifest.json").read_text())
 
@@ -81,7 +82,8 @@ def kvm_header_cdefs_and_resolves(stage, arch) -> None:
     # The KVM build's CPUState has no TCG part: its size is its own, not the system one's.
     size = int(re.search(r"#define PENGUIN_CPU_STATE_SIZE (\d+)", env).group(1))
     system_env = (INCLUDE / f"qemu_cffi_system_{arch.name}_env.h").read_text()
-    assert size != int(re.search(r"#define PENGUIN_CPU_STATE_SIZE (\d+)", system_env).group(1))
+    assert size != int(re.search(r"#define PENGUIN_CPU_STATE_SIZE (\d+)",
+                                 system_env).group(1))
 
 
 def test_kvm_manifest_names_the_kvm_libraries(stage):

@@ -23,8 +23,9 @@ BY_NAME = {g.name: g for g in GUESTS}
 def guest_args(guest_name: str, target: str, workdir) -> list[str]:
     guest = BY_NAME[guest_name]
     boot = next(b for b in guest.boots if b.target == target)
-    return [*boot.machine, guest.load, str(guest.build()), "-nodefaults", "-display", "none",
-            "-monitor", "none", "-serial", f"file:{workdir / 'console.txt'}"]
+    return [*boot.machine, guest.load, str(guest.build()), "-nodefaults",
+            "-display", "none", "-monitor", "none",
+            "-serial", f"file:{workdir / 'console.txt'}"]
 
 
 @pytest.mark.parametrize("family", sorted(FAMILY_GUESTS))
@@ -36,16 +37,18 @@ def test_register_names_round_trip(stage, family, tmp_path):
 
 
 def test_handler_exception_stops_the_vm_and_is_reraised(stage, tmp_path):
-    result = run_helper("client_checks.py", "fail-fast", str(stage_lib("aarch64")), "aarch64",
-                        "--", *guest_args("aarch64", "aarch64", tmp_path), timeout=30)
+    result = run_helper("client_checks.py", "fail-fast", str(stage_lib("aarch64")),
+                        "aarch64", "--", *guest_args("aarch64", "aarch64", tmp_path),
+                        timeout=30)
     assert "RAISED ValueError handler failed on 0x50454e11" in result.stdout, result.stderr
     assert result.returncode == 0
 
 
 def test_command_line_prints_each_hypercall(stage, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
-    cmd = ["/usr/bin/python3", "-m", "penguin_qemu", "--arch", "mipsel", "--prefix", str(STAGE),
-           "--stop-on", "0x50454e03", "--", *guest_args("mipsel", "mipsel", tmp_path)]
+    cmd = ["/usr/bin/python3", "-m", "penguin_qemu", "--arch", "mipsel",
+           "--prefix", str(STAGE), "--stop-on", "0x50454e03", "--",
+           *guest_args("mipsel", "mipsel", tmp_path)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env).stdout
     args = "0x11111111,0x22222222,0x33333333,0x44444444,0x55555555,0x66666666"
     lines = out.splitlines()
@@ -104,7 +107,7 @@ def test_memory_and_syscall_return_value(stage, target, tmp_path):
     guest, scratch, word, stored = MEMORY_CASES[target]
     result = run_helper("client_checks.py", "memory", str(stage_lib(target)), target,
                         hex(scratch), "--", *guest_args(guest, target, tmp_path))
-    lines = [l for l in result.stdout.splitlines() if l.startswith("MEMORY ")]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("MEMORY ")]
     assert lines, result.stdout + result.stderr
     seen = json.loads(lines[0][len("MEMORY "):])
     assert seen["sentinel_word"] == word            # fmt="int": unsigned, guest byte order
@@ -130,14 +133,14 @@ def test_runtime_hooks_through_the_client(stage, tmp_path):
                         str(mmio_guest("mmio-aarch64").build()), "-nodefaults", "-display",
                         "none", "-serial", f"file:{tmp_path / 'console'}",
                         "-qmp", f"unix:{sock},server=on,wait=off")
-    lines = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert result.returncode == 0 and lines, result.stdout + result.stderr
     events = json.loads(lines[0][len("RESULT "):])
     kinds = [e[0] for e in events]
     assert "overlaps" in next(e[1] for e in events if e[0] == "overlap-refused")
     assert kinds.count("write") == 4 and kinds.count("read") == 4, events
-    assert kinds.index("removed") > max(i for i, k in enumerate(kinds) if k in ("read",
-                                                                               "write"))
+    assert kinds.index("removed") > max(i for i, k in enumerate(kinds)
+                                        if k in ("read", "write"))
     assert ["verdict", 0] in events
     echo, refuse, reset = next(e[1] for e in events if e[0] == "qmp")
     assert echo == {"return": {"echo": {"a": 1}}}

@@ -37,7 +37,8 @@ def field_path(field: str) -> list:
 def gdb_layout(target: str) -> dict[str, int]:
     fields = fields_of(target)
     cmd = ["gdb", "-batch", "-nx", "-ex", "print sizeof(CPUArchState)"]
-    cmd += [arg for f in fields for arg in ("-ex", f"print (long)&((CPUArchState *)0)->{f}")]
+    cmd += [arg for f in fields
+            for arg in ("-ex", f"print (long)&((CPUArchState *)0)->{f}")]
     out = subprocess.run([*cmd, str(STAGE / "lib" / f"libqemu-system-{target}.so")],
                          capture_output=True, text=True, check=True).stdout
     values = [int(v) for v in re.findall(r"^\$\d+ = (\d+)$", out, re.M)]
@@ -60,7 +61,8 @@ def header_ffi(target: str):
 
 
 def module_ffi(target: str):
-    path = next((STAGE / "lib" / "penguin-qemu-env").glob(f"_penguin_qemu_env_system_{target}.*"))
+    path = next((STAGE / "lib" / "penguin-qemu-env").glob(
+        f"_penguin_qemu_env_system_{target}.*"))
     spec = importlib.util.spec_from_file_location(path.name.split(".")[0], path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -72,8 +72,9 @@ def check_reports(result: dict) -> dict:
     return {name: report for name, report in result["reports"] if name != "run"}
 
 
-@pytest.mark.parametrize("guest,boot", CASES, ids=[b.target if len(g.boots) == 1 else
-                                                    f"{g.name}-on-{b.target}" for g, b in CASES])
+@pytest.mark.parametrize("guest,boot", CASES,
+                         ids=[b.target if len(g.boots) == 1 else f"{g.name}-on-{b.target}"
+                              for g, b in CASES])
 def test_fast_snapshot_restores_everything(stage, guest, boot, tmp_path):
     result = run_guest(guest, boot, tmp_path, "exact")
     reports = check_reports(result)
@@ -271,8 +272,8 @@ def test_a_writable_drive_is_refused(stage, tmp_path, readonly):
     """A drive's writes would outlive a restore of RAM: writable drives are refused,
     read-only ones are fine."""
     disk = tmp_path / "disk.qcow2"
-    subprocess.run([str(stage / "bin" / "qemu-img"), "create", "-q", "-f", "qcow2", str(disk),
-                    "16M"], check=True)
+    subprocess.run([str(stage / "bin" / "qemu-img"), "create", "-q", "-f", "qcow2",
+                    str(disk), "16M"], check=True)
     drive = f"if=none,id=d0,format=qcow2,file={disk}" + (",readonly=on" if readonly else "")
     guest, boot = case("aarch64")
     out = run_guest(guest, boot, tmp_path, "drive", extra=("-drive", drive))

@@ -42,7 +42,8 @@ CFLAGS = ["-ffreestanding", "-nostdlib", "-fno-pic", "-fno-pie", "-fno-stack-pro
 # 32-bit code on the x86_64 library: a0..a5 are ebx ecx edx esi edi ebp, which are GDB
 # numbers 1 2 3 4 5 6 (rbx rcx rdx rsi rdi rbp) and env regs[] R_EBX R_ECX R_EDX R_ESI
 # R_EDI R_EBP.
-X86_32 = Registers(16, [1, 2, 3, 4, 5, 6], "eip", [f"regs[{n}]" for n in (3, 1, 2, 6, 7, 5)])
+X86_32 = Registers(16, [1, 2, 3, 4, 5, 6], "eip",
+                   [f"regs[{n}]" for n in (3, 1, 2, 6, 7, 5)])
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ class Arch:
         out = OUT_DIR / f"{self.name}-{opt}"
         cc, stub_cc = " ".join(self.cc), " ".join(self.stub_cc or self.cc)
         cmds = [f"{cc} {' '.join(CFLAGS)} -{opt} -c -o {prog} {SDK / 'prog.c'}",
-                f"{stub_cc} -fno-pic -fno-pie -Wa,-I,{INCLUDE} {' '.join(self.start_flags)} "
-                f"-c -o {start} {SDK / self.start}"]
+                f"{stub_cc} -fno-pic -fno-pie -Wa,-I,{INCLUDE} "
+                f"{' '.join(self.start_flags)} -c -o {start} {SDK / self.start}"]
         cmds += [c.replace("OBJS", f"{start} {prog}").replace("OUT", str(out))
                  for c in self.link]
         return " && ".join(cmds), Path(self.image.replace("OUT", str(out)))
@@ -116,12 +117,14 @@ PPC64_FLAGS = ["-msoft-float", "-mno-altivec", "-mno-vsx"]
 ARCHES = [
     Arch("arm", ["arm-linux-gnueabi-gcc", "-march=armv7-a", "-marm"], "start-arm.S",
          _gnu_link("arm-linux-gnueabi-", "-Ttext=0x40000000"), "OUT",
-         ["arm-linux-gnueabi-objdump", "-d"], "ee000710", r"mcr\s+7, 0, r0, cr0, cr0, \{0\}",
-         ARM_REGS, "arm", ["-M", "virt"], registers=FAMILIES["arm"], bits=32),
+         ["arm-linux-gnueabi-objdump", "-d"], "ee000710",
+         r"mcr\s+7, 0, r0, cr0, cr0, \{0\}", ARM_REGS, "arm", ["-M", "virt"],
+         registers=FAMILIES["arm"], bits=32),
     Arch("arm-thumb", ["arm-linux-gnueabi-gcc", "-march=armv7-a", "-mthumb"], "start-arm.S",
          _gnu_link("arm-linux-gnueabi-", "-Ttext=0x40000000"), "OUT",
-         ["arm-linux-gnueabi-objdump", "-d"], "ee00 0710", r"mcr\s+7, 0, r0, cr0, cr0, \{0\}",
-         ARM_REGS, "arm", ["-M", "virt"], registers=FAMILIES["arm"], bits=32),
+         ["arm-linux-gnueabi-objdump", "-d"], "ee00 0710",
+         r"mcr\s+7, 0, r0, cr0, cr0, \{0\}", ARM_REGS, "arm", ["-M", "virt"],
+         registers=FAMILIES["arm"], bits=32),
     Arch("aarch64", ["aarch64-linux-gnu-gcc", "-mgeneral-regs-only"], "start-aarch64.S",
          _gnu_link("aarch64-linux-gnu-", "-Ttext=0x40000000"), "OUT",
          ["aarch64-linux-gnu-objdump", "-d"], "d500501f", r"msr\s+s0_0_c5_c0_0, xzr",
@@ -136,7 +139,8 @@ ARCHES = [
          ["mipsel-linux-gnu-objdump", "-d", *MIPS_DUMP], "0000000a", r"movz\s+\$0,\$0,\$0",
          MIPS_REGS, "mipsel", MALTA, registers=FAMILIES["mips"], bits=32),
     Arch("mips64", ["mips64-linux-gnuabi64-gcc", "-EB", *MIPS_N64], "start-mips.S",
-         _gnu_link("mips64-linux-gnuabi64-", "-EB -Ttext-segment=0xffffffff80100000"), "OUT",
+         _gnu_link("mips64-linux-gnuabi64-", "-EB -Ttext-segment=0xffffffff80100000"),
+         "OUT",
          ["mips64-linux-gnuabi64-objdump", "-d", *MIPS_DUMP], "0000000a",
          r"movz\s+\$0,\$0,\$0", MIPS_REGS, "mips64", MALTA64, registers=FAMILIES["mips"],
          start_flags=["-Wa,--defsym,N64=1"]),
@@ -153,7 +157,8 @@ ARCHES = [
          _ppc64_link("powerpc64-linux-gnu-"), "OUT.bin",
          ["powerpc64-linux-gnu-objdump", "-d"], "69 4a 00 00", r"xori\s+r10,r10,0",
          PPC_REGS, "ppc64", PSERIES, load="-bios", registers=FAMILIES["ppc"]),
-    Arch("ppc64le", ["powerpc64le-linux-gnu-gcc", "-mlittle", *PPC64_FLAGS], "start-ppc64.S",
+    Arch("ppc64le", ["powerpc64le-linux-gnu-gcc", "-mlittle", *PPC64_FLAGS],
+         "start-ppc64.S",
          _ppc64_link("powerpc64le-linux-gnu-"), "OUT.bin",
          ["powerpc64le-linux-gnu-objdump", "-d"], "00 00 4a 69", r"xori\s+r10,r10,0",
          PPC_REGS, "powerpc64le", PSERIES, load="-bios", registers=FAMILIES["ppc"],
@@ -162,10 +167,12 @@ ARCHES = [
                      "-mcmodel=medany"], "start-riscv64.S",
          _gnu_link("riscv64-linux-gnu-", "--no-relax -Ttext=0x80000000"), "OUT",
          ["riscv64-linux-gnu-objdump", "-d"], "00004013", r"xori?\s+zero,zero,0",
-         RISCV_REGS, "riscv64", ["-M", "virt", "-bios", "none"], registers=FAMILIES["riscv"]),
+         RISCV_REGS, "riscv64", ["-M", "virt", "-bios", "none"],
+         registers=FAMILIES["riscv"]),
     # Debian 12 has no loongarch64 cross gcc: clang is its only compiler for it.
     Arch("loongarch64", ["clang-19", "--target=loongarch64-unknown-elf", "-mno-lsx"],
-         "start-loongarch64.S", ["ld.lld-19 -N -Ttext=0x200000 -e _start -o OUT OBJS"], "OUT",
+         "start-loongarch64.S", ["ld.lld-19 -N -Ttext=0x200000 -e _start -o OUT OBJS"],
+         "OUT",
          ["llvm-objdump-19", "-d"], "00 6c 00 00", r"cpucfg\s+\$zero, \$zero",
          ["$a7", "$a0", "$a1", "$a2", "$a3", "$a4", "$a5"], "loongarch64",
          ["-M", "virt", "-cpu", "la464"], registers=FAMILIES["loongarch"]),
@@ -180,7 +187,6 @@ ARCHES = [
          ["-M", "pc", "-nodefaults", "-no-reboot"], load="-bios",
          registers=FAMILIES["x86_64"], dest_last=True, start_flags=["-Wa,--defsym,LONG=1"]),
 ]
-
 
 
 def _clang(name: str, target: str, *flags: str) -> Arch:
@@ -205,7 +211,8 @@ ARCHES += [
     _clang("ppc", "powerpc-linux-gnu", "-mcpu=powerpc", "-msoft-float"),
     _clang("ppc64", "powerpc64-linux-gnu", *PPC64_FLAGS),
     _clang("ppc64le", "powerpc64le-linux-gnu", *PPC64_FLAGS),
-    _clang("riscv64", "riscv64-linux-gnu", "-march=rv64imac", "-mabi=lp64", "-mcmodel=medany"),
+    _clang("riscv64", "riscv64-linux-gnu", "-march=rv64imac", "-mabi=lp64",
+           "-mcmodel=medany"),
     _clang("i386", "i386-linux-gnu", "-march=i686", "-mgeneral-regs-only"),
     _clang("x86_64", "x86_64-linux-gnu", "-mno-red-zone", "-mgeneral-regs-only"),
 ]
@@ -222,7 +229,8 @@ def tools_missing(arch: Arch) -> list[str]:
 def need_tools(arch: Arch) -> None:
     missing = tools_missing(arch)
     if missing:
-        pytest.fail(f"{', '.join(missing)} not installed: run scripts/penguin-install-deps.sh test")
+        pytest.fail(f"{', '.join(missing)} not installed: "
+                    "run scripts/penguin-install-deps.sh test")
 
 
 # ------------------------------------------------------------------- disassembly
@@ -321,7 +329,8 @@ def test_disassembly(arch: Arch, opt: str) -> None:
         since: set[str] = set()
         for insn in insns:
             if insn.raw == arch.sentinel:
-                assert re.fullmatch(arch.mnemonic, f"{insn.mnemonic} {insn.operands}".strip()), (
+                decoded = f"{insn.mnemonic} {insn.operands}".strip()
+                assert re.fullmatch(arch.mnemonic, decoded), (
                     f"{name}: sentinel decodes as {insn.mnemonic} {insn.operands}")
                 missing = [r for r in arch.regs if r not in since]
                 assert not missing, (f"{name}: sentinel #{found} without {missing} written "
@@ -384,13 +393,15 @@ UNSUPPORTED = [
 
 
 @pytest.mark.parametrize("cmd,name", UNSUPPORTED, ids=[n for _, n in UNSUPPORTED])
-def test_unsupported_architecture_is_named(cmd: list[str], name: str, tmp_path: Path) -> None:
+def test_unsupported_architecture_is_named(cmd: list[str], name: str,
+                                           tmp_path: Path) -> None:
     if shutil.which(cmd[0]) is None:
         pytest.fail(f"{cmd[0]} not installed: run scripts/penguin-install-deps.sh test")
     result = _compile([*cmd, "-ffreestanding", "-fsyntax-only"],
                       "#include <penguin-hypercall.h>\n", tmp_path)
     assert result.returncode != 0
-    assert re.search(r"#error.*penguin-hypercall\.h: " + re.escape(name), result.stderr) or (
+    assert re.search(r"#error.*penguin-hypercall\.h: " + re.escape(name),
+                     result.stderr) or (
         f"penguin-hypercall.h: {name}" in result.stderr), result.stderr
 
 
@@ -403,8 +414,9 @@ def test_x86_intel_syntax_same_code(name: str, opt: str, tmp_path: Path) -> None
     texts = []
     for dialect in ("att", "intel"):
         obj = tmp_path / f"{dialect}.o"
-        subprocess.run([*arch.cc, *CFLAGS, f"-{opt}", f"-masm={dialect}", "-c", "-o", str(obj),
-                        str(SDK / "prog.c")], check=True, capture_output=True)
+        subprocess.run([*arch.cc, *CFLAGS, f"-{opt}", f"-masm={dialect}", "-c",
+                        "-o", str(obj), str(SDK / "prog.c")],
+                       check=True, capture_output=True)
         subprocess.run(["objcopy", "-O", "binary", "-j", ".text", str(obj),
                         str(tmp_path / f"{dialect}.bin")], check=True)
         texts.append((tmp_path / f"{dialect}.bin").read_bytes())
@@ -462,8 +474,8 @@ def test_ioperm_helper(name: str, tmp_path: Path) -> None:
     text = subprocess.run(["objdump", "-d", str(helper)], capture_output=True, text=True,
                           check=True).stdout
     first_call = text[text.index("<_start>:"):].split(insn)[0]
-    loads = dict((r, int(v, 16)) for v, r in re.findall(r"mov\s+\$0x([0-9a-f]+),%(\w+)",
-                                                          first_call))
+    loads = {r: int(v, 16)
+             for v, r in re.findall(r"mov\s+\$0x([0-9a-f]+),%(\w+)", first_call)}
     assert loads.get("eax") == syscall_number(header, "ioperm"), first_call
     assert [loads.get(r) for r in arg_regs] == [0x88, 4, 1], first_call
 

@@ -22,6 +22,7 @@ A32 = [0x11111111 * (i + 1) for i in range(6)]
 A64 = [0x1111111111111111 * (i + 1) for i in range(6)]
 
 CASES = [(g, b) for g in GUESTS for b in g.boots]
+CASE_IDS = [f"{g.name}-on-{b.target}" for g, b in CASES]
 
 
 def expected_args(guest: Guest, nr: int) -> list[list[int]]:
@@ -60,7 +61,7 @@ def run_image(image: Path, load: str, registers: Registers, target: str, machine
     return json.loads(result_file.read_text()), text
 
 
-@pytest.mark.parametrize("guest,boot", CASES, ids=[f"{g.name}-on-{b.target}" for g, b in CASES])
+@pytest.mark.parametrize("guest,boot", CASES, ids=CASE_IDS)
 def test_hypercall_guest(stage, guest, boot, tmp_path):
     seen, console = run_guest(guest, boot.target, boot.machine, tmp_path)
     assert seen["verdict"] == 0, f"guest fail mask {seen['verdict']}\n{console}"
@@ -83,7 +84,7 @@ def test_hypercall_guest(stage, guest, boot, tmp_path):
     assert unreg[1:] in (A32, A64)
 
 
-@pytest.mark.parametrize("guest,boot", CASES, ids=[f"{g.name}-on-{b.target}" for g, b in CASES])
+@pytest.mark.parametrize("guest,boot", CASES, ids=CASE_IDS)
 def test_registers_and_env_inside_a_hypercall(stage, guest, boot, tmp_path):
     """CONTRACT section 5 from inside a callback: PC and a0..a5 read the same through
     penguin_read_guest_reg, the compiled env module and the ABI env header, and equal
@@ -95,12 +96,13 @@ def test_registers_and_env_inside_a_hypercall(stage, guest, boot, tmp_path):
     state = seen["state"][0]
     sentinel = state["args"][0]
     assert state["pc_reg"] == state["pc_module"] == state["pc_header"] == sentinel
-    assert state["args_reg"] == state["args_module"] == state["args_header"] == state["args"]
+    assert (state["args_reg"] == state["args_module"] == state["args_header"]
+            == state["args"])
     expected = A32 if guest.args32 and not guest.args64 else A64
     assert state["args"][1:] == expected[1:]
 
 
-@pytest.mark.parametrize("guest,boot", CASES, ids=[f"{g.name}-on-{b.target}" for g, b in CASES])
+@pytest.mark.parametrize("guest,boot", CASES, ids=CASE_IDS)
 def test_bad_inputs_are_refused(stage, guest, boot, tmp_path):
     """NULL CPUs and buffers, unknown register numbers, short buffers, zero and wrong
     lengths: a negative return, nothing written, no crash (CONTRACT section 5)."""

@@ -157,7 +157,7 @@ def test_client_kvm_mode_routes_every_number_through_the_fallback(stage):
     Penguin does under KVM, registers nothing: the fallback ("kvm") callback gets
     every number and picks the handler itself (CONTRACT section 4)."""
     r = run_child(CLIENT_DISPATCH, str(stage))
-    lines = [l for l in r.stdout.splitlines() if l.startswith("KVM-CLIENT ")]
+    lines = [line for line in r.stdout.splitlines() if line.startswith("KVM-CLIENT ")]
     assert lines, r.stdout + r.stderr
     out = json.loads(lines[0][len("KVM-CLIENT "):])
     assert out["library"] == "libqemu-kvm-x86_64.so"
@@ -181,7 +181,8 @@ sys.exit(hypercall_guest.main())
 """
 
 
-def boot_x86_guest(arch: penguin_arches.Arch, library: Path, workdir: Path) -> tuple[dict, str]:
+def boot_x86_guest(arch: penguin_arches.Arch, library: Path,
+                   workdir: Path) -> tuple[dict, str]:
     """Boot tests/guests/x86.S on library under -accel kvm; (what the host saw, console)."""
     guest = next(g for g in GUESTS if g.name == "x86")
     boot = next(b for b in guest.boots if b.target == arch.target)
@@ -203,7 +204,8 @@ def boot_x86_guest(arch: penguin_arches.Arch, library: Path, workdir: Path) -> t
 def check_x86_guest(seen: dict, text: str) -> None:
     """What PROTOCOL.md promises for the x86 guest, under KVM as under TCG."""
     assert seen["verdict"] is not None, f"no verdict\n{text}"
-    assert not seen["verdict"] & FAIL_NEAR, f"a wrong-size OUT was taken for a hypercall\n{text}"
+    assert not seen["verdict"] & FAIL_NEAR, (
+        f"a wrong-size OUT was taken for a hypercall\n{text}")
     # Everything the host saw, so that a failure under a KVM we cannot run here says
     # which step broke (e.g. 0x80 with or without the ring-3 call having arrived).
     assert seen["verdict"] == 0, (f"guest fail mask {seen['verdict']:#x}\n{text}\n"
@@ -221,7 +223,8 @@ def check_x86_guest(seen: dict, text: str) -> None:
     (state,) = seen["state"]
     sentinel = state["args"][0]
     assert state["pc_reg"] == state["pc_module"] == state["pc_header"] == sentinel
-    assert state["args_reg"] == state["args_module"] == state["args_header"] == state["args"]
+    assert (state["args_reg"] == state["args_module"] == state["args_header"]
+            == state["args"])
     assert state["args"][1:] == A64[1:]
 
 

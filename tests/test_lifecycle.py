@@ -37,14 +37,15 @@ def test_bad_option_exits_with_qemu_message(stage):
 
 
 # What Penguin's command lines use (penguin-shim-notes.md, "Running"), built in.
-PENGUIN_DEVICES = ["virtio-blk-pci", "virtio-blk-device", "virtio-net-pci", "virtio-net-device",
-                   "virtio-9p-pci", "virtio-9p-device", "vhost-user-vsock-pci",
-                   "vhost-user-vsock-device", "virtio-gpu-pci"]
+PENGUIN_DEVICES = ["virtio-blk-pci", "virtio-blk-device", "virtio-net-pci",
+                   "virtio-net-device", "virtio-9p-pci", "virtio-9p-device",
+                   "vhost-user-vsock-pci", "vhost-user-vsock-device", "virtio-gpu-pci"]
 
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_penguin_devices_and_user_networking_are_built_in(stage, target):
-    devices = run_helper("lifecycle.py", str(stage_lib(target)), target, "--", "-device", "help")
+    devices = run_helper("lifecycle.py", str(stage_lib(target)), target, "--",
+                         "-device", "help")
     assert devices.returncode == 0, devices.stderr
     missing = [d for d in PENGUIN_DEVICES if f'"{d}"' not in devices.stdout]
     assert not missing, f"{target} lacks {missing}"

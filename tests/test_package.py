@@ -68,7 +68,8 @@ def package(stage: Path, out: Path, firmware: Path, *extra: str,
 @pytest.fixture(scope="module")
 def firmware(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("firmware")
-    r = subprocess.run([str(FIRMWARE), str(out)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run([str(FIRMWARE), str(out)], capture_output=True, text=True,
+                       timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     return out
 
@@ -168,11 +169,12 @@ def firmware_conf() -> tuple[list[str], list[str]]:
 
 
 def elf_sections(path: Path) -> dict[str, int]:
-    out = subprocess.run(["readelf", "-S", "-W", str(path)], check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(["readelf", "-S", "-W", str(path)], check=True,
+                         capture_output=True, text=True).stdout
     sizes = {}
     for line in out.splitlines():
-        m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)", line)
+        m = re.match(r"\s*\[\s*\d+\]\s+(\S+)\s+\S+\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)",
+                     line)
         if m:
             sizes[m.group(1)] = int(m.group(2), 16)
     return sizes
@@ -191,8 +193,8 @@ def section_bytes(path: Path, section: str) -> bytes:
 
 
 def build_id(path: Path) -> str:
-    out = subprocess.run(["readelf", "-n", "-W", str(path)], check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(["readelf", "-n", "-W", str(path)], check=True,
+                         capture_output=True, text=True).stdout
     m = re.search(r"Build ID: ([0-9a-f]+)", out)
     assert m, f"{path} has no build-id"
     return m.group(1)
@@ -228,7 +230,8 @@ def test_two_builds_are_byte_identical(outs):
 
 def test_unchanged_inputs_keep_the_archives(stage_copy, firmware, headers, outs):
     out = outs[1]
-    before = {n: (out / n).stat().st_mtime_ns for n in (ARCHIVE, DEBUG_ARCHIVE, "SHA256SUMS")}
+    before = {n: (out / n).stat().st_mtime_ns
+              for n in (ARCHIVE, DEBUG_ARCHIVE, "SHA256SUMS")}
     r = package(stage_copy, out, firmware, "--abi-header", str(headers[0]),
                 "--guest-header", str(headers[1]))
     assert r.returncode == 0 and "up to date" in r.stdout, r.stdout + r.stderr
@@ -272,14 +275,14 @@ def test_sha256sums_verify_and_catch_a_truncated_archive(out, tmp_path):
         shutil.copy(out / name, tmp_path / name)
     lines = (tmp_path / "SHA256SUMS").read_text().splitlines()
     assert sorted(line.split()[1] for line in lines) == sorted([ARCHIVE, DEBUG_ARCHIVE])
-    ok = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path, capture_output=True,
-                        text=True)
+    ok = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path,
+                        capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     path = tmp_path / ARCHIVE
     with open(path, "r+b") as f:
         f.truncate(path.stat().st_size // 2)
-    bad = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path, capture_output=True,
-                         text=True)
+    bad = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path,
+                         capture_output=True, text=True)
     assert bad.returncode != 0
     assert f"{ARCHIVE}: FAILED" in bad.stdout
     assert f"{DEBUG_ARCHIVE}: OK" in bad.stdout
@@ -294,7 +297,8 @@ def test_archive_holds_exactly_the_expected_entries(stage_copy, firmware, header
             "share/doc/penguin-qemu/COPYING", "share/doc/penguin-qemu/LICENSE"}
     if headers[1].exists():
         want.add("include/penguin-qemu/guest/penguin-hypercall.h")
-    want |= {f"lib/{a.library}" for a in ARCHES} | {f"lib/{a.canonical_library}" for a in ARCHES}
+    want |= {f"lib/{a.library}" for a in ARCHES}
+    want |= {f"lib/{a.canonical_library}" for a in ARCHES}
     want |= kvm_entries()
     want.add(PKGCONFIG)
     for sub in (BUNDLE, BUNDLE_DOC):
@@ -302,8 +306,8 @@ def test_archive_holds_exactly_the_expected_entries(stage_copy, firmware, header
                  for p in (RUNTIME_LIBS / sub).rglob("*") if p.is_file()}
     kvm = manifest(stage_copy, KVM_MANIFEST)["headers"] if KVM_ARCHES else []
     for h in manifest(stage_copy)["headers"] + kvm:
-        want |= {f"lib/{h['library']}", f"{CFFI}/{h['header']}", f"{CFFI}/{h['env_header']}",
-                 f"lib/penguin-qemu-env/{h['env_module']}"}
+        want |= {f"lib/{h['library']}", f"{CFFI}/{h['header']}",
+                 f"{CFFI}/{h['env_header']}", f"lib/penguin-qemu-env/{h['env_module']}"}
         env = stage_copy / CFFI / h["env_header"]
         if env.is_symlink():
             want.add(f"{CFFI}/{os.readlink(env)}")
@@ -342,7 +346,8 @@ def test_manifest_names_files_in_the_archive(prefix, members):
     assert {h["arch"] for h in kvm["headers"]} == {a.name for a in KVM_ARCHES}
     for h in data["headers"] + kvm["headers"]:
         for path in (f"lib/{h['library']}", f"{CFFI}/{h['header']}",
-                     f"{CFFI}/{h['env_header']}", f"lib/penguin-qemu-env/{h['env_module']}"):
+                     f"{CFFI}/{h['env_header']}",
+                     f"lib/penguin-qemu-env/{h['env_module']}"):
             resolve(members, path)
             assert (prefix / path).is_file(), path
 
@@ -355,18 +360,21 @@ def test_abi_header_and_licences_ship(prefix, headers):
     assert shipped.exists() == guest.exists()
     if guest.exists():
         assert shipped.read_bytes() == guest.read_bytes()
-    assert "GNU GENERAL PUBLIC LICENSE" in (prefix / "share/doc/penguin-qemu/COPYING").read_text()
+    copying = prefix / "share/doc/penguin-qemu/COPYING"
+    assert "GNU GENERAL PUBLIC LICENSE" in copying.read_text()
     packages, _ = firmware_conf()
     for pkg in packages:
-        assert (prefix / f"share/doc/penguin-qemu-firmware/{pkg}/copyright").stat().st_size > 0
+        notice = prefix / f"share/doc/penguin-qemu-firmware/{pkg}/copyright"
+        assert notice.stat().st_size > 0
 
 
 def test_firmware_of_the_conf_ships(prefix):
     _, files = firmware_conf()
     for name in files:
         assert (prefix / "share/qemu" / name).stat().st_size > 0, name
-    for name in ("bios-256k.bin", "vgabios-stdvga.bin", "efi-virtio.rom", "efi-pcnet.rom",
-                 "efi-e1000.rom", "slof.bin", "vof.bin", "linuxboot_dma.bin", "kvmvapic.bin",
+    for name in ("bios-256k.bin", "vgabios-stdvga.bin", "efi-virtio.rom",
+                 "efi-pcnet.rom", "efi-e1000.rom", "slof.bin", "vof.bin",
+                 "linuxboot_dma.bin", "kvmvapic.bin",
                  "opensbi-riscv64-generic-fw_dynamic.bin", "edk2-loongarch64-code.fd",
                  "keymaps/en-us"):
         assert (prefix / "share/qemu" / name).is_file(), name
@@ -398,7 +406,7 @@ def test_kvm_client_and_env_from_unpacked_prefix(prefix):
         pytest.skip("this host has no KVM library")
     from test_kvm import CLIENT_DISPATCH, run_child
     r = run_child(CLIENT_DISPATCH, str(prefix))
-    lines = [l for l in r.stdout.splitlines() if l.startswith("KVM-CLIENT ")]
+    lines = [line for line in r.stdout.splitlines() if line.startswith("KVM-CLIENT ")]
     assert lines, r.stdout + r.stderr
     out = json.loads(lines[0][len("KVM-CLIENT "):])
     assert out["library"] == "libqemu-kvm-x86_64.so"
@@ -476,7 +484,8 @@ def test_env_modules_import_from_unpacked_prefix(prefix):
         "print('ENV-OK')\n")
     modules = [str(p) for p in (prefix / "lib/penguin-qemu-env").iterdir()]
     assert modules
-    r = subprocess.run(["/usr/bin/python3", "-c", code, *modules], capture_output=True, text=True)
+    r = subprocess.run(["/usr/bin/python3", "-c", code, *modules], capture_output=True,
+                       text=True)
     assert "ENV-OK" in r.stdout, r.stderr
 
 
@@ -527,7 +536,8 @@ def test_debug_archive_has_one_debug_file_per_elf(prefix, out, tmp_path):
         name = raw[:raw.index(b"\0")].decode()
         assert name == f"{bid[2:]}.debug", lib.name
         debug = tmp_path / f"usr/lib/debug/.build-id/{bid[:2]}/{bid[2:]}.debug"
-        assert int.from_bytes(raw[-4:], "little") == zlib.crc32(debug.read_bytes()), lib.name
+        assert int.from_bytes(raw[-4:], "little") == zlib.crc32(debug.read_bytes()), (
+            lib.name)
 
 
 def test_gdb_finds_debug_info_by_build_id(prefix, out, tmp_path):
@@ -552,7 +562,8 @@ MACHINES = {   # CONTRACT section 2, with Penguin's virtio-net-pci (efi-virtio.r
     "powerpc64-pseries-slof": ("powerpc64", ["-M", "pseries"]),
     "powerpc64el-pseries-vof": ("powerpc64el", ["-M", "pseries,x-vof=on"]),
     "riscv64-virt-opensbi": ("riscv64", ["-M", "virt"]),
-    "loongarch64-virt-edk2": ("loongarch64", ["-M", "virt", "-bios", "edk2-loongarch64-code.fd"]),
+    "loongarch64-virt-edk2": ("loongarch64",
+                              ["-M", "virt", "-bios", "edk2-loongarch64-code.fd"]),
 }
 NIC = ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
 BANNERS = {"riscv64-virt-opensbi": "OpenSBI", "powerpc64-pseries-slof": "SLOF"}
@@ -579,8 +590,9 @@ def test_without_shipped_firmware_machines_fail(prefix, tmp_path):
     for share in ("/usr/local/share/qemu", "/usr/share/qemu"):
         if Path(share, "opensbi-riscv64-generic-fw_dynamic.bin").exists():
             pytest.skip(f"{share} has firmware of its own (a Debian qemu package?)")
-    result = run_helper("lifecycle.py", str(prefix / "lib/libqemu-system-riscv64.so"), "riscv64",
-                        "--", "-L", str(tmp_path), "-display", "none", "-M", "virt")
+    result = run_helper("lifecycle.py", str(prefix / "lib/libqemu-system-riscv64.so"),
+                        "riscv64", "--", "-L", str(tmp_path), "-display", "none",
+                        "-M", "virt")
     assert result.returncode != 0
     assert "opensbi-riscv64-generic-fw_dynamic.bin" in result.stderr
 
@@ -624,7 +636,8 @@ def test_stale_bundle_fails_with_the_library_name(stage_copy, firmware, tmp_path
     files = runtime / BUNDLE_DOC / "FILES"
     files.unlink()   # a hard link: write a new file, not through it
     lines = (RUNTIME_LIBS / BUNDLE_DOC / "FILES").read_text().splitlines(keepends=True)
-    files.write_text("".join(l for l in lines if not l.startswith(f"{BUNDLE}/libglib-2.0")))
+    files.write_text("".join(line for line in lines
+                             if not line.startswith(f"{BUNDLE}/libglib-2.0")))
     (runtime / BUNDLE / "libglib-2.0.so.0").unlink()
     r = package(stage_copy, tmp_path / "out", firmware, "--runtime-libs-dir", str(runtime))
     assert r.returncode != 0
@@ -671,7 +684,8 @@ def test_firmware_script_reports_an_unknown_version(tmp_path):
 
 def test_firmware_pins_match_the_cached_debs(firmware):
     """Every .deb the conf pins, once fetched, has its pinned sha256."""
-    cache = Path(os.environ.get("PENGUIN_FIRMWARE_CACHE", "/var/cache/penguin-qemu/firmware"))
+    cache = Path(os.environ.get("PENGUIN_FIRMWARE_CACHE",
+                                "/var/cache/penguin-qemu/firmware"))
     for line in FIRMWARE_CONF.read_text().splitlines():
         f = line.split("#", 1)[0].split()
         if not f or f[0] != "package":
@@ -682,7 +696,7 @@ def test_firmware_pins_match_the_cached_debs(firmware):
         assert hashlib.sha256(deb.read_bytes()).hexdigest() == sha, deb
 
 
-# -- the Python client from the unpacked archive only ---------------------------------------
+# -- the Python client from the unpacked archive only --------------------------------------
 
 def guest_for(arch: penguin_arches.Arch):
     """A hypercall guest and its boot for a library name (aliases boot their target's)."""
@@ -714,13 +728,13 @@ def test_client_runs_every_name_from_the_unpacked_archive(prefix, arch, tmp_path
     guest, boot = guest_for(arch)
     (tmp_path / "m").mkdir()
     (tmp_path / "h").mkdir()
-    seen, console = run_guest(guest, arch.name, boot.machine, tmp_path / "m", prefix=str(prefix),
-                              library=None, env="auto")
+    seen, console = run_guest(guest, arch.name, boot.machine, tmp_path / "m",
+                              prefix=str(prefix), library=None, env="auto")
     assert seen["verdict"] == 0, f"{arch.name}: fail mask {seen['verdict']}\n{console}"
     assert seen["env_auto"] == "module"
     hidden = env_hidden_prefix(prefix, tmp_path)
-    seen, console = run_guest(guest, arch.name, boot.machine, tmp_path / "h", prefix=str(hidden),
-                              library=None, env="auto")
+    seen, console = run_guest(guest, arch.name, boot.machine, tmp_path / "h",
+                              prefix=str(hidden), library=None, env="auto")
     assert seen["verdict"] == 0, f"{arch.name}: fail mask {seen['verdict']}\n{console}"
     assert seen["env_auto"] == "header"
 

@@ -36,13 +36,15 @@ def test_import_then_export_is_identity(tree, tmp_path):
     patches, conf = tmp_path / "patches", tmp_path / "upstream.conf"
     shutil.copytree(REPO / "patches", patches)
     shutil.copy(REPO / "configs" / "upstream.conf", conf)
-    log = subprocess.run(["git", "-C", str(tree), "log", "--format=%s", "upstream..penguin"],
+    log = subprocess.run(["git", "-C", str(tree), "log", "--format=%s",
+                          "upstream..penguin"],
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert len(log) == len([p for p in (REPO / "patches").glob("*.patch")])
     r = run("export", "--tree", str(tree), "--patches", str(patches), "--conf", str(conf))
     assert r.returncode == 0, r.stderr
     for original in sorted((REPO / "patches").iterdir()):
-        assert (patches / original.name).read_bytes() == original.read_bytes(), original.name
+        assert (patches / original.name).read_bytes() == original.read_bytes(), (
+            original.name)
     assert sorted(p.name for p in patches.iterdir()) == sorted(
         p.name for p in (REPO / "patches").iterdir())
     assert conf.read_bytes() == (REPO / "configs" / "upstream.conf").read_bytes()

@@ -49,13 +49,15 @@ def where_for(arch: SmokeArch, release: Path, workdir: Path) -> Where:
         pytest.fail(f"{arch.name}: no kernel: {e}")
     include = release / "include"
     initrd = initramfs.write(arch.build_init(include), workdir / "initrd.gz")
-    where = Where(release, workdir, kernel.path, initrd, workdir / "vsock.sock", free_port())
+    where = Where(release, workdir, kernel.path, initrd, workdir / "vsock.sock",
+                  free_port())
     subprocess.run([str(release / "bin" / "qemu-img"), "create", "-q", "-f", "qcow2",
                     str(where.qcow2), "64M"], check=True)
     return where
 
 
-def boot(arch: SmokeArch, release: Path, workdir: Path, graphics: int | None = None) -> dict:
+def boot(arch: SmokeArch, release: Path, workdir: Path,
+         graphics: int | None = None) -> dict:
     where = where_for(arch, release, workdir)
     argv = penguin_argv(arch, where)
     if graphics is not None:

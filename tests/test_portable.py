@@ -147,7 +147,8 @@ def test_env_modules_import_into_python_3_13(trixie, record_property):
         "        spec = importlib.util.spec_from_file_location(name, p)\n"
         "        mod = importlib.util.module_from_spec(spec)\n"
         "        spec.loader.exec_module(mod)\n"
-        "        done.append([h['arch'], h['env_module'], mod.ffi.sizeof('CPUArchState')])\n"
+        "        done.append([h['arch'], h['env_module'],"
+        " mod.ffi.sizeof('CPUArchState')])\n"
         "print(json.dumps([sys.version.split()[0], done]))\n")
     r = chroot(trixie, "/usr/bin/python3", "-c", code)
     assert r.returncode == 0, r.stderr
@@ -259,7 +260,8 @@ def test_qemu_img_compresses_in_a_glibc_root(glibc_root):
         r = chroot(glibc_root, "/usr/local/bin/qemu-img", "compare", "/tmp/data.raw", out)
         assert r.returncode == 0 and "Images are identical" in r.stdout, r.stdout + r.stderr
         info = chroot(glibc_root, "/usr/local/bin/qemu-img", "info", "--output=json", out)
-        assert json.loads(info.stdout)["format-specific"]["data"]["compression-type"] == kind
+        data_info = json.loads(info.stdout)["format-specific"]["data"]
+        assert data_info["compression-type"] == kind
         assert (glibc_root / out.lstrip("/")).stat().st_size < data.stat().st_size // 2
 
 

@@ -101,7 +101,8 @@ def test_overlay_may_not_replace_upstream_file(repo_copy, tarball, tmp_path):
 
 def test_patch_may_not_edit_our_files(repo_copy, tarball, tmp_path):
     patch = first_patch(repo_copy)
-    patch.write_text(patch.read_text() + "--- a/penguin/meson.build\n+++ b/penguin/meson.build\n")
+    patch.write_text(patch.read_text()
+                     + "--- a/penguin/meson.build\n+++ b/penguin/meson.build\n")
     result = prepare(repo_copy, tarball, tmp_path / "src")
     assert result.returncode != 0
     assert "edits files this project creates" in result.stderr
@@ -119,5 +120,7 @@ def test_overlay_roots_are_real_and_complete():
     scaffolding = {"tests", "bench", "guest", "python", "scripts", "docker", "configs",
                    "patches", "_build", "dist"}
     for top in REPO.iterdir():
-        if top.is_dir() and not top.name.startswith(".") and top.name not in roots | scaffolding:
-            assert not list(top.rglob("*.[ch]")), f"{top.name}/ holds C sources outside the overlay"
+        if (top.is_dir() and not top.name.startswith(".")
+                and top.name not in roots | scaffolding):
+            assert not list(top.rglob("*.[ch]")), (
+                f"{top.name}/ holds C sources outside the overlay")

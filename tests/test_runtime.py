@@ -17,19 +17,21 @@ AARCH64 = next(g for g in GUESTS if g.name == "aarch64")
 
 
 def result_of(proc) -> dict:
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, (
+        f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return json.loads(lines[0][len("RESULT "):])
 
 
 def aarch64_args(tmp_path) -> list[str]:
-    return ["-M", "virt", "-cpu", "cortex-a57", "-kernel", str(AARCH64.build()), "-nodefaults",
-            "-display", "none", "-monitor", "none", "-serial", f"file:{tmp_path / 'console'}"]
+    return ["-M", "virt", "-cpu", "cortex-a57", "-kernel", str(AARCH64.build()),
+            "-nodefaults", "-display", "none", "-monitor", "none",
+            "-serial", f"file:{tmp_path / 'console'}"]
 
 
 def test_after_guest_init_runs_once_before_the_guest(stage, tmp_path):
-    proc = run_helper("runtime_checks.py", "after-init", str(stage_lib("aarch64")), "aarch64",
-                      "--", *aarch64_args(tmp_path))
+    proc = run_helper("runtime_checks.py", "after-init", str(stage_lib("aarch64")),
+                      "aarch64", "--", *aarch64_args(tmp_path))
     events = result_of(proc)["events"]
     inits = [e for e in events if e[0] == "init"]
     assert inits == [["init", True, True]], events   # once, BQL held, a machine
@@ -58,16 +60,17 @@ def malta_reset_guest(path) -> str:
 
 
 def test_reset_callback_sees_a_guest_reset(stage, tmp_path):
-    proc = run_helper("runtime_checks.py", "reset", str(stage_lib("mipsel")), "mipsel", "--",
-                      "-M", "malta", "-nodefaults", "-display", "none", "-no-reboot",
+    proc = run_helper("runtime_checks.py", "reset", str(stage_lib("mipsel")), "mipsel",
+                      "--", "-M", "malta", "-nodefaults", "-display", "none", "-no-reboot",
                       "-kernel", malta_reset_guest(tmp_path / "reset.elf"))
     assert result_of(proc)["events"] == [SHUTDOWN_CAUSE_GUEST_RESET]
 
 
 def test_custom_qmp_commands_over_a_unix_socket(stage, tmp_path):
     sock = tmp_path / "qmp.sock"
-    proc = run_helper("runtime_checks.py", "qmp", str(stage_lib("aarch64")), "aarch64", "--",
-                      *aarch64_args(tmp_path), "-qmp", f"unix:{sock},server=on,wait=off")
+    proc = run_helper("runtime_checks.py", "qmp", str(stage_lib("aarch64")), "aarch64",
+                      "--", *aarch64_args(tmp_path),
+                      "-qmp", f"unix:{sock},server=on,wait=off")
     events = result_of(proc)["events"]
     (before,) = [e["before"] for e in events if isinstance(e, dict) and "before" in e]
     answers = [e for e in events if isinstance(e, dict) and "before" not in e]
@@ -99,7 +102,8 @@ MMIO_GUESTS = {
     # name: (library, region base, machine)
     "mmio-aarch64": ("aarch64", 0x0B000000, ["-M", "virt", "-cpu", "cortex-a57"]),
     "mmio-mips64": ("mips64", 0x1E400000,
-                    ["-M", "malta", "-cpu", "MIPS64R2-generic", "-vga", "none", "-nic", "none"]),
+                    ["-M", "malta", "-cpu", "MIPS64R2-generic", "-vga", "none",
+                     "-nic", "none"]),
 }
 EXPECTED_WRITES = [["write", 0x10, 1, 0x11], ["write", 0x20, 2, 0x2233],
                    ["write", 0x40, 4, 0x44556677], ["write", 0x80, 8, 0x8899AABBCCDDEEFF]]
@@ -124,15 +128,16 @@ def test_mmio_region_sizes_offsets_and_removal(stage, name, tmp_path):
     the callbacks see region-relative offsets, sizes and the values the guest stored;
     after removal the guest's accesses no longer reach them; bad requests are refused."""
     target, base, machine = MMIO_GUESTS[name]
-    proc = run_helper("runtime_checks.py", "mmio", str(stage_lib(target)), target, hex(base),
-                      "--", *machine, "-kernel", str(mmio_guest(name).build()), "-nodefaults",
-                      "-display", "none", "-serial", f"file:{tmp_path / 'console'}")
+    proc = run_helper("runtime_checks.py", "mmio", str(stage_lib(target)), target,
+                      hex(base), "--", *machine, "-kernel", str(mmio_guest(name).build()),
+                      "-nodefaults", "-display", "none",
+                      "-serial", f"file:{tmp_path / 'console'}")
     events = result_of(proc)["events"]
     assert events[0] == ["add", 0]
     accesses = [e for e in events if e[0] in ("read", "write")]
     assert [e for e in accesses if e[0] == "write"] == EXPECTED_WRITES
-    assert [e[1:3] for e in accesses if e[0] == "read"] == [[0x101, 1], [0x102, 2],
-                                                             [0x104, 4], [0x108, 8]]
+    assert [e[1:3] for e in accesses if e[0] == "read"] == [
+        [0x101, 1], [0x102, 2], [0x104, 4], [0x108, 8]]
     removed_at = events.index(["remove", 0])
     assert all(e[0] not in ("read", "write") for e in events[removed_at:]), events
     verdict = next(e for e in events if e[0] == "verdict")

@@ -139,7 +139,8 @@ def check_init_hypercall(booted: Boot) -> None:
     """Init ran as pid 1, its hypercall arrived exactly and the answer reached it."""
     arch, console, tail = booted.arch, booted.console, booted.tail()
     assert "Linux version" in console, f"{arch.name}: no kernel banner\n{tail}"
-    assert "PENGUIN-SMOKE init: running as pid 1" in console, f"{arch.name}: no init\n{tail}"
+    assert "PENGUIN-SMOKE init: running as pid 1" in console, (
+        f"{arch.name}: no init\n{tail}")
     assert booted.calls(SMOKE_NR) == [arch.args()], (
         f"{arch.name}: the callback saw {booted.seen['calls']}\n{tail}")
     assert f"PENGUIN-SMOKE ret={arch.answer():#018x}\n" in console, (

@@ -25,7 +25,8 @@ def newc_entries(data: bytes) -> list[tuple[str, int, tuple[int, int], bytes]]:
     while True:
         assert data[pos:pos + 6] == b"070701", f"bad magic at {pos}"
         fields = [int(data[pos + 6 + 8 * i:pos + 14 + 8 * i], 16) for i in range(13)]
-        mode, size, rmaj, rmin, namesize = fields[1], fields[6], fields[9], fields[10], fields[11]
+        mode, size = fields[1], fields[6]
+        rmaj, rmin, namesize = fields[9], fields[10], fields[11]
         pos += 110
         name = data[pos:pos + namesize - 1].decode()
         pos = (pos + namesize + 3) & ~3

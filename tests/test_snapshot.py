@@ -20,14 +20,16 @@ GUEST = Guest("snapshot-aarch64", "snapshot-aarch64.S",
 
 def run_snapshots(tmp_path) -> dict:
     disk = tmp_path / "disk.qcow2"
-    subprocess.run([str(STAGE / "bin" / "qemu-img"), "create", "-q", "-f", "qcow2", str(disk),
-                    "16M"], check=True)
-    proc = run_helper("snapshot_checks.py", str(stage_lib("aarch64")), "aarch64", str(CYCLES),
-                      "--", "-M", "virt", "-cpu", "cortex-a57", "-m", "128", "-nodefaults",
+    subprocess.run([str(STAGE / "bin" / "qemu-img"), "create", "-q", "-f", "qcow2",
+                    str(disk), "16M"], check=True)
+    proc = run_helper("snapshot_checks.py", str(stage_lib("aarch64")), "aarch64",
+                      str(CYCLES), "--", "-M", "virt", "-cpu", "cortex-a57", "-m", "128",
+                      "-nodefaults",
                       "-display", "none", "-kernel", str(GUEST.build()),
                       "-drive", f"if=none,id=d0,format=qcow2,file={disk}", timeout=300)
-    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, (
+        f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     result = json.loads(lines[0][len("RESULT "):])
     result["stderr"] = proc.stderr
     return result

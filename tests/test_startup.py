@@ -56,8 +56,9 @@ def spec_for(arch, via: str, workdir: Path, churn: bool = False) -> dict:
         "bits": arch.bits, "byteorder": "little" if arch.endian == "le" else "big",
         "registers": dataclasses.asdict(guest.registers), "wait": WAIT_S, "churn": churn,
         "result": str(workdir / f"{arch.name}-{via}.json"),
-        "args": [*boot.machine, guest.load, str(guest.build()), "-nodefaults", "-display",
-                 "none", "-monitor", "none", "-serial", f"file:{workdir / arch.name}-{via}.txt"],
+        "args": [*boot.machine, guest.load, str(guest.build()), "-nodefaults",
+                 "-display", "none", "-monitor", "none",
+                 "-serial", f"file:{workdir / arch.name}-{via}.txt"],
     }
 
 
@@ -102,7 +103,8 @@ def test_raw_cffi_in_penguins_order(runs, name):
     assert pre["abi"] == ABI_1_2
     assert pre["mmio_add"][0] == -1 and "BQL" in pre["mmio_add"][1]          # -EPERM
     assert pre["mmio_remove"][0] == -1
-    assert pre["save"] == [False, "penguin: snapshot 's': no VM yet (call qemu_init() first)"]
+    assert pre["save"] == [False,
+                           "penguin: snapshot 's': no VM yet (call qemu_init() first)"]
     assert pre["save_null"] == [False, "penguin: a snapshot needs a name"]
     assert pre["load"][0] is False and "no VM yet" in pre["load"][1]
     # Both scheduled requests were refused and still completed, in order.
@@ -119,8 +121,8 @@ def test_client_in_penguins_order(runs, name):
     assert pre["abi"] == [1, 2]
     assert "MMIO regions need the BQL" in pre["mmio_add"]
     assert "no VM yet" in pre["save"] and "no VM yet" in pre["load"]
-    assert pre["scheduled"] == [["s", False,
-                                 "penguin: snapshot 's': no VM yet (call qemu_init() first)"]]
+    assert pre["scheduled"] == [
+        ["s", False, "penguin: snapshot 's': no VM yet (call qemu_init() first)"]]
 
 
 @pytest.mark.parametrize("via", ["raw", "client"])

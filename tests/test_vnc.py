@@ -17,7 +17,7 @@ import pytest
 
 from conftest import REPO
 from helpers.rfb import (des_encrypt_block, free_vnc_display, rfb_authenticate,
-                          vnc_response)
+                         vnc_response)
 
 PASSWORD = "pengu1n"
 

@@ -129,7 +129,8 @@ class Driver:
 @pytest.mark.parametrize("event_idx", [True, False], ids=["event-idx", "no-event-idx"])
 def test_backend_echoes_and_refuses(tmp_path, event_idx):
     socket_path = tmp_path / "vsock.sock"
-    backend = VsockBackend(socket_path, tmp_path / "log", guest_cid=3, echo_port=5000).start()
+    backend = VsockBackend(socket_path, tmp_path / "log", guest_cid=3,
+                           echo_port=5000).start()
     try:
         features = vu.FEATURES & ~(0 if event_idx else 1 << vu.F_RING_EVENT_IDX)
         driver = Driver(socket_path, features)

@@ -260,7 +260,8 @@ def test_restore_in_a_new_process(saved, arch, tag, record_property):
     seen = run.seen
     assert run.returncode == 0 and seen is not None, \
         f"{arch} -loadvm {tag}: status {run.returncode}\n{console_tail(run)}"
-    assert not seen.get("timed_out"), f"{arch} -loadvm {tag}: timed out\n{console_tail(run)}"
+    assert not seen.get("timed_out"), (
+        f"{arch} -loadvm {tag}: timed out\n{console_tail(run)}")
     # The guest went on from the saved state: no boot, its counter in RAM continues
     # from the last question before the VM stopped for the save, and so do its rounds.
     assert "Linux version" not in seen["console"], f"{arch}: the guest booted again"

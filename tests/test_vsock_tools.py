@@ -24,7 +24,8 @@ def fake_ko(name: str, deps: str) -> bytes:
     return b"\x7fELF" + b"\0" * 60 + f"license=GPL\0depends={deps}\0name={name}\0".encode()
 
 
-def collector(builtin: list[str], modules: dict[str, str], xz: bool = False) -> ModuleCollector:
+def collector(builtin: list[str], modules: dict[str, str],
+              xz: bool = False) -> ModuleCollector:
     c = ModuleCollector()
     c.take("lib/modules/6.1.0-50-test/modules.builtin",
            "".join(f"kernel/drivers/virtio/{b}.ko\n" for b in builtin).encode())
@@ -50,8 +51,9 @@ X86_LIKE = {"virtio_pci": "virtio_pci_modern_dev,virtio_ring,virtio",
 
 def test_modules_load_after_what_they_depend_on():
     order = [name for name, _ in collector([], X86_LIKE).resolve()]
-    assert order == ["virtio_pci_modern_dev", "virtio_ring", "virtio", "virtio_pci", "vsock",
-                     "vmw_vsock_virtio_transport_common", "vmw_vsock_virtio_transport"]
+    assert order == ["virtio_pci_modern_dev", "virtio_ring", "virtio", "virtio_pci",
+                     "vsock", "vmw_vsock_virtio_transport_common",
+                     "vmw_vsock_virtio_transport"]
 
 
 def test_built_in_modules_are_left_out_and_compressed_ones_unpacked():
@@ -94,7 +96,8 @@ def test_vsock_argv_is_penguins():
     x86 = vsock_argv(["-M", "pc", "-m", "512"], sock, mem)
     assert x86 == ["-M", "pc", "-m", "512", "-object",
                    "memory-backend-file,id=mem0,mem-path=/run/mem0,size=512M,share=on",
-                   "-numa", "node,memdev=mem0", "-chardev", "socket,id=char0,path=/run/vsock.sock",
+                   "-numa", "node,memdev=mem0",
+                   "-chardev", "socket,id=char0,path=/run/vsock.sock",
                    "-device", "vhost-user-vsock-pci,chardev=char0"]
     malta = vsock_argv(["-M", "malta", "-m", "256", "-vga", "none"], sock, mem)
     assert malta[:2] == ["-M", "malta,memory-backend=mem0"]

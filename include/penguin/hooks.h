@@ -1,5 +1,6 @@
 /*
- * Where upstream code calls into Penguin: each hook is one line at its call site.
+ * Where upstream code calls into Penguin: each hook is one line at its
+ * call site.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

@@ -1,9 +1,10 @@
 /*
  * Penguin hypercall doors: what each architecture's recognizer provides.
  *
- * A door only says where the number, the six arguments and the return value live in
- * its CPUArchState; penguin_env_hypercall() reads them, calls the one dispatch
- * (penguin_handle_guest_hypercall) and writes the return register back when handled.
+ * A door only says where the number, the six arguments and the return value
+ * live in its CPUArchState; penguin_env_hypercall() reads them, calls the one
+ * dispatch (penguin_handle_guest_hypercall) and writes the return register back
+ * when handled.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -16,10 +17,11 @@ typedef struct PenguinHypercallABI {
     uint32_t args[6];   /* offsetof(CPUArchState, <argument register>) */
     uint32_t ret;       /* offsetof(CPUArchState, <return register>) */
     uint8_t reg_size;   /* size of each register field in env: 4 or 8 bytes */
-    bool narrow;        /* 32-bit code: zero-extend reads, truncate the return value */
+    bool narrow;        /* 32-bit code: reads zero-extended, result truncated */
 } PenguinHypercallABI;
 
-/* Dispatch the hypercall whose registers @abi locates in @env, the env of @cs. */
-bool penguin_env_hypercall(CPUState *cs, void *env, const PenguinHypercallABI *abi);
+/* Dispatch the hypercall whose registers @abi locates in @cs's env @env. */
+bool penguin_env_hypercall(CPUState *cs, void *env,
+                           const PenguinHypercallABI *abi);
 
 #endif /* PENGUIN_HYPERCALL_ABI_H */

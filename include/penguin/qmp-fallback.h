@@ -1,7 +1,7 @@
 /*
- * The hook qmp_dispatch() consults for a command no command list knows. It lives in
- * libqemuutil (qemu-img and the other tools link qmp-dispatch.c too); Penguin's system
- * code sets it.
+ * The hook qmp_dispatch() consults for a command no command list knows. It
+ * lives in libqemuutil (qemu-img and the other tools link qmp-dispatch.c too);
+ * Penguin's system code sets it.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

@@ -11,9 +11,9 @@
 #include "penguin/hypercall-abi.h"
 
 /*
- * Emit a call of the dispatch at the current point of a translation; the result is 1
- * when a callback handled the call. The translator must have stored the guest PC
- * first, so that callbacks read the sentinel's address.
+ * Emit a call of the dispatch at the current point of a translation; the result
+ * is 1 when a callback handled the call. The translator must have stored the
+ * guest PC first, so that callbacks read the sentinel's address.
  */
 TCGv_i32 penguin_gen_hypercall(const PenguinHypercallABI *abi);
 

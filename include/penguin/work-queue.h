@@ -14,7 +14,7 @@ typedef void PenguinWorkFn(void *opaque);
 /* Queue @fn(@opaque) for the main loop; the VM must exist. Any thread. */
 void penguin_work_queue_push(PenguinWorkFn *fn, void *opaque);
 
-/* Whether a queued item or a synchronous snapshot operation runs (main loop). */
+/* Whether a queued item or synchronous snapshot operation runs (main loop). */
 bool penguin_snapshot_busy(void);
 
 /* Bracket a synchronous snapshot operation (main loop, BQL). */

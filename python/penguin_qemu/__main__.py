@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         answer = NOT_HANDLED if args.reply is None else args.reply
         shown = "not handled" if answer is NOT_HANDLED else f"{answer:#x}"
         with lock:
-            print(f"hypercall nr={call.nr:#x} args=" + ",".join(f"{a:#x}" for a in call.args)
-                  + f" -> {shown}", flush=True)
+            values = ",".join(f"{a:#x}" for a in call.args)
+            print(f"hypercall nr={call.nr:#x} args={values} -> {shown}", flush=True)
         if call.nr in args.stop_on:
             qemu.stop()
         return answer

@@ -67,7 +67,8 @@ class Hypercall:
 
     # -- the return value --------------------------------------------------------
 
-    def set_retval(self, value: int, convention: str = "default", failure: bool = False) -> None:
+    def set_retval(self, value: int, convention: str = "default",
+                   failure: bool = False) -> None:
         """The value for the return register. With convention="syscall" on MIPS the
         a3 error flag is written too (1 on failure), and a negative failure value is
         negated, as the MIPS Linux syscall convention wants."""

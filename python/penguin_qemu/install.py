@@ -72,7 +72,8 @@ def locate(name: str, prefix: Path | None = None, library: Path | None = None,
     else:
         known = ", ".join(sorted(entries))
         where = "" if mode == "system" else f" in {mode} mode"
-        raise InstallError(f"unknown architecture {name!r}{where}; this install has: {known}")
+        raise InstallError(f"unknown architecture {name!r}{where}; "
+                           f"this install has: {known}")
     lib = library or root / "lib" / entry["library"]
     if not lib.exists():
         raise InstallError(f"no library for {name!r}: {lib} does not exist")

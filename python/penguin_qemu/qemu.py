@@ -74,7 +74,8 @@ class Qemu:
         self._env_ffi: dict[str, Any] = {}
         # cffi callbacks must outlive every call the library makes to them.
         self._guest_cb = self.ffi.callback("penguin_guest_hypercall_cb_t", self._on_guest)
-        self._fallback_cb = self.ffi.callback("kvm_penguin_hypercall_cb_t", self._on_fallback)
+        self._fallback_cb = self.ffi.callback("kvm_penguin_hypercall_cb_t",
+                                              self._on_fallback)
         self._reset_handler: ResetHandler | None = None
         self._guest_init_handler: GuestInitHandler | None = None
         self._reset_cb = self.ffi.callback("penguin_reset_request_cb_t", self._on_reset)
@@ -100,8 +101,9 @@ class Qemu:
         try:
             version = self.lib.penguin_abi_version()
         except AttributeError:
-            raise QemuError(f"{self.path} has no penguin_abi_version(): it predates "
-                            f"Penguin ABI 1.1; this client needs ABI {ABI_MAJOR}.x") from None
+            raise QemuError(
+                f"{self.path} has no penguin_abi_version(): it predates "
+                f"Penguin ABI 1.1; this client needs ABI {ABI_MAJOR}.x") from None
         major, minor = version >> 16, version & 0xFFFF
         if major != ABI_MAJOR:
             raise QemuError(f"{self.path} implements Penguin ABI {major}.{minor}; this "
@@ -159,7 +161,8 @@ class Qemu:
         if self.lib.qemu_get_cpu(0) != self.ffi.NULL:
             raise QemuError(f"a VM already ran in this process from {self.path.name}: "
                             "QEMU allows one VM per process (start a new process)")
-        args = [self.ffi.new("char[]", a.encode()) for a in [f"qemu-system-{self.name}", *argv]]
+        args = [self.ffi.new("char[]", a.encode())
+                for a in [f"qemu-system-{self.name}", *argv]]
         c_argv = self.ffi.new("char *[]", args + [self.ffi.NULL])
         self.lib.qemu_init(len(args), c_argv)
         if self.lib.bql_locked():
@@ -224,7 +227,8 @@ class Qemu:
         return 0
 
     def _on_guest(self, cpu, nr, a0, a1, a2, a3, a4, a5, ret, opaque) -> int:
-        return self._dispatch(self._handlers.get(nr), cpu, nr, (a0, a1, a2, a3, a4, a5), ret)
+        return self._dispatch(self._handlers.get(nr), cpu, nr, (a0, a1, a2, a3, a4, a5),
+                              ret)
 
     def _on_fallback(self, cpu, nr, a0, a1, a2, a3, a4, a5, ret) -> int:
         handler = self._fallback

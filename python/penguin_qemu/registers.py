@@ -13,9 +13,9 @@ def _numbered(prefix: str, count: int) -> dict[str, int]:
 
 _MIPS = {
     **_numbered("r", 32),
-    **_names(["zero", "at", "v0", "v1", "a0", "a1", "a2", "a3", "t0", "t1", "t2", "t3", "t4",
-              "t5", "t6", "t7", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "t8", "t9",
-              "k0", "k1", "gp", "sp", "fp", "ra"]),
+    **_names(["zero", "at", "v0", "v1", "a0", "a1", "a2", "a3", "t0", "t1", "t2", "t3",
+              "t4", "t5", "t6", "t7", "s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "t8",
+              "t9", "k0", "k1", "gp", "sp", "fp", "ra"]),
     "s8": 30, "sr": 32, "lo": 33, "hi": 34, "badvaddr": 35, "cause": 36, "pc": 37,
 }
 
@@ -37,8 +37,8 @@ FAMILIES: dict[str, dict[str, int]] = {
     "riscv64": {
         **_numbered("x", 32),
         **_names(["zero", "ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", "a0", "a1",
-                  "a2", "a3", "a4", "a5", "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7", "s8",
-                  "s9", "s10", "s11", "t3", "t4", "t5", "t6"]),
+                  "a2", "a3", "a4", "a5", "a6", "a7", "s2", "s3", "s4", "s5", "s6", "s7",
+                  "s8", "s9", "s10", "s11", "t3", "t4", "t5", "t6"]),
         "fp": 8, "pc": 32,
     },
     "loongarch64": {

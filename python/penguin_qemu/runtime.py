@@ -50,7 +50,8 @@ class MmioRegions:
         self._qemu = qemu
         self._callbacks: dict[int, tuple[Any, Any]] = {}
 
-    def add(self, base: int, size: int, name: str, read: MmioRead, write: MmioWrite) -> None:
+    def add(self, base: int, size: int, name: str, read: MmioRead,
+            write: MmioWrite) -> None:
         ffi, lib = self._qemu.ffi, self._qemu.lib
         rd = ffi.callback("penguin_mmio_read_cb_t", self._reader(read))
         wr = ffi.callback("penguin_mmio_write_cb_t", self._writer(write))
@@ -101,7 +102,8 @@ class Snapshots:
         if not self._qemu.lib.penguin_load_snapshot(name.encode()):
             self._qemu.fail(f"loading snapshot {name!r}")
 
-    def schedule(self, name: str, load: bool = False, done: SnapshotDone | None = None) -> None:
+    def schedule(self, name: str, load: bool = False,
+                 done: SnapshotDone | None = None) -> None:
         """Queue a save (or load) on the main loop; done(SnapshotResult) runs there when
         it ends, or at once on this thread when the library refuses the request.
         Requests run and complete in the order they were made."""
@@ -167,7 +169,8 @@ class FastSnapshots:
         self._qemu.check(self._qemu.lib.penguin_fast_snapshot_drop(handle),
                          f"dropping fast snapshot {handle}")
 
-    def schedule(self, op: str, handle: int = 0, done: FastSnapshotDone | None = None) -> None:
+    def schedule(self, op: str, handle: int = 0,
+                 done: FastSnapshotDone | None = None) -> None:
         """Queue op ("take", "restore" or "drop") on the main loop; done gets its
         FastSnapshotResult there (or at once, here, when refused at once)."""
         code = self.OPS.index(op)

@@ -1,7 +1,8 @@
 /*
- * Where x86 keeps a Penguin hypercall's registers, for the TCG door and the KVM exit:
- * nr in eax/rax; 64-bit code passes a0..a5 in rdi rsi rdx r10 r8 r9, other code in
- * ebx ecx edx esi edi ebp (zero-extended); the return value goes to rax (eax).
+ * Where x86 keeps a Penguin hypercall's registers, for the TCG door and the KVM
+ * exit: nr in eax/rax; 64-bit code passes a0..a5 in rdi rsi rdx r10 r8 r9,
+ * other code in ebx ecx edx esi edi ebp (zero-extended); the return value goes
+ * to rax (eax).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */

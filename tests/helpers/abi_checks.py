@@ -47,13 +47,14 @@ def load_all(prefix: Path) -> dict:
 
 def leak(prefix: Path, name: str, rounds: int) -> dict:
     qemu = Qemu(name, prefix=prefix)
-    ffi, lib, NULL = qemu.ffi, qemu.lib, qemu.ffi.NULL
+    ffi, lib = qemu.ffi, qemu.lib
     keep = [ffi.callback("penguin_reset_request_cb_t", lambda c, o: None),
-            ffi.callback("penguin_snapshot_done_cb_t", lambda n, l, k, o: None),
+            ffi.callback("penguin_snapshot_done_cb_t", lambda *a: None),
             ffi.callback("penguin_qmp_cb_t", lambda *a: False),
             ffi.callback("penguin_qmp_handler_cb_t", lambda *a: 0),
             ffi.callback("kvm_penguin_after_guest_init_cb_t", lambda m, o: 0)]
-    setters = [lib.set_penguin_reset_request_callback, lib.set_penguin_snapshot_done_callback,
+    setters = [lib.set_penguin_reset_request_callback,
+               lib.set_penguin_snapshot_done_callback,
                lib.set_penguin_qmp_callback, lib.set_penguin_qmp_handler,
                lib.set_kvm_penguin_after_guest_init_callback]
     for i in range(rounds // 10):       # warm up the allocator first
@@ -96,7 +97,8 @@ def registers(prefix: Path, name: str, args: list[str]) -> dict:
             if width > 0:
                 widths[n] = width
         regnum = max(widths, key=widths.get)
-        seen["widest"] = [regnum, widths[regnum], len(qemu.read_reg_bytes(call.cpu, regnum))]
+        seen["widest"] = [regnum, widths[regnum],
+                          len(qemu.read_reg_bytes(call.cpu, regnum))]
 
     def pc_write(call: Hypercall) -> None:
         pc = call.read_reg("pc")

@@ -27,8 +27,9 @@ def names_check(qemu: Qemu, bad: dict[str, str], checked: list[str]) -> None:
         pc = FAMILIES[qemu.family]["pc"]
         for name, num in FAMILIES[qemu.family].items():
             # The PC cannot be moved from a callback under TCG (tests/test_abi.py).
-            if name in SPECIAL or num == pc or (num == 0 and qemu.family in ("mips", "mips64", "riscv64",
-                                                                "loongarch64")):
+            if name in SPECIAL or num == pc or (
+                    num == 0
+                    and qemu.family in ("mips", "mips64", "riscv64", "loongarch64")):
                 continue
             before = call.read_reg(name)
             call.write_reg(name, pattern ^ num)

@@ -23,7 +23,8 @@ NR_VERDICT, NR_MMIO_REMOVE = 0x50454E03, 0x50454E20
 
 
 def main() -> int:
-    library, name, base, qmp_path = sys.argv[1], sys.argv[2], int(sys.argv[3], 0), sys.argv[4]
+    library, name, qmp_path = sys.argv[1], sys.argv[2], sys.argv[4]
+    base = int(sys.argv[3], 0)
     qemu = Qemu(name, library=library)
     events: list = []
     lock = threading.Lock()
@@ -58,8 +59,8 @@ def main() -> int:
         if "verdict" in (e[0] for e in events):
             return 0
         log("verdict", call.args[0])
-        qemu.snapshots.schedule("no-drive", done=lambda r: log("snapshot", r.name, r.ok,
-                                                                 r.reason))
+        qemu.snapshots.schedule("no-drive",
+                                done=lambda r: log("snapshot", r.name, r.ok, r.reason))
         threading.Thread(target=talk, daemon=True).start()
         return 0
 

@@ -102,7 +102,8 @@ class GuestHost:
             self.clock_regs = self.find_clocks(call.cpu)
         layout = self.layout
         words = call.read_memory(layout["buf"], layout["buf_len"])
-        pattern = (i & 0xFFFFFFFF).to_bytes(4, self.qemu.byteorder) * (layout["buf_len"] // 4)
+        pattern = ((i & 0xFFFFFFFF).to_bytes(4, self.qemu.byteorder)
+                   * (layout["buf_len"] // 4))
         self.reports.put({"i": i, "slot": slot, "dev": dev, "buf_ok": words == pattern,
                           "regs": self.read_registers(call.cpu)})
         return 0
@@ -186,7 +187,8 @@ def paused_take(host: GuestHost, qemu: Qemu, point: int) -> tuple[int, dict, dic
     return handle, before, after
 
 
-def paused_restore(host: GuestHost, qemu: Qemu, point: int, handle: int) -> tuple[dict, dict]:
+def paused_restore(host: GuestHost, qemu: Qemu, point: int,
+                   handle: int) -> tuple[dict, dict]:
     host.point(point, "wait")
     with qemu.bql():
         host.qmp.qmp_stop(host.qmp_ffi.NULL)
@@ -244,8 +246,8 @@ def exact(host: GuestHost, qemu: Qemu) -> dict:
 
 def same_report(a: dict, b: dict, clocks: list[int]) -> bool:
     """Equal reports: the same values and every register but the clocks."""
-    if [a[k] for k in ("i", "slot", "dev", "buf_ok")] != [b[k] for k in ("i", "slot", "dev",
-                                                                        "buf_ok")]:
+    keys = ("i", "slot", "dev", "buf_ok")
+    if [a[k] for k in keys] != [b[k] for k in keys]:
         return False
     return all(a["regs"][n] == b["regs"][n] for n in a["regs"] if n not in clocks)
 
@@ -279,7 +281,8 @@ def cycles(host: GuestHost, qemu: Qemu, count: int) -> dict:
         out["times"].append(time.monotonic() - t0)
         report = host.report()
         if restored.result != 0 or not same_report(report, base, host.unsteady()):
-            out["mismatches"].append([n, "restore", restored.result, restored.reason, report])
+            out["mismatches"].append([n, "restore", restored.result, restored.reason,
+                                      report])
         if take_cycle:
             with qemu.bql():
                 qemu.fast_snapshots.drop(extra.result)
@@ -307,7 +310,8 @@ def before_init(qemu: Qemu) -> dict:
     fast, lib = qemu.fast_snapshots, qemu.lib
     done: list = []
     fast.schedule("take", done=lambda r: done.append([r.result, r.reason]))
-    return {"take": attempt(qemu, fast.take), "restore": attempt(qemu, lambda: fast.restore(1)),
+    return {"take": attempt(qemu, fast.take),
+            "restore": attempt(qemu, lambda: fast.restore(1)),
             "drop": attempt(qemu, lambda: fast.drop(1)), "schedule_done": done,
             "bad_op": [lib.penguin_fast_snapshot_schedule(7, 0), qemu.last_error()]}
 

@@ -22,7 +22,8 @@ NR_WRITE, NR_VERDICT, NR_UNREG, NR_NEARMISS = 0x50454E02, 0x50454E03, 0x50454E04
 NR_STATE, NR_USER = 0x50454E06, 0x50454E07
 RET = 0xFEDCBA9876543210
 WVAL = 0x5A5A5A5A5A5A5A5A
-STATE_REG, STATE_MODULE, STATE_HEADER = 0x0A0A0A0A0A0A0A0A, 0x0B0B0B0B0B0B0B0B, 0x0C0C0C0C0C0C0C0C
+STATE_REG, STATE_MODULE = 0x0A0A0A0A0A0A0A0A, 0x0B0B0B0B0B0B0B0B
+STATE_HEADER = 0x0C0C0C0C0C0C0C0C
 
 
 def _walk(env, path: str):
@@ -61,8 +62,8 @@ def main() -> int:
     module_via, header_via = ("auto", "auto") if spec.get("env") == "auto" else ("module",
                                                                                  "header")
     regs = spec["registers"]
-    seen: dict = {"args": [], "write": 0, "unregistered": [], "nearmiss": 0, "verdict": None,
-                  "state": [], "user": []}
+    seen: dict = {"args": [], "write": 0, "unregistered": [], "nearmiss": 0,
+                  "verdict": None, "state": [], "user": []}
     lock = threading.Lock()
 
     def args_call(call: Hypercall) -> int:

@@ -35,6 +35,7 @@ STATE_VALUES = {4: 0x0A0A0A0A0A0A0A0A, 5: 0x0B0B0B0B0B0B0B0B, 2: 0x0C0C0C0C0C0C0
 REGISTERED = (NR_ARGS32, NR_ARGS64, NR_WRITE, NR_VERDICT, NR_NEARMISS, NR_STATE, NR_USER)
 SHUTDOWN_CAUSE_HOST_QMP_QUIT = 2
 
+
 def spellings(nr: int, bits: int) -> set[int]:
     """Raw, low 32 bits, sign-extended 32: as Penguin registers every number."""
     low = nr & 0xFFFFFFFF
@@ -98,7 +99,8 @@ def raw_preinit(ffi, lib, done_seen: list) -> dict:
         cb("kvm_penguin_after_guest_init_cb_t", lambda m, o: 0), NULL)
     lib.set_penguin_snapshot_done_callback(
         cb("penguin_snapshot_done_cb_t",
-           lambda n, load, ok, o: done_seen.append([ffi.string(n).decode(), bool(ok)])), NULL)
+           lambda n, load, ok, o: done_seen.append([ffi.string(n).decode(), bool(ok)])),
+        NULL)
     rd = cb("penguin_mmio_read_cb_t", lambda a, s, o: 0)
     wr = cb("penguin_mmio_write_cb_t", lambda a, d, s, o: None)
     out: dict = {"abi": lib.penguin_abi_version()}
@@ -114,8 +116,8 @@ def raw_preinit(ffi, lib, done_seen: list) -> dict:
     out["completed"] = [lib.penguin_snapshots_completed(last_ok), bool(last_ok[0])]
     out["read_reg_null"] = lib.penguin_read_guest_reg(NULL, 0, ffi.new("uint8_t[8]"), 8)
     ret = ffi.new("uint64_t *")
-    out["dispatch"] = bool(lib.penguin_handle_guest_hypercall(NULL, 0xDEAD, 1, 2, 3, 4, 5, 6,
-                                                              ret))
+    out["dispatch"] = bool(lib.penguin_handle_guest_hypercall(NULL, 0xDEAD,
+                                                              1, 2, 3, 4, 5, 6, ret))
     out["env_null"] = lib.penguin_cpu_env(NULL) == NULL
     lib.penguin_sync_cpu_state(NULL)
     out["keep"] = keep
@@ -172,7 +174,8 @@ def run_raw(spec: dict) -> dict:
     keep = preinit.pop("keep")      # the callbacks stay set: keep them alive
     preinit["done_seen"] = done_seen
     churned = wait_then(spec, lib.penguin_register_guest_hypercall,
-                        lib.penguin_unregister_guest_hypercall, lambda: raw_lifecycle(ffi, lib, spec))
+                        lib.penguin_unregister_guest_hypercall,
+                        lambda: raw_lifecycle(ffi, lib, spec))
     del keep
     return {"verdict": host.verdict, "calls": host.calls, "preinit": preinit,
             "churned": churned}

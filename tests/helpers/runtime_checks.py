@@ -133,11 +133,13 @@ def mmio(qemu: Qemu, events: list, base: int) -> None:
 
     def init(ms, opaque) -> int:
         add = lib.penguin_qemu_add_mmio_region
-        events.append(["add", add(base, 0x1000, b"penguin-test", read_cb, write_cb, ffi.NULL)])
+        events.append(["add", add(base, 0x1000, b"penguin-test", read_cb, write_cb,
+                                  ffi.NULL)])
         refused["overlap"] = add(base + 0x800, 0x1000, b"o", read_cb, write_cb, ffi.NULL)
         refused["zero_size"] = add(base + 0x10000, 0, b"z", read_cb, write_cb, ffi.NULL)
         refused["wrapping"] = add(2**64 - 0x10, 0x100, b"w", read_cb, write_cb, ffi.NULL)
-        refused["null_read"] = add(base + 0x10000, 0x100, b"r", ffi.NULL, write_cb, ffi.NULL)
+        refused["null_read"] = add(base + 0x10000, 0x100, b"r", ffi.NULL, write_cb,
+                                   ffi.NULL)
         refused["null_name"] = add(base + 0x10000, 0x100, ffi.NULL, read_cb, write_cb,
                                    ffi.NULL)
         refused["remove_unknown"] = lib.penguin_qemu_remove_mmio_region(base + 0x10000)

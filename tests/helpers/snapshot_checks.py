@@ -48,7 +48,8 @@ def main() -> int:
             if phase == "start" and reg >= 5:
                 # Synchronous snapshots are refused on a vCPU thread, with or without
                 # the BQL (the VM would stop under its own vCPU); the guest goes on.
-                log["events"].append(["sync-from-vcpu", bool(lib.penguin_save_snapshot(b"x")),
+                log["events"].append(["sync-from-vcpu",
+                                      bool(lib.penguin_save_snapshot(b"x")),
                                       qemu.last_error()])
                 lib.bql_lock_impl(__file__.encode(), 0)
                 log["events"].append(["sync-from-vcpu-bql",
@@ -116,7 +117,8 @@ def main() -> int:
         lib.bql_lock_impl(__file__.encode(), 0)
         log["events"].append(["sync-save", bool(lib.penguin_save_snapshot(b"sync"))])
         log["events"].append(["sync-load", bool(lib.penguin_load_snapshot(b"sync"))])
-        log["events"].append(["sync-load-missing", bool(lib.penguin_load_snapshot(b"nope"))])
+        log["events"].append(["sync-load-missing",
+                              bool(lib.penguin_load_snapshot(b"nope"))])
         log["events"].append(["sync-long-name", bool(lib.penguin_save_snapshot(
             LONG_NAME.encode())), qemu.last_error()])
         with lock:

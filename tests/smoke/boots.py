@@ -29,8 +29,8 @@ LIBC_TERMS = 100000
 
 # Malta's default VGA and NIC want option ROMs no Penguin boot needs.
 MALTA = ["-M", "malta", "-m", "256", "-vga", "none", "-nic", "none"]
-PSERIES = ["-M", "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off",
-           "-cpu", "power9", "-m", "1024"]
+PSERIES = ["-M", "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,"
+           "cap-ccf-assist=off", "-cpu", "power9", "-m", "1024"]
 
 WARNINGS = ["-Wall", "-Wextra", "-Werror"]
 INIT_CFLAGS = ["-O2", "-std=gnu99", *WARNINGS, "-ffreestanding", "-nostdlib", "-static",
@@ -66,7 +66,8 @@ class SmokeArch:
     def cmdline(self) -> str:
         return " ".join([f"console={self.console}", "panic=-1", *self.append])
 
-    def build_init(self, include_dir: Path, bench: bool = False, vsock: bool = False) -> Path:
+    def build_init(self, include_dir: Path, bench: bool = False,
+                   vsock: bool = False) -> Path:
         """Compile init.c against the SDK header under include_dir; cached by content.
         The bench build makes no hypercall and powers the machine off at the end; the
         vsock build goes on to vsock-echo.c's echo rounds."""

@@ -117,7 +117,8 @@ def progress(arch: str, start: float, what: str) -> None:
 def source_version() -> str:
     """The installed linux-source-6.1 package version, e.g. 6.1.192-2."""
     if not TARBALL.is_file():
-        raise KernelError(f"{TARBALL} is missing: install the Debian package {SOURCE_PACKAGE}")
+        raise KernelError(f"{TARBALL} is missing: install the Debian package "
+                          f"{SOURCE_PACKAGE}")
     try:
         out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", SOURCE_PACKAGE],
                              capture_output=True, text=True, check=True).stdout.strip()

@@ -68,8 +68,8 @@ SOURCES: Mapping[str, Source] = MappingProxyType({
 # The kernel file inside a linux-image .deb: /boot/vmlinu[xz]-VERSION, or, in newer
 # suites (sid's loong64), /usr/lib/modules/VERSION/vmlinuz.
 KERNEL_MEMBER = re.compile(r"(boot/vmlinu[xz]-[^/]+|usr/lib/modules/[^/]+/vmlinu[xz])")
-# How deep to follow metapackage dependencies: linux-image-loong64 -> linux-image-VER-loong64
-# -> linux-binary-VER-loong64 is the longest chain today.
+# How deep to follow metapackage dependencies: linux-image-loong64 ->
+# linux-image-VER-loong64 -> linux-binary-VER-loong64 is the longest chain today.
 MAX_DEPTH = 4
 RECORD = "kernel.json"
 MODULES = "modules"
@@ -90,7 +90,7 @@ def fetch(arch: str, cache: Path) -> Kernel:
         return kernel
     apt = AptState(cache / "apt")
     with locked(cache / "debian" / ".lock"):
-        kernel = cached(arch, source, dest)   # another process may have fetched it meanwhile
+        kernel = cached(arch, source, dest)   # another process may have fetched it
         if kernel is not None:
             return kernel
         apt.prepare()
@@ -98,7 +98,7 @@ def fetch(arch: str, cache: Path) -> Kernel:
         return download(arch, source, apt, dest)
 
 
-# -- the cache ------------------------------------------------------------------------------
+# -- the cache -----------------------------------------------------------------------------
 
 def cached(arch: str, source: Source, dest: Path) -> Kernel | None:
     """The kernel recorded in dest, if it is there and came from the same source."""
@@ -116,8 +116,9 @@ def cached(arch: str, source: Source, dest: Path) -> Kernel | None:
 
 
 def origin(record: dict) -> str:
-    return f"Debian {record['package']}:{record['source']['debian_arch']} {record['version']}" \
-           f" ({record['source']['suite']})"
+    source = record["source"]
+    return (f"Debian {record['package']}:{source['debian_arch']} {record['version']}"
+            f" ({source['suite']})")
 
 
 @contextmanager
@@ -144,10 +145,11 @@ def write_if_changed(path: Path, data: bytes) -> None:
     write_atomic(path, data)
 
 
-# -- private APT state ----------------------------------------------------------------------
+# -- private APT state ---------------------------------------------------------------------
 
 def debian_mirror() -> str:
-    """The Debian archive this machine's apt sources name, so that a local mirror is used."""
+    """The Debian archive this machine's apt sources name, so that a local mirror is
+    used."""
     for uri, suites in apt_source_entries():
         # Skip the security and ports archives: their suites are not plain release names.
         if "debian-security" not in uri and "ports" not in uri \
@@ -222,18 +224,21 @@ class AptState:
         write_if_changed(self.config, apt_conf(self.root).encode())
 
     def run(self, args: list[str], what: str, cwd: Path | None = None) -> str:
-        """Run an APT command on the private state; its stdout, or KernelError saying what."""
+        """Run an APT command on the private state; its stdout, or KernelError saying
+        what."""
         env = dict(os.environ, APT_CONFIG=str(self.config), LC_ALL="C")
-        # /etc/apt/apt.conf.d is still read, after APT_CONFIG (it may hold the site's proxy).
-        # Docker images turn the binary package cache off there, and then every apt-cache
-        # call parses all indexes again (9 s each): the command line wins over both.
+        # /etc/apt/apt.conf.d is still read, after APT_CONFIG (it may hold the site's
+        # proxy). Docker images turn the binary package cache off there, and then every
+        # apt-cache call parses all indexes again (9 s each): the command line wins over
+        # both.
         command = [args[0], "-o", f"Dir::Cache::pkgcache={self.pkgcache}", *args[1:]]
         try:
             done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True)
         except OSError as e:
             raise KernelError(f"{what}: cannot run {args[0]}: {e}") from None
         if done.returncode != 0:
-            detail = "; ".join(l for l in done.stderr.splitlines() if l.startswith("E:"))
+            detail = "; ".join(line for line in done.stderr.splitlines()
+                               if line.startswith("E:"))
             raise KernelError(f"{what}: {' '.join(args)} failed with status "
                               f"{done.returncode}: {detail or done.stderr.strip()[-500:]}")
         return done.stdout
@@ -246,8 +251,8 @@ def sources_list(mirror: str) -> str:
         arches = by_suite.setdefault(source.suite, [])
         if source.debian_arch not in arches:
             arches.append(source.debian_arch)
-    return "".join(f"deb [arch={','.join(arches)} signed-by={KEYRING}] {mirror} {suite} main\n"
-                   for suite, arches in by_suite.items())
+    return "".join(f"deb [arch={','.join(arches)} signed-by={KEYRING}] {mirror} {suite}"
+                   " main\n" for suite, arches in by_suite.items())
 
 
 def apt_conf(root: Path) -> str:
@@ -287,7 +292,7 @@ def update_once(apt: AptState) -> None:
     log(f"update: done in {time.monotonic() - start:.1f} s")
 
 
-# -- resolving and downloading --------------------------------------------------------------
+# -- resolving and downloading -------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Package:
@@ -316,7 +321,7 @@ def show(apt: AptState, name: str, source: Source) -> Package:
     # (Depends, Breaks, Recommends...) mixed and unlabelled. The kernel metapackages pull in
     # the versioned package with "(= VERSION)", OP 5 (0x10 marks an alternative), which no
     # Breaks or Conflicts uses: keep only those.
-    line = next((l for l in deps.splitlines() if l.startswith(f"{version} - ")), "")
+    line = next((d for d in deps.splitlines() if d.startswith(f"{version} - ")), "")
     depends = tuple(m[1].split(":")[0] for m in re.finditer(r"(\S+) \((\d+) [^)]*\)", line)
                     if int(m[2]) & 0x0F == 5)
     return Package(name, version, depends)
@@ -363,7 +368,8 @@ def download_deb(apt: AptState, package: Package, source: Source, into: Path) ->
     apt.run(["apt-get", "download", spec],
             f"cannot download Debian package {spec} ({source.suite})", cwd=into)
     # apt-get download names the file NAME_VERSION_ARCH.deb, with an epoch's ':' as %3a.
-    deb = into / f"{package.name}_{package.version.replace(':', '%3a')}_{source.debian_arch}.deb"
+    version = package.version.replace(":", "%3a")
+    deb = into / f"{package.name}_{version}_{source.debian_arch}.deb"
     if not deb.is_file():
         raise KernelError(f"apt-get download {spec} ({source.suite}) did not leave {deb}")
     log(f"download: {deb.name} ({deb.stat().st_size / 1e6:.1f} MB) "
@@ -376,8 +382,8 @@ def extract_kernel(deb: Path, package: Package, dest: Path,
     """Unpack the deb's kernel file into dest (as a temp file); None if it holds none.
     The vsock modules' candidates go to modules."""
     dest.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     found = None
     error = None
     try:
@@ -407,7 +413,8 @@ def extract_kernel(deb: Path, package: Package, dest: Path,
 
 
 def kernel_name(member: str) -> str:
-    """vmlinuz-RELEASE for both /boot/vmlinuz-RELEASE and /usr/lib/modules/RELEASE/vmlinuz."""
+    """vmlinuz-RELEASE for both /boot/vmlinuz-RELEASE and
+    /usr/lib/modules/RELEASE/vmlinuz."""
     parts = PurePosixPath(member).parts
     return parts[-1] if parts[0] == "boot" else f"{parts[-1]}-{parts[-2]}"
 
@@ -444,7 +451,7 @@ def install(arch: str, source: Source, package: Package, tmp: Path, dest: Path,
                   tuple(dest / MODULES / f for f in files))
 
 
-# -- EFI zboot ------------------------------------------------------------------------------
+# -- EFI zboot -----------------------------------------------------------------------------
 
 def unzboot(path: Path, package: Package) -> Path:
     """Replace an EFI zboot image that QEMU cannot unpack with its decompressed payload.
@@ -463,7 +470,8 @@ def unzboot(path: Path, package: Package) -> Path:
             return path   # QEMU handles this itself
         if compression != "zstd":
             raise KernelError(f"{package.name}: EFI zboot kernel compressed with "
-                              f"'{compression}', which neither QEMU nor this script unpacks")
+                              f"'{compression}', which neither QEMU nor this script "
+                              "unpacks")
         f.seek(offset)
         payload = f.read(size)
     if len(payload) != size:
@@ -473,13 +481,14 @@ def unzboot(path: Path, package: Package) -> Path:
     out = path.with_name(path.name.removesuffix(".tmp") + ".raw.tmp")
     try:
         with open(out, "wb") as raw:
-            subprocess.run(["zstd", "-dc"], input=payload, stdout=raw, stderr=subprocess.PIPE,
-                           check=True)
+            subprocess.run(["zstd", "-dc"], input=payload, stdout=raw,
+                           stderr=subprocess.PIPE, check=True)
     except (OSError, subprocess.CalledProcessError) as e:
         out.unlink(missing_ok=True)
         detail = getattr(e, "stderr", b"") or str(e).encode()
+        message = detail.decode(errors="replace").strip()
         raise KernelError(f"{package.name}: cannot decompress the zstd zboot payload "
-                          f"(zstd -dc): {detail.decode(errors='replace').strip()}") from None
+                          f"(zstd -dc): {message}") from None
     path.unlink()
     # "vmlinuz" no longer fits a raw image: call it Image, as the kernel's build tree does.
     final = path.with_name(path.name.replace("vmlinuz", "Image", 1))

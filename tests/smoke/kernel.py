@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_CACHE = Path(os.environ.get("PENGUIN_KERNEL_CACHE", "/var/cache/penguin-qemu/kernels"))
+DEFAULT_CACHE = Path(os.environ.get("PENGUIN_KERNEL_CACHE",
+                                    "/var/cache/penguin-qemu/kernels"))
 
 
 class KernelError(RuntimeError):

@@ -7,7 +7,8 @@ virtio_ring.ko, virtio_pci.ko ...). The kernel fetcher hands each member of the 
 data tarball to a ModuleCollector, which keeps the candidates and the kernel's
 modules.builtin; resolve() then gives the modules to load, dependencies first (from each
 module's own `depends=` modinfo line, as depmod would), leaving out what is built in.
-The smoke init program loads them in that order with finit_module (tests/smoke/vsock-echo.c).
+The smoke init program loads them in that order with finit_module
+(tests/smoke/vsock-echo.c).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ def decompress(path: str, data: bytes) -> bytes:
             return subprocess.run(["zstd", "-dc"], input=data, capture_output=True,
                                   check=True).stdout
         except (OSError, subprocess.CalledProcessError) as e:
-            raise KernelError(f"cannot decompress module {path} with zstd -dc: {e}") from None
+            raise KernelError(
+                f"cannot decompress module {path} with zstd -dc: {e}") from None
     return data
 
 

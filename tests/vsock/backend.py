@@ -107,8 +107,8 @@ def vsock_argv(machine: list[str], socket_path: Path, mem_path: Path) -> list[st
     else:
         numa = ["-numa", "node,memdev=mem0"]
     return [*args,
-            "-object", f"memory-backend-file,id=mem0,mem-path={mem_path},size={size},share=on",
+            "-object",
+            f"memory-backend-file,id=mem0,mem-path={mem_path},size={size},share=on",
             *numa,
             "-chardev", f"socket,id=char0,path={socket_path}",
             "-device", "vhost-user-vsock-pci,chardev=char0"]
-

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
-# -- vhost-user protocol (docs/interop/vhost-user.rst) ---------------------------------------
+# -- vhost-user protocol (docs/interop/vhost-user.rst) -------------------------------------
 
 GET_FEATURES = 1
 SET_FEATURES = 2
@@ -85,7 +85,7 @@ PROTOCOL_F_LOG_SHMFD = 1
 PROTOCOL_FEATURES = 1 << PROTOCOL_F_CONFIG   # and never LOG_SHMFD: no dirty log
 NUM_QUEUES = 2                            # rx, tx (the event queue stays in QEMU)
 
-# -- split virtqueues (virtio 1.x, little-endian) ---------------------------------------------
+# -- split virtqueues (virtio 1.x, little-endian) ------------------------------------------
 
 DESC = struct.Struct("<QIHH")             # addr, len, flags, next
 DESC_F_NEXT = 1
@@ -93,7 +93,7 @@ DESC_F_WRITE = 2
 DESC_F_INDIRECT = 4
 AVAIL_F_NO_INTERRUPT = 1
 
-# -- virtio-vsock (virtio spec 5.10) ---------------------------------------------------------
+# -- virtio-vsock (virtio spec 5.10) -------------------------------------------------------
 
 VSOCK_HDR = struct.Struct("<QQIIIHHIII")  # src_cid dst_cid src_port dst_port len type op
 HOST_CID = 2                              # flags buf_alloc fwd_cnt
@@ -124,7 +124,7 @@ class EventLog:
         self.out.flush()
 
 
-# -- guest memory ----------------------------------------------------------------------------
+# -- guest memory --------------------------------------------------------------------------
 
 @dataclass
 class Region:
@@ -247,15 +247,18 @@ class Vring:
                 raise ProtocolError(f"vring {self.index}: descriptor {index} out of range")
             addr, length, flags, nxt = DESC.unpack_from(self.desc, DESC.size * index)
             if flags & DESC_F_INDIRECT:
-                raise ProtocolError(f"vring {self.index}: indirect descriptor (not offered)")
-            (chain.writable if flags & DESC_F_WRITE else chain.readable).append((addr, length))
+                raise ProtocolError(
+                    f"vring {self.index}: indirect descriptor (not offered)")
+            buffers = chain.writable if flags & DESC_F_WRITE else chain.readable
+            buffers.append((addr, length))
             if not flags & DESC_F_NEXT:
                 return chain
             index = nxt
         raise ProtocolError(f"vring {self.index}: descriptor chain loops")
 
     def push(self, head: int, written: int) -> None:
-        struct.pack_into("<II", self.used, 4 + 8 * (self.used_idx % self.num), head, written)
+        struct.pack_into("<II", self.used, 4 + 8 * (self.used_idx % self.num), head,
+                         written)
         self.used_idx = (self.used_idx + 1) & 0xFFFF
         self._put16(self.used, 2, self.used_idx)
 
@@ -280,7 +283,7 @@ class Vring:
             os.write(self.call, (1).to_bytes(8, "little"))
 
 
-# -- the vsock echo service ------------------------------------------------------------------
+# -- the vsock echo service ----------------------------------------------------------------
 
 @dataclass
 class Connection:
@@ -326,7 +329,8 @@ class VsockEcho:
             self.log("short_packet", length=len(packet))
             return
         hdr = VSOCK_HDR.unpack_from(packet)
-        src_cid, dst_cid, src_port, dst_port, length, ptype, op, flags, buf_alloc, fwd_cnt = hdr
+        (src_cid, dst_cid, src_port, dst_port, length, ptype, op, flags, buf_alloc,
+         fwd_cnt) = hdr
         payload = packet[VSOCK_HDR.size:VSOCK_HDR.size + length]
         key = (src_port, dst_port)
         conn = self.connections.get(key)
@@ -407,7 +411,7 @@ class VsockEcho:
         return None
 
 
-# -- the vhost-user device -------------------------------------------------------------------
+# -- the vhost-user device -----------------------------------------------------------------
 
 class Backend:
     def __init__(self, guest_cid: int, echo_port: int, log: EventLog) -> None:
@@ -423,7 +427,8 @@ class Backend:
 
     # -- messages --
 
-    def handle(self, request: int, flags: int, payload: bytes, fds: list[int]) -> bytes | None:
+    def handle(self, request: int, flags: int, payload: bytes,
+               fds: list[int]) -> bytes | None:
         """Serve one message; the reply payload, or None when the request has none."""
         handler: Callable[[bytes, list[int]], bytes | None] | None = \
             self.HANDLERS.get(request)
@@ -466,7 +471,8 @@ class Backend:
         for vring in self.vrings:
             vring.detach()
         self.mem.replace(table, fds)
-        self.log("mem_table", regions=[{"guest": hex(g), "size": hex(s)} for g, s, _, _ in table])
+        self.log("mem_table",
+                 regions=[{"guest": hex(g), "size": hex(s)} for g, s, _, _ in table])
         for vring in self.vrings:
             if vring.kick is not None:
                 vring.attach(self.mem)
@@ -504,7 +510,8 @@ class Backend:
             vring.kick = None
         vring.detach()
 
-    def ring_fd(self, payload: bytes, fds: list[int], what: str) -> tuple[Vring, int | None]:
+    def ring_fd(self, payload: bytes, fds: list[int],
+                what: str) -> tuple[Vring, int | None]:
         (value,) = struct.unpack_from("<Q", payload)
         vring = self.vring(value & VRING_IDX_MASK)
         if value & VRING_NOFD:
@@ -514,7 +521,8 @@ class Backend:
                 raise ProtocolError("SET_VRING_KICK without an fd (polling is not offered)")
             return vring, None
         if len(fds) != 1:
-            raise ProtocolError(f"SET_VRING_{what.upper()}: expected one fd, got {len(fds)}")
+            raise ProtocolError(
+                f"SET_VRING_{what.upper()}: expected one fd, got {len(fds)}")
         return vring, fds[0]
 
     def set_vring_kick(self, payload: bytes, fds: list[int]) -> None:
@@ -524,8 +532,9 @@ class Backend:
         os.set_blocking(fd, False)
         vring.attach(self.mem)
         self.selector.register(fd, selectors.EVENT_READ, vring)
-        self.log("vring_start", index=vring.index, num=vring.num, last_avail=vring.last_avail,
-                 used_idx=vring.used_idx, enabled=vring.enabled)
+        self.log("vring_start", index=vring.index, num=vring.num,
+                 last_avail=vring.last_avail, used_idx=vring.used_idx,
+                 enabled=vring.enabled)
         self.process()
 
     def set_vring_call(self, payload: bytes, fds: list[int]) -> None:
@@ -631,7 +640,8 @@ class Backend:
         self.messages += 1
         reply = self.handle(request, flags, payload, fds)
         if reply is not None:
-            conn.sendall(HEADER.pack(request, FLAG_VERSION | FLAG_REPLY, len(reply)) + reply)
+            conn.sendall(HEADER.pack(request, FLAG_VERSION | FLAG_REPLY, len(reply))
+                         + reply)
         return True
 
 
@@ -651,12 +661,13 @@ def recv_exact(conn: socket.socket, size: int) -> bytes:
     while len(data) < size:
         part = conn.recv(size - len(data))
         if not part:
-            raise ProtocolError(f"connection closed inside a message ({len(data)} of {size})")
+            raise ProtocolError(
+                f"connection closed inside a message ({len(data)} of {size})")
         data += part
     return data
 
 
-# -- the program -----------------------------------------------------------------------------
+# -- the program ---------------------------------------------------------------------------
 
 def listen(path: Path) -> socket.socket:
     """Listen on path; a socket file left there by an earlier instance is replaced."""
@@ -698,8 +709,10 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description="vhost-user vsock backend with an echo service")
-    p.add_argument("--socket", type=Path, required=True, help="Unix socket QEMU connects to")
+    p = argparse.ArgumentParser(
+        description="vhost-user vsock backend with an echo service")
+    p.add_argument("--socket", type=Path, required=True,
+                   help="Unix socket QEMU connects to")
     p.add_argument("--guest-cid", type=int, default=4, help="the guest's CID (default 4)")
     p.add_argument("--echo-port", type=int, default=9999,
                    help="host port whose connections are echoed (default 9999)")
