@@ -40,9 +40,11 @@ FAMILIES = {
     "ppc": Registers(64, [3, 4, 5, 6, 7, 8], "nip", _fields("gpr[{}]", [3, 4, 5, 6, 7, 8])),
     "riscv": Registers(32, [10, 11, 12, 13, 14, 15], "pc",
                        _fields("gpr[{}]", [10, 11, 12, 13, 14, 15])),
-    "loongarch": Registers(33, [4, 5, 6, 7, 8, 9], "pc", _fields("gpr[{}]", [4, 5, 6, 7, 8, 9])),
+    "loongarch": Registers(33, [4, 5, 6, 7, 8, 9], "pc",
+                           _fields("gpr[{}]", [4, 5, 6, 7, 8, 9])),
     # 64-bit code: GDB numbers rdi rsi rdx r10 r8 r9; QEMU's regs[] is EAX ECX EDX EBX ...
-    "x86_64": Registers(16, [5, 4, 3, 10, 8, 9], "eip", _fields("regs[{}]", [7, 6, 2, 10, 8, 9])),
+    "x86_64": Registers(16, [5, 4, 3, 10, 8, 9], "eip",
+                        _fields("regs[{}]", [7, 6, 2, 10, 8, 9])),
 }
 
 
@@ -113,13 +115,15 @@ def _mips(prefix: str, endian: str, n64: bool) -> list[str]:
                 f"{prefix}ld -N {NO_RWX} {endian} -Ttext-segment=0xffffffff80100000 "
                 "-e _start -o OUT OBJ"]
     return [f"{prefix}as -non_shared -march=mips32r2 {endian} -I {INCLUDE} -o OBJ SRC",
-            f"{prefix}ld -N {NO_RWX} {endian} -Ttext-segment=0x80100000 -e _start -o OUT OBJ"]
+            f"{prefix}ld -N {NO_RWX} {endian} -Ttext-segment=0x80100000 "
+            "-e _start -o OUT OBJ"]
 
 
 # Malta's default VGA and NIC want option ROMs no Penguin boot needs.
 MALTA = ["-M", "malta", "-vga", "none", "-nic", "none"]
 MALTA64 = [*MALTA, "-cpu", "MIPS64R2-generic"]
-PSERIES = ["-M", "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off",
+PSERIES = ["-M",
+           "pseries,cap-cfpc=broken,cap-sbbc=broken,cap-ibs=broken,cap-ccf-assist=off",
            "-cpu", "power9"]
 
 GUESTS = [
@@ -135,8 +139,8 @@ GUESTS = [
           [Boot("mips", MALTA)], family="mips", args32=2, user_calls=1),
     Guest("mipsel", "mips.S", _mips("mipsel-linux-gnu-", "-EL", False), "OUT", "-kernel",
           [Boot("mipsel", MALTA)], family="mips", args32=2, user_calls=1),
-    Guest("mips64", "mips.S", _mips("mips64-linux-gnuabi64-", "-EB", True), "OUT", "-kernel",
-          [Boot("mips64", MALTA64)], family="mips", args64=2, user_calls=1),
+    Guest("mips64", "mips.S", _mips("mips64-linux-gnuabi64-", "-EB", True), "OUT",
+          "-kernel", [Boot("mips64", MALTA64)], family="mips", args64=2, user_calls=1),
     Guest("mips64el", "mips.S", _mips("mips64el-linux-gnuabi64-", "-EL", True), "OUT",
           "-kernel", [Boot("mips64el", MALTA64)], family="mips", args64=2,
           user_calls=1),
@@ -146,11 +150,13 @@ GUESTS = [
           [Boot("loongarch64", ["-M", "virt", "-cpu", "la464"])], family="loongarch",
           args64=1, user_calls=1),
     Guest("riscv64", "riscv64.S",
-          _gnu("riscv64-linux-gnu-", "-march=rv64imac", "-Ttext=0x80000000"), "OUT", "-kernel",
-          [Boot("riscv64", ["-M", "virt", "-bios", "none"])], family="riscv", args64=1, user_calls=1),
+          _gnu("riscv64-linux-gnu-", "-march=rv64imac", "-Ttext=0x80000000"), "OUT",
+          "-kernel", [Boot("riscv64", ["-M", "virt", "-bios", "none"])], family="riscv",
+          args64=1, user_calls=1),
     Guest("ppce500", "ppce500.S",
-          _gnu("powerpc-linux-gnu-", "-a32 -mbig -me500", "-Ttext=0x100000"), "OUT", "-kernel",
-          [Boot("ppc", ["-M", "ppce500"])], family="ppc", args32=1, user_calls=1),
+          _gnu("powerpc-linux-gnu-", "-a32 -mbig -me500", "-Ttext=0x100000"), "OUT",
+          "-kernel", [Boot("ppc", ["-M", "ppce500"])], family="ppc", args32=1,
+          user_calls=1),
     # pseries without x-vof loads -bios raw at 0 and enters it at 0x100, big-endian.
     Guest("ppc64", "ppc64.S",
           [f"powerpc64-linux-gnu-as -a64 -mbig -I {INCLUDE} -o OBJ SRC",
