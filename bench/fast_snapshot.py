@@ -45,6 +45,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from hypercall_rate import positive_int, sh  # bench/ is the script's own directory
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 INCLUDE = REPO / "tests" / "guests" / "include"  # the guests' .include files
@@ -203,19 +205,6 @@ def child(spec: dict) -> int:
 
 
 # -------------------------------------------------------- parent: build, run, report
-
-
-def sh(script: str) -> None:
-    result = subprocess.run(script, shell=True, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise SystemExit(f"command failed:\n{script}\n{result.stdout}{result.stderr}")
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def build_guest(arch: Arch, workdir: Path) -> Path:
