@@ -18,4 +18,4 @@ echo "== test: Debian 13 root file system ($(date +%T))"
 /usr/bin/python3 "$top/tests/roots.py"
 echo "== test: pytest ($(date +%T))"
 cd "$top"
-exec /usr/bin/python3 -m pytest -p no:cacheprovider -ra "$@" tests
+exec /usr/bin/python3 -m pytest -p no:cacheprovider -ra --durations=25 "$@" tests
