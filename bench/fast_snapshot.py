@@ -45,7 +45,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypercall_rate import positive_int, sh  # bench/ is the script's own directory
+from hypercall_rate import positive_int, render, sh  # bench/ is the script's own directory
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -266,20 +266,6 @@ def table(rows: list[tuple[str, int, dict, dict]]) -> tuple[list[str], list[list
                      f"{ms(qcow2['save']):.1f}", f"{ms(qcow2['load']):.1f}",
                      f"{cycle / restore_1m:.0f}x", f"{fast['rss_kib'] / 1024:.0f}"])
     return header, body
-
-
-def render(header: list[str], body: list[list[str]], markdown: bool) -> str:
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |",
-                 "|" + "|".join("---" if i < 2 else "---:" for i in range(len(header)))
-                 + "|"]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
-    widths = [max(len(c) for c in col) for col in zip(header, *body)]
-
-    def fmt(row: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(row, widths)))
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, body)])
 
 
 def main() -> int:
