@@ -91,9 +91,10 @@ class Machine:
     disk: Path
     socket: Path
     mem: Path
+    reconnect_ms: int | None = None     # on the vsock chardev (Penguin's has none)
 
     def argv(self, console: Path, extra: list[str]) -> list[str]:
-        return [*vsock_argv(self.arch.machine, self.socket, self.mem),
+        return [*vsock_argv(self.arch.machine, self.socket, self.mem, self.reconnect_ms),
                 "-kernel", str(self.kernel), "-initrd", str(self.initrd),
                 "-append", self.arch.cmdline(), *penguin_drive(self.arch.name, self.disk),
                 "-L", str(self.release / "share" / "qemu"), "-nodefaults",
@@ -101,9 +102,11 @@ class Machine:
                 "-serial", f"file:{console}", *extra]
 
     def run(self, name: str, rounds: int, extra: list[str] = (), steps: list[dict] = (),
-            qmp: Path | None = None, timeout: float = TIMEOUT) -> Run:
+            qmp: Path | None = None, timeout: float = TIMEOUT,
+            own_backend: bool = False) -> Run:
         """One process (tests/helpers/vsock_boot.py) in workdir/name; a hang fails the
-        test through run_helper's timeout."""
+        test through run_helper's timeout. With own_backend the process starts the vsock
+        backend itself, and steps can replace it."""
         out = self.workdir / name
         out.mkdir()
         console, result = out / "console.txt", out / "result.json"
@@ -112,6 +115,8 @@ class Machine:
                 "port": ECHO_PORT, "rounds": rounds, "smoke_nr": SMOKE_NR,
                 "smoke_answer": self.arch.answer(), "steps": list(steps),
                 "args": self.argv(console, list(extra))}
+        if own_backend:
+            spec["backend"] = {"socket": str(self.socket), "logs": str(out)}
         if qmp is not None:
             spec["qmp_socket"] = str(qmp)
             spec["args"] += ["-qmp", f"unix:{qmp},server,nowait"]

@@ -51,6 +51,19 @@ bool migration_is_blocked_for_snapshot(Error **errp);
 bool penguin_fast_restore_running(void);
 
 /*
+ * hw/virtio/vhost-user-vsock.c: realize waits for a reconnecting chardev's
+ * first connection (an error if no backend is there); at its end the device
+ * starts following its backend's socket (penguin/vsock-backend.c: a backend
+ * that goes away stops the device, a new one on the socket starts it again);
+ * at unrealize it stops. VHostUserVSock.connected says whether a backend is
+ * there.
+ */
+struct VHostUserVSock;
+int penguin_vsock_backend_wait(struct VHostUserVSock *vsock, Error **errp);
+void penguin_vsock_backend_follow(struct VHostUserVSock *vsock);
+void penguin_vsock_backend_unfollow(struct VHostUserVSock *vsock);
+
+/*
  * accel/kvm/kvm-all.c, on every KVM_EXIT_IO before QEMU handles it (a real
  * exit only: not after a KVM_RUN that returned EINTR with the old exit still
  * in kvm_run). Defined by each KVM target's door; x86 is the only one built.

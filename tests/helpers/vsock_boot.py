@@ -3,7 +3,8 @@
 usage: vsock_boot.py SPEC-JSON
 SPEC: {"prefix", "name", "console", "result", "timeout", "port", "rounds",
        "smoke_nr", "smoke_answer", "args": [qemu args],
-       optional "steps": [step, ...], "qmp_socket": path}
+       optional "steps": [step, ...], "qmp_socket": path,
+       "backend": {"socket": path, "logs": dir}}
 The guest's init (tests/smoke/init.c built with vsock-echo.c) loads its vsock modules and
 asks the host, by hypercall, whether to run an echo round; this process lets it run
 "rounds" of them (one after the other) against the backend behind the vsock device.
@@ -14,11 +15,19 @@ Then it runs the steps in order:
                                        next hypercall, waiting for its completion
   {"qmp": [command, ...]}              over the -qmp unix socket "qmp_socket"
   {"rounds": N}                        N more echo rounds
+  {"asks": N}                          wait until the guest asked N more questions
+  {"backend": "kill" | "stop"}         end this process's backend: SIGKILL (a crash) or
+                                       SIGTERM (it says goodbye by closing the socket)
+  {"backend": "start"}                 a new backend on the same socket; done once it has
+                                       started both of the device's rings
 and stops the VM (or at the timeout), writing what it saw as JSON to SPEC["result"]:
 each step's outcome, every stop of the VM with the guest's counter in the last question
 before it ("stops": the saves' stops say exactly which state a snapshot holds), and the
 link's summary. The backend itself is the test's: it must listen before this process
-starts. A process started with "-loadvm TAG" among the args works the same way: the
+starts, unless SPEC has "backend": then this process starts it (its log is
+logs/backend-0.log, the next ones backend-1.log, ...) and the steps above can replace it
+while the VM runs; each backend's status and log end up in the result's "backends".
+A process started with "-loadvm TAG" among the args works the same way: the
 restored guest goes on asking, and its counters go on from the saved ones.
 """
 
@@ -33,7 +42,10 @@ from typing import Any, Callable
 
 from penguin_qemu import Qemu, QemuError, SnapshotResult
 from runtime_checks import qmp_exchange
+from vsock.backend import VsockBackend
 from vsock.guest_link import VsockGuestLink
+
+BACKEND_POLL = 0.05
 
 # include/system/runstate.h: called with the BQL on every run-state change; on a stop,
 # after every vCPU has paused (so no hypercall is half done).
@@ -69,6 +81,58 @@ def save_snapshot(qemu: Qemu, link: VsockGuestLink, step: dict, timeout: float) 
     return {**step, **outcome, "seconds": round(time.monotonic() - start, 3)}
 
 
+class Backends:
+    """The backends this process starts, one after the other, on one socket."""
+
+    def __init__(self, socket: Path, logs: Path) -> None:
+        self.socket = socket
+        self.logs = logs
+        self.ended: list[dict] = []
+        self.current: VsockBackend | None = None
+
+    def start(self) -> VsockBackend:
+        log = self.logs / f"backend-{len(self.ended)}.log"
+        self.current = VsockBackend(self.socket, log).start()
+        return self.current
+
+    def end(self, how: str) -> None:
+        backend, self.current = self.current, None
+        if backend is None:
+            return
+        if how == "kill":
+            backend.kill()
+        status = backend.stop()
+        self.ended.append({"how": how, "status": status, "events": backend.events()})
+
+    def step(self, how: str, timeout: float) -> dict:
+        """End the backend (kill, stop) or start a new one and wait until QEMU has set
+        both rings up in it (start): the outcome and its time."""
+        begin = time.monotonic()
+        if how != "start":
+            self.end(how)
+            return {"backend": how, "ok": True}
+        backend = self.start()
+        while time.monotonic() - begin < timeout:
+            started = {e["index"] for e in backend.events() if e["event"] == "vring_start"}
+            if {0, 1} <= started:
+                return {"backend": how, "ok": True,
+                        "seconds": round(time.monotonic() - begin, 3)}
+            time.sleep(BACKEND_POLL)
+        return {"backend": how, "ok": False,
+                "reason": f"no vring_start for both rings in {timeout} s"}
+
+
+def wait_asks(link: VsockGuestLink, more: int, timeout: float) -> dict:
+    """Wait until the guest has asked more questions than now: it runs."""
+    want = link.summary()["asks"] + more
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if link.summary()["asks"] >= want:
+            return {"asks": more, "ok": True}
+        time.sleep(BACKEND_POLL)
+    return {"asks": more, "ok": False}
+
+
 def watch_stops(qemu: Qemu, link: VsockGuestLink, stops: list) -> Callable[[Any], int]:
     """An after-guest-init handler that records each stop of the VM with the guest's
     counter in its last question before it."""
@@ -100,6 +164,10 @@ def main() -> int:
     seen: dict = {"steps": [], "stops": []}
     qemu.on_guest_init(watch_stops(qemu, link, seen["stops"]))
     vm_ended = threading.Event()
+    backends = None
+    if "backend" in spec:
+        backends = Backends(Path(spec["backend"]["socket"]), Path(spec["backend"]["logs"]))
+        backends.start()
 
     start = time.monotonic()
 
@@ -117,6 +185,10 @@ def main() -> int:
             stops_before = len(seen["stops"])
             outcome = save_snapshot(qemu, link, step, spec["timeout"])
             return {**outcome, "stops": seen["stops"][stops_before:]}, rounds
+        if "backend" in step:
+            return backends.step(step["backend"], spec["timeout"]), rounds
+        if "asks" in step:
+            return wait_asks(link, step["asks"], spec["timeout"]), rounds
         if "qmp" in step:
             return {"qmp": qmp_exchange(spec["qmp_socket"], step["qmp"])}, rounds
         link.request_rounds(step["rounds"])
@@ -143,6 +215,9 @@ def main() -> int:
     seen["status"] = qemu.run(spec["args"])
     vm_ended.set()
     watcher.join()
+    if backends is not None:
+        backends.end("stop")
+        seen["backends"] = backends.ended
     seen.update(link.summary())
     seen["console"] = console.read_text(errors="replace") if console.exists() else ""
     Path(spec["result"]).write_text(json.dumps(seen))

@@ -90,13 +90,16 @@ class VsockBackend:
         self.stop()
 
 
-def vsock_argv(machine: list[str], socket_path: Path, mem_path: Path) -> list[str]:
+def vsock_argv(machine: list[str], socket_path: Path, mem_path: Path,
+               reconnect_ms: int | None = None) -> list[str]:
     """Penguin's VPN options added to a smoke machine's options (-M ... -m N ...).
 
     Penguin (shim notes, "The QEMU command line Penguin builds"): guest RAM comes from a
     shared memory-backend-file mem0 of the -m size, given to the machine with
     `-numa node,memdev=mem0`, except on MIPS where malta takes `memory-backend=mem0`;
-    then the socket chardev and vhost-user-vsock-pci."""
+    then the socket chardev and vhost-user-vsock-pci. Penguin's chardev does not
+    reconnect; reconnect_ms adds the option that makes it (a backend replaced while the
+    VM runs)."""
     args = list(machine)
     mem = args[args.index("-m") + 1]
     size = mem if mem[-1].isalpha() else f"{mem}M"
@@ -106,9 +109,10 @@ def vsock_argv(machine: list[str], socket_path: Path, mem_path: Path) -> list[st
         numa = []
     else:
         numa = ["-numa", "node,memdev=mem0"]
+    reconnect = f",reconnect-ms={reconnect_ms}" if reconnect_ms else ""
     return [*args,
             "-object",
             f"memory-backend-file,id=mem0,mem-path={mem_path},size={size},share=on",
             *numa,
-            "-chardev", f"socket,id=char0,path={socket_path}",
+            "-chardev", f"socket,id=char0,path={socket_path}{reconnect}",
             "-device", "vhost-user-vsock-pci,chardev=char0"]
