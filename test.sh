@@ -1,21 +1,60 @@
 #!/usr/bin/env bash
 # test.sh: the one test command. Lints first (scripts/lint, under a minute: a style
-# finding fails the run before the build starts), then builds (./build.sh: incremental,
-# a no-op when nothing changed), installs what the tests need from Debian's archive,
-# prepares the smoke boots' Linux kernels (downloaded or built once, then cached) and the
-# Debian 13 root file system the release is tried in (debootstrap, once, then cached),
-# then runs the whole pytest suite with Debian's python3. Extra arguments go to pytest.
+# finding fails the run before the build starts), installs what building and testing
+# need from Debian's archive, then builds (./build.sh: incremental, a no-op when nothing
+# changed) while the test setup is prepared beside it: the smoke boots' Linux kernels
+# (downloaded or built once, then cached) and the Debian 13 root file system the release
+# is tried in (debootstrap, once, then cached). That setup runs at the lowest CPU
+# priority, so it takes the cores the build leaves idle (configure, links, the env
+# generator) rather than slowing the build. Then the whole pytest suite runs with Debian's
+# python3, in two worker processes (pytest-xdist: a test file stays on one worker, so its
+# module fixtures run once). Extra arguments go to pytest (-n 0: one process).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")" && pwd)
+setup_log=$top/_build/test-setup
+declare -A setup_pid=()
+
+# One setup step in the background, at nice 19, in its own process group (so that an
+# early exit can end it with everything it started); its output goes to a log printed
+# when it is waited for.
+start_setup() {
+    local name=$1; shift
+    setsid nice -n 19 "$@" >"$setup_log/$name.log" 2>&1 </dev/null &
+    setup_pid[$name]=$!
+}
+
+finish_setup() {
+    local name=$1 status=0
+    echo "== test: $name ($(date +%T), log: $setup_log/$name.log)"
+    wait "${setup_pid[$name]}" || status=$?
+    unset "setup_pid[$name]"
+    cat "$setup_log/$name.log"
+    if [ "$status" -ne 0 ]; then
+        echo "test.sh: $name failed (status $status)" >&2
+        exit "$status"
+    fi
+}
+
+stop_setup() {
+    local pid
+    for pid in "${setup_pid[@]}"; do
+        kill -- "-$pid" 2>/dev/null || true
+    done
+}
+trap stop_setup EXIT
+
 "$top/scripts/lint"
-"$top/build.sh"
 echo "== test: dependencies ($(date +%T))"
+"$top/scripts/penguin-install-deps.sh" build
 "$top/scripts/penguin-install-deps.sh" test
-echo "== test: smoke-boot kernels ($(date +%T))"
-/usr/bin/python3 "$top/tests/smoke/kernels.py"
-echo "== test: Debian 13 root file system ($(date +%T))"
-/usr/bin/python3 "$top/tests/roots.py"
+mkdir -p "$setup_log"
+start_setup "smoke-boot kernels" /usr/bin/python3 "$top/tests/smoke/kernels.py"
+start_setup "Debian 13 root file system" /usr/bin/python3 "$top/tests/roots.py"
+"$top/build.sh"
+finish_setup "smoke-boot kernels"
+finish_setup "Debian 13 root file system"
 echo "== test: pytest ($(date +%T))"
 cd "$top"
-exec /usr/bin/python3 -m pytest -p no:cacheprovider -ra --durations=25 "$@" tests
+exec /usr/bin/python3 -m pytest -p no:cacheprovider -ra --durations=25 -n 2 \
+    --dist loadfile "$@" tests
