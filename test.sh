@@ -15,12 +15,16 @@ top=$(cd "$(dirname "$0")" && pwd)
 setup_log=$top/_build/test-setup
 declare -A setup_pid=()
 
-# One setup step in the background, at nice 19, in its own process group (so that an
-# early exit can end it with everything it started); its output goes to a log printed
-# when it is waited for.
+# One setup step in the background, at nice 19, in its own session and process group
+# (so that an early exit can end it with everything it started); its output goes to a
+# log printed when it is waited for. A new session is a new scheduler autogroup, which
+# would get as much CPU as the build whatever its processes' nice: the autogroup's own
+# nice is set too.
 start_setup() {
     local name=$1; shift
-    setsid nice -n 19 "$@" >"$setup_log/$name.log" 2>&1 </dev/null &
+    # shellcheck disable=SC2016
+    setsid bash -c 'echo 19 >/proc/self/autogroup 2>/dev/null; exec nice -n 19 "$@"' \
+        setup "$@" >"$setup_log/$name.log" 2>&1 </dev/null &
     setup_pid[$name]=$!
 }
 

@@ -46,21 +46,43 @@ static void vsock_backend_reset_transport(VHostVSockCommon *vvc)
     }
 }
 
+/*
+ * vhost_dev_cleanup() zeroes the vhost device: put back what realize set
+ * before its vhost_dev_init(), for the next backend's.
+ */
+static void vsock_backend_keep_realized(VHostVSockCommon *vvc,
+                                        const VhostDevConfigOps *config_ops)
+{
+    vvc->vhost_dev.nvqs = ARRAY_SIZE(vvc->vhost_vqs);
+    vvc->vhost_dev.vqs = vvc->vhost_vqs;
+    vhost_dev_set_config_notifier(&vvc->vhost_dev, config_ops);
+}
+
 static int vsock_backend_connect(VHostUserVSock *vsock, Error **errp)
 {
     VHostVSockCommon *vvc = VHOST_VSOCK_COMMON(vsock);
     VirtIODevice *vdev = VIRTIO_DEVICE(vsock);
+    struct vhost_dev *hdev = &vvc->vhost_dev;
+    const VhostDevConfigOps *config_ops = hdev->config_ops;
     int ret;
 
     if (vsock->connected) {
         return 0;
     }
-    ret = vhost_dev_init(&vvc->vhost_dev, &vsock->vhost_user,
-                         VHOST_BACKEND_TYPE_USER, 0, errp);
+    ret = vhost_dev_init(hdev, &vsock->vhost_user, VHOST_BACKEND_TYPE_USER, 0,
+                         errp);
     if (ret < 0) {
+        /* It cleaned up after itself. */
+        vsock_backend_keep_realized(vvc, config_ops);
         return ret;
     }
     vsock->connected = true;
+    /* The guest reads its CID again at the transport reset. */
+    ret = vhost_dev_get_config(hdev, (uint8_t *)&vsock->vsockcfg,
+                               sizeof(vsock->vsockcfg), errp);
+    if (ret < 0) {
+        return ret;
+    }
     vsock_backend_reset_transport(vvc);
     if (!virtio_device_should_start(vdev, vdev->status)) {
         /* Started by vuv_set_status() when the driver or the VM starts. */
@@ -79,8 +101,7 @@ static void vsock_backend_disconnect(DeviceState *dev)
     VHostUserVSock *vsock = VHOST_USER_VSOCK(dev);
     VHostVSockCommon *vvc = VHOST_VSOCK_COMMON(dev);
     VirtIODevice *vdev = VIRTIO_DEVICE(dev);
-    struct vhost_dev *hdev = &vvc->vhost_dev;
-    const VhostDevConfigOps *config_ops = hdev->config_ops;
+    const VhostDevConfigOps *config_ops = vvc->vhost_dev.config_ops;
 
     if (vsock->connected) {
         vsock->connected = false;
@@ -88,11 +109,8 @@ static void vsock_backend_disconnect(DeviceState *dev)
         if (vdev->vhost_started) {
             vhost_vsock_common_stop(vdev);
         }
-        vhost_dev_cleanup(hdev);
-        /* As realize left them for vhost_dev_init(), which the next uses. */
-        hdev->nvqs = ARRAY_SIZE(vvc->vhost_vqs);
-        hdev->vqs = vvc->vhost_vqs;
-        vhost_dev_set_config_notifier(hdev, config_ops);
+        vhost_dev_cleanup(&vvc->vhost_dev);
+        vsock_backend_keep_realized(vvc, config_ops);
         warn_report("vhost-user-vsock: the backend went away; the device "
                     "is stopped until one connects to its chardev again");
     }
@@ -133,21 +151,21 @@ static void vsock_backend_event(void *opaque, QEMUChrEvent event)
 int penguin_vsock_backend_wait(VHostUserVSock *vsock, Error **errp)
 {
     Chardev *chr = qemu_chr_fe_get_driver(&vsock->conf.chardev);
-    SocketChardev *socket;
+    SocketChardev *sock;
     int64_t reconnect_ms;
     int ret;
 
     if (!object_dynamic_cast(OBJECT(chr), TYPE_CHARDEV_SOCKET)) {
         return 0;
     }
-    socket = SOCKET_CHARDEV(chr);
-    if (socket->is_listen || socket->state != TCP_CHARDEV_STATE_CONNECTING) {
+    sock = SOCKET_CHARDEV(chr);
+    if (sock->is_listen || sock->state != TCP_CHARDEV_STATE_CONNECTING) {
         return 0;
     }
-    reconnect_ms = socket->reconnect_time_ms;
-    socket->reconnect_time_ms = 0;
+    reconnect_ms = sock->reconnect_time_ms;
+    sock->reconnect_time_ms = 0;
     ret = qemu_chr_fe_wait_connected(&vsock->conf.chardev, errp);
-    socket->reconnect_time_ms = reconnect_ms;
+    sock->reconnect_time_ms = reconnect_ms;
     return ret;
 }
 

@@ -75,14 +75,31 @@ def recorded(terminalreporter, property_name: str) -> list:
             if name == property_name]
 
 
+def vsock_snapshot_summary(terminalreporter) -> None:
+    """What tests/test_vsock_snapshot.py measured: save and restore with the vsock
+    device attached (restore: from starting the process to the guest's first question)."""
+    saves = recorded(terminalreporter, "vsock_save")
+    restores = recorded(terminalreporter, "vsock_restore")
+    if not saves and not restores:
+        return
+    terminalreporter.section("snapshots with the vsock device: seconds")
+    for save in sorted(saves, key=lambda s: s["arch"]):
+        terminalreporter.write_line(f"{save['arch']:<12} save {save['seconds']}")
+    for restore in sorted(restores, key=lambda r: (r["arch"], r["tag"])):
+        terminalreporter.write_line(f"{restore['arch']:<12} restore {restore['tag']}: "
+                                    f"{restore['seconds']} ({restore['phases']})")
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """Print what tests/test_portable.py measured (the Pythons the env modules import
-    into) and the smoke boots' table (tests/test_smoke.py records one row per boot)."""
+    into), the vsock snapshot times and the smoke boots' table (tests/test_smoke.py
+    records one row per boot)."""
     portable = recorded(terminalreporter, "portable")
     if portable:
         terminalreporter.section("the release in other root file systems")
         for line in portable:
             terminalreporter.write_line(line)
+    vsock_snapshot_summary(terminalreporter)
     rows = recorded(terminalreporter, "smoke_boot")
     if not rows:
         return

@@ -6,8 +6,10 @@ libraries of the unpacked release archive, with a Linux guest that echoes over v
 - with a chardev that reconnects (`reconnect-ms`): the backend is killed (SIGKILL, no
   goodbye), the guest goes on running without it, a new backend is started on the same
   socket and QEMU sets the device's rings up in it again; the guest echoes through it.
-  Then the second backend ends politely (SIGTERM) and a third takes over the same way;
-  a snapshot saved with it attached succeeds and the guest echoes after it;
+  Then the second backend ends politely (SIGTERM), a broken one takes its place for a
+  while (it closes every connection in the handshake: QEMU reports it and tries again),
+  and a third takes over the same way; a snapshot saved with it attached succeeds and
+  the guest echoes after it;
 - with a reconnecting chardev and no backend at start-up: QEMU's connection error and
   status 1 at once (upstream would wait for a backend forever);
 - with Penguin's own chardev, which does not reconnect: the backend is killed, the VM
@@ -56,7 +58,9 @@ def test_a_new_backend_on_the_same_socket(release_prefix, tmp_path, arch):
     machine = machine_for(arch, release_prefix, tmp_path, RECONNECT_MS)
     steps = [{"backend": "kill"}, {"asks": ASKS_WITHOUT_BACKEND}, {"backend": "start"},
              {"rounds": 2},
-             {"backend": "stop"}, {"asks": ASKS_WITHOUT_BACKEND}, {"backend": "start"},
+             {"backend": "stop"}, {"asks": ASKS_WITHOUT_BACKEND},
+             {"backend": "broken", "seconds": 1.0}, {"asks": ASKS_WITHOUT_BACKEND},
+             {"backend": "start"},
              {"rounds": 1}, {"save": "after-reconnect", "from": "main"}, {"rounds": 1}]
     run = machine.run("reconnect", 2, steps=steps, own_backend=True)
     seen = checked(run, f"{arch} with reconnect-ms")
@@ -78,6 +82,10 @@ def test_a_new_backend_on_the_same_socket(release_prefix, tmp_path, arch):
     # QEMU said what happened, and the guest got its transport reset each time.
     assert run.stderr.count(GONE_WARNING) == 2, run.stderr[-3000:]
     assert "missed transport reset event" not in run.stderr, run.stderr[-3000:]
+    # QEMU kept trying the broken one, saying why, and moved on to the third.
+    (broken,) = [s for s in seen["steps"] if s.get("backend") == "broken"]
+    assert broken["accepted"] >= 2, broken
+    assert "vhost_backend_init failed" in run.stderr, run.stderr[-3000:]
     starts = [s["seconds"] for s in seen["steps"] if s.get("backend") == "start"]
     print(f"{arch}: a new backend had both rings {starts} s after it started")
 

@@ -20,6 +20,9 @@ Then it runs the steps in order:
                                        SIGTERM (it says goodbye by closing the socket)
   {"backend": "start"}                 a new backend on the same socket; done once it has
                                        started both of the device's rings
+  {"backend": "broken", "seconds": S}  for S seconds, a listener on the socket that closes
+                                       every connection at once (a backend that dies in
+                                       its handshake)
 and stops the VM (or at the timeout), writing what it saw as JSON to SPEC["result"]:
 each step's outcome, every stop of the VM with the guest's counter in the last question
 before it ("stops": the saves' stops say exactly which state a snapshot holds), and the
@@ -34,6 +37,7 @@ restored guest goes on asking, and its counters go on from the saved ones.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 import time
@@ -104,10 +108,13 @@ class Backends:
         status = backend.stop()
         self.ended.append({"how": how, "status": status, "events": backend.events()})
 
-    def step(self, how: str, timeout: float) -> dict:
+    def step(self, how: str, timeout: float, seconds: float = 0) -> dict:
         """End the backend (kill, stop) or start a new one and wait until QEMU has set
         both rings up in it (start): the outcome and its time."""
         begin = time.monotonic()
+        if how == "broken":
+            return {"backend": how, "ok": True,
+                    "accepted": refuse_handshakes(self.socket, float(seconds))}
         if how != "start":
             self.end(how)
             return {"backend": how, "ok": True}
@@ -120,6 +127,26 @@ class Backends:
             time.sleep(BACKEND_POLL)
         return {"backend": how, "ok": False,
                 "reason": f"no vring_start for both rings in {timeout} s"}
+
+
+def refuse_handshakes(path: Path, seconds: float) -> int:
+    """Listen on path for seconds, closing each connection as soon as it is made;
+    how many there were."""
+    accepted = 0
+    end = time.monotonic() + seconds
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen(8)
+        server.settimeout(BACKEND_POLL)
+        while time.monotonic() < end:
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            conn.close()
+            accepted += 1
+    path.unlink()
+    return accepted
 
 
 def wait_asks(link: VsockGuestLink, more: int, timeout: float) -> dict:
@@ -186,7 +213,8 @@ def main() -> int:
             outcome = save_snapshot(qemu, link, step, spec["timeout"])
             return {**outcome, "stops": seen["stops"][stops_before:]}, rounds
         if "backend" in step:
-            return backends.step(step["backend"], spec["timeout"]), rounds
+            return backends.step(step["backend"], spec["timeout"],
+                                 step.get("seconds", 0)), rounds
         if "asks" in step:
             return wait_asks(link, step["asks"], spec["timeout"]), rounds
         if "qmp" in step:
