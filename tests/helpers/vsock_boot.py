@@ -88,15 +88,15 @@ def save_snapshot(qemu: Qemu, link: VsockGuestLink, step: dict, timeout: float) 
 class Backends:
     """The backends this process starts, one after the other, on one socket."""
 
-    def __init__(self, socket: Path, logs: Path) -> None:
-        self.socket = socket
+    def __init__(self, socket_path: Path, logs: Path) -> None:
+        self.socket_path = socket_path
         self.logs = logs
         self.ended: list[dict] = []
         self.current: VsockBackend | None = None
 
     def start(self) -> VsockBackend:
         log = self.logs / f"backend-{len(self.ended)}.log"
-        self.current = VsockBackend(self.socket, log).start()
+        self.current = VsockBackend(self.socket_path, log).start()
         return self.current
 
     def end(self, how: str) -> None:
@@ -114,7 +114,7 @@ class Backends:
         begin = time.monotonic()
         if how == "broken":
             return {"backend": how, "ok": True,
-                    "accepted": refuse_handshakes(self.socket, float(seconds))}
+                    "accepted": refuse_handshakes(self.socket_path, float(seconds))}
         if how != "start":
             self.end(how)
             return {"backend": how, "ok": True}
