@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # build.sh: the one build command. On a fresh Debian 12 machine (root) it installs the
 # build dependencies from Debian's archive, fetches and prepares the pinned QEMU, builds
-# libqemu-system-<target>.so for every target of configs/arches.tsv plus qemu-img, then
-# the host's KVM library (libqemu-kvm-x86_64.so on x86_64, without TCG, in
-# _build/build-kvm), and stages the /usr/local tree under dist/stage. Re-running rebuilds
-# only what changed.
+# libqemu-system-<target>.so for every target of configs/arches.tsv plus qemu-img (the
+# host's own target has KVM beside TCG: its KVM library, libqemu-kvm-x86_64.so on
+# x86_64, is another name of that library), and stages the /usr/local tree under
+# dist/stage. Re-running rebuilds only what changed.
 #
 #   ./build.sh              everything
 #   ./build.sh --stock      only stock qemu-system-<target> executables from the upstream
@@ -14,7 +14,6 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")" && pwd)
 build=$top/_build/build-system
-kvm_build=$top/_build/build-kvm
 
 step() { echo "== build: $* ($(date +%T))"; }
 
@@ -38,8 +37,8 @@ targets() {
     arches --field target | sort -u
 }
 
-# The QEMU targets of the host's KVM libraries (scripts/penguin_arches.py: x86_64 on an
-# x86_64 host, none elsewhere).
+# The QEMU targets of the host's KVM library names (scripts/penguin_arches.py: x86_64 on
+# an x86_64 host, none elsewhere).
 kvm_targets() {
     arches --mode kvm --field target | sort -u
 }
@@ -84,7 +83,7 @@ generate() {
     /usr/bin/python3 "$top/scripts/penguin-cffi-gen.py" --stage "$stage"
     [ -n "$kvm" ] || return 0
     for target in $kvm; do
-        generate_env kvm "$target" "$kvm_build"
+        generate_env kvm "$target" "$build"
     done
     /usr/bin/python3 "$top/scripts/penguin-cffi-gen.py" --stage "$stage" --mode kvm
 }
@@ -124,28 +123,15 @@ main() {
     step "compile"
     # shellcheck disable=SC2046
     ninja -C "$build" $(libraries) qemu-img | ninja_progress
-    local kvm target kvm_targets_list="" kvm_stage=() kvm_libs=()
-    kvm=$(kvm_targets)
-    for target in $kvm; do
-        kvm_libs+=("libqemu-kvm-$target.so")
-        kvm_targets_list+="${kvm_targets_list:+,}$target-softmmu"
-    done
-    if [ -n "$kvm" ]; then
-        step "configure the KVM library (no TCG)"
-        "$top/configure" --kvm --build-dir "$kvm_build" --targets "$kvm_targets_list"
-        step "compile the KVM library"
-        ninja -C "$kvm_build" "${kvm_libs[@]}" | ninja_progress
-        kvm_stage=(--kvm-build-dir "$kvm_build")
-    fi
     step "firmware (pinned Debian packages, configs/firmware.conf)"
     "$top/scripts/penguin-firmware.sh" "$top/_build/firmware"
     step "stage"
     /usr/bin/python3 "$top/scripts/penguin-stage.py" --build-dir "$build" \
-        --stage "$top/dist/stage" "${kvm_stage[@]}" --firmware-dir "$top/_build/firmware" \
+        --stage "$top/dist/stage" --firmware-dir "$top/_build/firmware" \
         --abi-header "$top/include/penguin/penguin.h" \
         --guest-header "$top/guest/include/penguin-hypercall.h"
     step "generate cffi headers, env headers and env modules"
-    generate "$kvm"
+    generate "$(kvm_targets)"
     step "bundle the runtime libraries (all but glibc)"
     /usr/bin/python3 "$top/scripts/penguin-bundle-libs.py" --stage "$top/dist/stage" \
         --out "$top/_build/runtime-libs"

@@ -2,9 +2,9 @@
 """Stage the built libraries and tools as the /usr/local tree under dist/stage.
 
 Each target's library is hard-linked from the build directory (no copy of a large
-file); every other Penguin name of the same target is a relative symlink to it. With
---kvm-build-dir, the host's KVM libraries (libqemu-kvm-<name>.so, no aliases) are
-hard-linked from that build directory too. With --firmware-dir and the header options,
+file); every other Penguin name of the same target is a relative symlink to it, and so
+is each of the host's KVM names (libqemu-kvm-<name>.so: the host's target is built with
+KVM beside TCG). With --firmware-dir and the header options,
 share/qemu and include/penguin-qemu are staged as the archive ships them, so a program
 pointed at the stage finds its ROMs and headers.
 """
@@ -43,15 +43,19 @@ def symlink(target: str, dst: Path) -> None:
     dst.symlink_to(target)
 
 
-def stage_libraries(build: Path, lib: Path, mode: str = "system") -> int:
-    arches = penguin_arches.by_mode(mode)
+def stage_libraries(build: Path, lib: Path) -> tuple[int, int]:
+    """Every system name, then every KVM name; returns how many of each."""
+    arches = penguin_arches.by_mode("system")
     for arch in arches:
         if not arch.is_alias:
             link_file(build / arch.canonical_library, lib / arch.canonical_library)
     for arch in arches:
         if arch.is_alias:
             symlink(arch.canonical_library, lib / arch.library)
-    return len(arches)
+    kvm_arches = penguin_arches.by_mode("kvm")
+    for arch in kvm_arches:
+        symlink(arch.built_library, lib / arch.library)
+    return len(arches), len(kvm_arches)
 
 
 def stage_tree(src: Path, dst: Path) -> int:
@@ -76,8 +80,6 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--build-dir", type=Path, required=True)
     p.add_argument("--stage", type=Path, required=True)
-    p.add_argument("--kvm-build-dir", type=Path,
-                   help="also stage the KVM libraries built there (./configure --kvm)")
     p.add_argument("--firmware-dir", type=Path,
                    help="scripts/penguin-firmware.sh's output: stage its share/qemu")
     p.add_argument("--abi-header", type=Path,
@@ -85,11 +87,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--guest-header", type=Path,
                    help="stage as include/penguin-qemu/guest/penguin-hypercall.h")
     args = p.parse_args(argv)
-    names = stage_libraries(args.build_dir, args.stage / "lib")
+    names, kvm_names = stage_libraries(args.build_dir, args.stage / "lib")
     link_file(args.build_dir / "qemu-img", args.stage / "bin" / "qemu-img")
-    kvm = ""
-    if args.kvm_build_dir is not None:
-        kvm = f", {stage_libraries(args.kvm_build_dir, args.stage / 'lib', 'kvm')} KVM"
     extra = ""
     if args.firmware_dir is not None:
         n = stage_tree(args.firmware_dir / "share" / "qemu", args.stage / "share" / "qemu")
@@ -99,8 +98,8 @@ def main(argv: list[str]) -> int:
     if args.guest_header is not None:
         link_file(args.guest_header,
                   args.stage / "include" / "penguin-qemu" / "guest" / "penguin-hypercall.h")
-    print(f"penguin-stage: {names} library names{kvm}{extra} and bin/qemu-img in "
-          f"{args.stage}")
+    print(f"penguin-stage: {names} library names, {kvm_names} KVM{extra} and "
+          f"bin/qemu-img in {args.stage}")
     return 0
 
 

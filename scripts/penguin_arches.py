@@ -1,8 +1,9 @@
 """The library names of configs/arches.tsv: one place that says which names exist.
 
 Two modes (CONTRACT section 2): "system", every name of arches.tsv, built with TCG as
-libqemu-system-<name>.so; "kvm", built without TCG as libqemu-kvm-<name>.so, only for
-the host's own architecture (KVM runs guests of the host's ISA only).
+libqemu-system-<name>.so; "kvm", libqemu-kvm-<name>.so, only for the host's own
+architecture (KVM runs guests of the host's ISA only): another name of that target's
+system library, which is built with KVM beside TCG.
 
     penguin_arches.py --mode kvm           prints one "<name> <target>" line per library
     penguin_arches.py --field qemu_target  prints that field, one line per library name
@@ -51,6 +52,12 @@ class Arch:
     def canonical_library(self) -> str:
         """The file the build produces; every other name of the target links to it."""
         return f"libqemu-{self.mode}-{self.target}.so"
+
+    @property
+    def built_library(self) -> str:
+        """The file the build produces for this name (a KVM name is another name of its
+        target's system library)."""
+        return f"libqemu-system-{self.target}.so"
 
     @property
     def is_alias(self) -> bool:
