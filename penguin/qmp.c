@@ -15,6 +15,9 @@
 #include "qapi/qapi-types-error.h"
 #include "qobject/qdict.h"
 #include "qobject/qjson.h"
+#include "block/aio-wait.h"
+#include "qemu/coroutine.h"
+#include "qemu/main-loop.h"
 #include "monitor/monitor-internal.h"
 #include "penguin/penguin.h"
 #include "penguin/callback.h"
@@ -105,18 +108,57 @@ static bool call_callback(const char *name, const char *args_json,
     return take_result(name, result, ret, errp);
 }
 
+typedef struct HandlerCall {
+    const char *name;
+    const char *args_json;
+    QObject **ret;
+    Error **errp;
+    bool handled;
+    Coroutine *co;
+} HandlerCall;
+
+static void call_handlers(HandlerCall *c)
+{
+    c->handled = call_handler(c->name, c->args_json, c->ret, c->errp) ||
+                 call_callback(c->name, c->args_json, c->ret, c->errp);
+}
+
+static void call_handlers_bh(void *opaque)
+{
+    HandlerCall *c = opaque;
+
+    call_handlers(c);
+    aio_co_wake(c->co);
+    aio_wait_kick();
+}
+
+/*
+ * The dispatcher runs in a coroutine. Handlers run outside one, as QEMU's
+ * own commands that are not coroutine-safe do (qmp_dispatch() hands those
+ * to a bottom half too): a handler may save, load or restore snapshots,
+ * which drain the block layer, and that asserts outside a coroutine.
+ */
 static bool penguin_qmp_unknown_command(const QmpCommandList *cmds,
                                         const char *name, QDict *args,
                                         QObject **ret, Error **errp)
 {
     g_autoptr(GString) args_json = NULL;
+    HandlerCall c = { .name = name, .ret = ret, .errp = errp };
 
     if (cmds != &qmp_commands) {
         return false;   /* capability negotiation, or another command list */
     }
     args_json = args ? qobject_to_json(QOBJECT(args)) : g_string_new("{}");
-    return call_handler(name, args_json->str, ret, errp) ||
-           call_callback(name, args_json->str, ret, errp);
+    c.args_json = args_json->str;
+    if (qemu_in_coroutine()) {
+        c.co = qemu_coroutine_self();
+        aio_bh_schedule_oneshot(iohandler_get_aio_context(), call_handlers_bh,
+                                &c);
+        qemu_coroutine_yield();
+    } else {
+        call_handlers(&c);
+    }
+    return c.handled;
 }
 
 void set_penguin_qmp_callback(penguin_qmp_cb_t cb, void *opaque)

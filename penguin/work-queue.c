@@ -39,9 +39,16 @@ void penguin_snapshot_busy_enter(void)
     busy++;
 }
 
+/*
+ * A synchronous operation from another thread may have held "busy" while the
+ * queue's bottom half ran (pausing the vCPUs drops the BQL): that run left
+ * its items queued, so start the queue again.
+ */
 void penguin_snapshot_busy_leave(void)
 {
-    busy--;
+    if (--busy == 0 && queue_bh) {
+        qemu_bh_schedule(queue_bh);
+    }
 }
 
 static PenguinWork *queue_pop(void)

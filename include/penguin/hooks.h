@@ -9,6 +9,7 @@
 #define PENGUIN_HOOKS_H
 
 #include "qapi/qapi-types-run-state.h"
+#include "qemu/atomic.h"
 
 /* system/vl.c, once qemu_init() has the BQL, the monitor and the main loop. */
 void penguin_vm_starting(void);
@@ -49,6 +50,45 @@ bool migration_is_blocked_for_snapshot(Error **errp);
  * needed (penguin/fastsnap.c; always false without TCG).
  */
 bool penguin_fast_restore_running(void);
+
+/*
+ * Fast snapshots keep guest RAM copy-on-write (penguin/fastsnap-ram.c):
+ * every path that writes guest RAM calls penguin_cow_before_write() first
+ * with the ram_addr_t range it is about to write (accel/tcg/cputlb.c's
+ * not-dirty trap, system/physmem.c's mapped and direct writes, the
+ * address_space_st*() stores, ROM loads), so that a page's content at a
+ * take is kept before it changes. One load and branch while no fast
+ * snapshot exists.
+ */
+extern bool penguin_cow_armed;
+void penguin_cow_copy(uint64_t addr, uint64_t len);
+
+static inline void penguin_cow_before_write(uint64_t addr, uint64_t len)
+{
+    if (unlikely(qatomic_read(&penguin_cow_armed))) {
+        penguin_cow_copy(addr, len);
+    }
+}
+
+/*
+ * system/memory.c, before an MMIO write to a ROM device (pflash), whose
+ * model then writes its own RAM block anywhere: the whole block is kept.
+ */
+void penguin_cow_before_rom_device_write(RAMBlock *rb);
+
+/*
+ * migration/savevm.c, for fast snapshots' device block: the device
+ * sections (every entry but RAM's, in order) one at a time. next(NULL) is
+ * the first; name() gives the idstr, instance and vmsd name (NULL for an
+ * old-style section); save() writes the section's state without its header
+ * and returns 1 when a "needed" test leaves it out now; load() reads what
+ * save() wrote, at the section's current version.
+ */
+void *penguin_savevm_next_section(void *prev);
+const char *penguin_savevm_section_name(void *section, uint32_t *instance_id,
+                                        const char **vmsd_name);
+int penguin_savevm_section_save(void *section, QEMUFile *f, Error **errp);
+int penguin_savevm_section_load(void *section, QEMUFile *f);
 
 /*
  * hw/virtio/vhost-user-vsock.c: realize waits for a reconnecting chardev's

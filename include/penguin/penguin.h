@@ -41,8 +41,8 @@ extern "C" {
  * refuses a library of another major number. Any thread.
  */
 #define PENGUIN_ABI_VERSION_MAJOR 1
-#define PENGUIN_ABI_VERSION_MINOR 2
-#define PENGUIN_ABI_VERSION 0x10002
+#define PENGUIN_ABI_VERSION_MINOR 3
+#define PENGUIN_ABI_VERSION 0x10003
 uint32_t penguin_abi_version(void);
 
 /*
@@ -224,19 +224,31 @@ void set_penguin_snapshot_done_callback(penguin_snapshot_done_cb_t cb,
 uint64_t penguin_snapshots_completed(bool *last_ok);
 
 /*
- * Fast snapshots: the VM's RAM and device state (CPUs included) kept in host
- * memory; a restore copies back only the pages written since (QEMU's dirty
- * tracking, exact under TCG), reloads the devices and drops the translated
- * code of the pages it restored. TCG only; drives must be read-only (their
- * writes would outlive a restore of RAM); several snapshots may exist at once.
- * While any exists, savevm and migration are blocked.
+ * Fast snapshots: the VM's RAM, device state (CPUs included) and writable
+ * drives kept in host memory, restored in a fraction of a millisecond. A take
+ * copies nothing of the guest's main RAM: a page is kept the first time it is
+ * written after the take (QEMU's own writes and the guest's alike), and a
+ * restore copies back only the pages written since, reloads only the device
+ * sections whose state changed and drops the translated code of restored
+ * pages that held code. Writable drives (snapshot=on or not) get an
+ * in-memory overlay at the first take: after a restore they read what they
+ * read at the take, and the image file is not written while fast snapshots
+ * exist; when the last one is dropped, the guest's writes since are written
+ * down to it. Blocks shared with another process (share=on) are copied whole
+ * at the take and restored whole. TCG only; several snapshots may exist at
+ * once. While any exists, savevm and migration are blocked.
  *
- * Synchronous calls: after qemu_init(), holding the BQL, off the vCPU threads.
- * penguin_fast_snapshot_take() returns a handle > 0; restore and drop return
- * 0. Errors: -ENODEV (no VM yet), -EDEADLK (a vCPU thread), -EPERM (no BQL),
- * -EBUSY (a migration, savevm or other snapshot runs, a writable drive, an
- * unmigratable device), -ENOENT (no such handle), -ESTALE (the machine's RAM
- * changed shape), -ENOMEM, -EIO.
+ * Synchronous calls: after qemu_init(), holding the BQL, on the main loop or
+ * a plain thread (not a vCPU thread, not inside a coroutine). take returns a
+ * handle > 0; restore and drop return 0. Errors, the same for each call:
+ * -ENODEV (no VM yet), -ENOTSUP (no TCG: -accel kvm), -EDEADLK (a vCPU
+ * thread or a coroutine: schedule instead), -EPERM (no BQL), -EBUSY (another
+ * snapshot operation, a migration or savevm runs; at take also a device that
+ * cannot be restored, named in the reason, e.g. a 9p export the guest has
+ * mounted; at restore a writable drive attached after the take), -ENOENT (no
+ * such handle), -ESTALE (the machine's RAM blocks or devices changed since
+ * the take), -ENOMEM, -EIO (device state that failed to save or load, or a
+ * page a path outside copy-on-write wrote, with its address).
  *
  * penguin_fast_snapshot_schedule(op, handle): any thread, hypercall
  * callbacks included; runs on the main loop in order with the other
@@ -256,6 +268,94 @@ typedef void (*penguin_fast_snapshot_done_cb_t)(int op, int handle,
                                                 int result, void *opaque);
 void set_penguin_fast_snapshot_done_callback(
         penguin_fast_snapshot_done_cb_t cb, void *opaque);
+
+/*
+ * Penguin's fastsnap interface, over the same engine (the handle API above
+ * is the one we recommend). penguin_fastsnap_schedule(op): any thread;
+ * queues the op on the main loop in order with every snapshot request and
+ * returns. The op runs with the guest paused, stores its results and then
+ * increments penguin_fastsnap_seq(); penguin_fastsnap_last_rc() is 0 or a
+ * negative errno (reason in the scheduling thread's penguin_last_error()
+ * when refused at once: an unknown op, no VM yet; those complete at once).
+ * Results are one slot, each op replacing what it computes; every accessor
+ * may be called from any thread, and a string stays valid until the op after
+ * next completes (never NULL).
+ *
+ * TAKE keeps the device block (the allow/deny scope set before it), RESTORE
+ * loads it back, RELEASE frees it, PROBE digests the device state now,
+ * RESTORE_VERIFY restores and digests, STATE_DIGEST digests RAM and devices.
+ * FORK_REF forks a reference process holding guest RAM as it is (refused
+ * with a shared RAM block), FORK_DIFF compares RAM with it page by page,
+ * FORK_DROP ends it. DIRTY_ARM/COUNT/STOP count pages written. RAM_SNAPSHOT
+ * keeps RAM (copy-on-write), RAM_RESTORE copies back what changed,
+ * RAM_RELEASE frees it. LOOP_ARM keeps devices, RAM and drives and forks a
+ * reference (not with shared RAM); LOOP_RESET restores all three;
+ * LOOP_RESET_VERIFY also compares RAM with the reference and the devices
+ * with the block, the guest still paused (last_us is the reset alone).
+ */
+#define PENGUIN_FASTSNAP_TAKE 0
+#define PENGUIN_FASTSNAP_RESTORE 1
+#define PENGUIN_FASTSNAP_RELEASE 2
+#define PENGUIN_FASTSNAP_PROBE 3
+#define PENGUIN_FASTSNAP_RESTORE_VERIFY 4
+#define PENGUIN_FASTSNAP_STATE_DIGEST 5
+#define PENGUIN_FASTSNAP_FORK_REF 6
+#define PENGUIN_FASTSNAP_FORK_DIFF 7
+#define PENGUIN_FASTSNAP_FORK_DROP 8
+#define PENGUIN_FASTSNAP_DIRTY_ARM 9
+#define PENGUIN_FASTSNAP_DIRTY_COUNT 10
+#define PENGUIN_FASTSNAP_DIRTY_STOP 11
+#define PENGUIN_FASTSNAP_RAM_SNAPSHOT 12
+#define PENGUIN_FASTSNAP_RAM_RESTORE 13
+#define PENGUIN_FASTSNAP_RAM_RELEASE 14
+#define PENGUIN_FASTSNAP_LOOP_ARM 15
+#define PENGUIN_FASTSNAP_LOOP_RESET 16
+#define PENGUIN_FASTSNAP_LOOP_RESET_VERIFY 17
+void penguin_fastsnap_schedule(int op);
+uint64_t penguin_fastsnap_seq(void);
+int penguin_fastsnap_last_rc(void);
+/* The op's own duration in QEMU (µs), and when it finished (monotonic µs). */
+int64_t penguin_fastsnap_last_us(void);
+int64_t penguin_fastsnap_bh_done_us(void);
+/*
+ * The device block's scope for the next TAKE or LOOP_ARM: comma-separated
+ * vmstate section names (an idstr such as "cpu", or a vmsd name such as
+ * "virtio-net"); setting one list clears the other; NULL or "" for none.
+ */
+void penguin_fastsnap_set_denylist(const char *csv);
+void penguin_fastsnap_set_allowlist(const char *csv);
+/* The block: names (newline-separated), count, bytes. */
+const char *penguin_fastsnap_section_names(void);
+int penguin_fastsnap_section_count(void);
+uint64_t penguin_fastsnap_block_size(void);
+/* 64-bit digests, not cryptographic: equal state gives equal digests. */
+uint64_t penguin_fastsnap_last_digest(void);
+uint64_t penguin_fastsnap_last_ram_digest(void);
+/* The fork reference: differing pages (all ones: not compared) and more. */
+uint64_t penguin_fastsnap_diff_pages(void);
+int64_t penguin_fastsnap_diff_us(void);
+uint64_t penguin_fastsnap_diff_bytes_checked(void);
+const char *penguin_fastsnap_diff_report(void);
+/* The last RAM restore: pages copied back, of those pages with code. */
+uint64_t penguin_fastsnap_ram_restored_pages(void);
+uint64_t penguin_fastsnap_ram_restored_code_pages(void);
+/* Host memory the RAM snapshot holds (copy-on-write: grows as pages change). */
+uint64_t penguin_fastsnap_ram_snapshot_bytes(void);
+/* Dirty accounting: the last count, pages scanned, page size, first pages. */
+uint64_t penguin_fastsnap_dirty_pages(void);
+uint64_t penguin_fastsnap_dirty_pages_scanned(void);
+uint64_t penguin_fastsnap_dirty_page_size(void);
+const char *penguin_fastsnap_dirty_report(void);
+/* Per RAM block "name:pages", comma-separated; "!" marks a shared block. */
+const char *penguin_fastsnap_dirty_blocks(void);
+/*
+ * After LOOP_RESET_VERIFY: sections of the block that still differ after the
+ * restore (their save reads live state, e.g. an RTC) and sections outside
+ * the scope that changed since LOOP_ARM; -1 when not compared.
+ */
+int penguin_fastsnap_dev_diff_sections(void);
+int penguin_fastsnap_dev_unrestorable_sections(void);
+const char *penguin_fastsnap_dev_diff_report(void);
 
 /*
  * Called on every reset request (guest, monitor or QMP), on the requesting

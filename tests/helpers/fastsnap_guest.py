@@ -70,6 +70,7 @@ class GuestHost:
         # QMP's stop and cont, to read a paused VM's state as a debugger would.
         self.qmp_ffi = cffi.FFI()
         self.qmp_ffi.cdef("void qmp_stop(void *errp); void qmp_cont(void *errp);")
+        self.qmp_ffi.cdef(BLOCK)
         self.qmp = self.qmp_ffi.dlopen(str(qemu.path))
         qemu.on_hypercall(NR_FS_POINT, self.on_point)
         qemu.on_hypercall(NR_FS_REPORT, self.on_report)
@@ -382,14 +383,52 @@ def errors(host: GuestHost, qemu: Qemu) -> dict:
     return out
 
 
+# The drive's BlockBackend, written and read as its device model does.
+BLOCK = """
+typedef struct BlockBackend BlockBackend;
+BlockBackend *blk_by_name(const char *name);
+int blk_pread(BlockBackend *blk, int64_t offset, int64_t bytes, void *buf, int flags);
+int blk_pwrite(BlockBackend *blk, int64_t offset, int64_t bytes, const void *buf,
+               int flags);
+"""
+
+
+def write_drive(host: GuestHost, offset: int, length: int, pattern: int) -> int:
+    """Write pattern bytes to drive d0; the BQL held. 0 or a negative errno."""
+    blk = host.qmp.blk_by_name(b"d0")
+    return host.qmp.blk_pwrite(blk, offset, length, bytes([pattern]) * length, 0)
+
+
+def pattern_at(host: GuestHost, offset: int, length: int, pattern: int) -> bool:
+    buf = host.qmp_ffi.new("uint8_t[]", length)
+    ret = host.qmp.blk_pread(host.qmp.blk_by_name(b"d0"), offset, length, buf, 0)
+    return ret >= 0 and bytes(host.qmp_ffi.buffer(buf)) == bytes([pattern]) * length
+
+
 def drive(host: GuestHost, qemu: Qemu) -> dict:
-    """A take with the drives of the command line: the handle or the refusal (the
-    guest spinning at point 1 meanwhile, as in errors())."""
+    """A writable drive d0 behind the overlay (the guest spinning at point 1 meanwhile,
+    as in errors()): pattern 0x11 before the take, 0x22 after it, restored to 0x11;
+    0x33 after the restore stays once the last snapshot is dropped (written down to the
+    image). Read-only drives: take and drop only."""
     host.point(1, "wait")
+    out: dict = {}
     with qemu.bql():
-        out = {"take": attempt(qemu, qemu.fast_snapshots.take)}
+        readonly = write_drive(host, 0, 65536, 0x11) < 0
+        out["take"] = attempt(qemu, qemu.fast_snapshots.take)
+        if out["take"][0] > 0 and not readonly:
+            handle = out["take"][0]
+            write_drive(host, 4096, 8192, 0x22)
+            out["written"] = pattern_at(host, 4096, 8192, 0x22)
+            out["restore"] = attempt(qemu, lambda: qemu.fast_snapshots.restore(handle))
+            out["restored"] = pattern_at(host, 0, 65536, 0x11)
+            for _ in range(100):        # each restore forgets the write before it
+                write_drive(host, 8192, 4096, 0x44)
+                qemu.fast_snapshots.restore(handle)
+            out["cycles_restored"] = pattern_at(host, 0, 65536, 0x11)
+            write_drive(host, 61440, 4096, 0x33)
         if out["take"][0] > 0:
-            qemu.fast_snapshots.drop(out["take"][0])
+            out["drop"] = attempt(qemu, lambda: qemu.fast_snapshots.drop(out["take"][0]))
+            out["kept_after_drop"] = pattern_at(host, 61440, 4096, 0x33)
         host.release()
     host.report()
     return out

@@ -1,0 +1,125 @@
+/*
+ * Penguin fast snapshots: who may call, and the guest paused around the
+ * engine.
+ *
+ * Pausing the vCPUs is enough for RAM, drives and devices that live inside
+ * QEMU: a device's state only changes on the main loop (which runs the
+ * engine) or from a vCPU (paused), and drained block I/O leaves no request
+ * to complete into restored RAM. Stopping the virtual clock's ticks lets the
+ * "timer" section put guest time back to the take. A whole vm_stop() would
+ * also run every device's run-state handler, which costs a millisecond and
+ * more; only a device whose backend runs in another process (a started
+ * vhost device: Penguin's vsock) needs it, since its rings are only ours
+ * again once the backend is stopped.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/coroutine.h"
+#include "qemu/main-loop.h"
+#include "qom/object.h"
+#include "block/block-global-state.h"
+#include "hw/core/cpu.h"
+#include "hw/virtio/virtio.h"
+#include "migration/misc.h"
+#include "system/cpu-timers.h"
+#include "system/cpus.h"
+#include "system/runstate.h"
+#include "system/tcg.h"
+#include "penguin/error.h"
+#include "penguin/fastsnap.h"
+#include "penguin/lifecycle.h"
+#include "penguin/work-queue.h"
+
+int fastsnap_check_context(const char *what)
+{
+    if (!penguin_vm_exists()) {
+        return penguin_error(-ENODEV, "%s: no VM yet (call qemu_init() "
+                             "first)", what);
+    }
+    if (!tcg_enabled()) {
+        return penguin_error(-ENOTSUP, "%s: fast snapshots need TCG", what);
+    }
+    if (qemu_in_vcpu_thread()) {
+        return penguin_error(-EDEADLK, "%s from a vCPU thread: it would wait "
+                             "for its own vCPU to pause; schedule it "
+                             "instead", what);
+    }
+    if (qemu_in_coroutine()) {
+        return penguin_error(-EDEADLK, "%s inside a coroutine: drives cannot "
+                             "be drained from one; schedule it instead",
+                             what);
+    }
+    if (!bql_locked()) {
+        return penguin_error(-EPERM, "%s needs the BQL", what);
+    }
+    if (penguin_snapshot_busy()) {
+        return penguin_error(-EBUSY, "%s: another snapshot operation is "
+                             "running", what);
+    }
+    if (migration_is_running()) {
+        return penguin_error(-EBUSY, "%s: a migration or savevm is running",
+                             what);
+    }
+    return 0;
+}
+
+int fastsnap_check_scheduled(const char *what)
+{
+    if (!tcg_enabled()) {
+        return penguin_error(-ENOTSUP, "%s: fast snapshots need TCG", what);
+    }
+    if (migration_is_running()) {
+        return penguin_error(-EBUSY, "%s: a migration or savevm is running",
+                             what);
+    }
+    return 0;
+}
+
+static int find_started_vhost(Object *obj, void *opaque)
+{
+    VirtIODevice *vdev;
+
+    vdev = (VirtIODevice *)object_dynamic_cast(obj, TYPE_VIRTIO_DEVICE);
+
+    return vdev && vdev->vhost_started;
+}
+
+bool fastsnap_needs_full_stop(void)
+{
+    return object_child_foreach_recursive(object_get_root(),
+                                          find_started_vhost, NULL);
+}
+
+void fastsnap_pause(FastSnapPause *p, bool full)
+{
+    p->full = full;
+    p->was_running = runstate_is_running();
+    if (full && p->was_running) {
+        vm_stop(RUN_STATE_PAUSED);
+    } else if (p->was_running) {
+        pause_all_vcpus();
+        cpu_disable_ticks();
+    }
+    bdrv_drain_all_begin();
+}
+
+void fastsnap_resume(FastSnapPause *p)
+{
+    bdrv_drain_all_end();
+    if (!p->was_running) {
+        return;
+    }
+    if (p->full) {
+        vm_start();
+    } else {
+        cpu_enable_ticks();
+        resume_all_vcpus();
+    }
+}
+
+int64_t fastsnap_now_us(void)
+{
+    return g_get_monotonic_time();
+}
