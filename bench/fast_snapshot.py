@@ -238,6 +238,7 @@ def run_child(arch: Arch, mode: str, ram_mib: int, runs: int, image: Path, stage
         raise SystemExit(f"{arch.name}/{mode}/{ram_mib} MiB: child failed "
                          f"(rc={proc.returncode})\n{proc.stdout}{proc.stderr}")
     result = json.loads(result_file.read_text())
+    sys.stderr.write(proc.stderr)
     if "error" in result:
         raise SystemExit(f"{arch.name}/{mode}/{ram_mib} MiB:\n{result['error']}")
     return result
