@@ -105,14 +105,15 @@ void fastsnap_devices_free(FastSnapDevices *devs)
 }
 
 /*
- * Save every section in @scope into @devs. Each section's bytes are where the
- * buffer channel stood before and after it (flushed in between).
+ * Save every section in @scope into @devs, one stream; each section's bytes
+ * are where the stream stood before and after it.
  */
 static int save_sections(FastSnapDevices *devs, const FastSnapScope *scope,
                          Error **errp)
 {
     QIOChannelBuffer *bioc = qio_channel_buffer_new(64 * KiB);
     QEMUFile *f = qemu_file_new_output(QIO_CHANNEL(bioc));
+    uint64_t base = qemu_file_transferred(f);
     int ret = 0;
 
     /* As migration does: globalstate carries the run state. */
@@ -127,9 +128,8 @@ static int save_sections(FastSnapDevices *devs, const FastSnapScope *scope,
             g_free(s.name);
             continue;
         }
-        s.start = bioc->usage;
+        s.start = qemu_file_transferred(f) - base;
         ret = penguin_savevm_section_save(se, f, errp);
-        qemu_fflush(f);
         if (ret >= 0 && qemu_file_get_error(f) < 0) {
             ret = qemu_file_get_error(f);
             error_setg_errno(errp, -ret, "writing the state failed");
@@ -140,10 +140,11 @@ static int save_sections(FastSnapDevices *devs, const FastSnapScope *scope,
             break;
         }
         s.present = ret == 0;
-        s.len = bioc->usage - s.start;
+        s.len = qemu_file_transferred(f) - base - s.start;
         g_array_append_val(devs->sections, s);
         ret = 0;
     }
+    qemu_fflush(f);
     g_byte_array_append(devs->data, bioc->data, bioc->usage);
     qemu_fclose(f);
     object_unref(OBJECT(bioc));

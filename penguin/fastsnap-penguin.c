@@ -522,6 +522,10 @@ static void run_scheduled(void *opaque)
     int64_t start = fastsnap_now_us();
     int ret = fastsnap_check_scheduled("penguin_fastsnap");
 
+    if (op == PENGUIN_FASTSNAP_TAKE || op == PENGUIN_FASTSNAP_RAM_SNAPSHOT ||
+        op == PENGUIN_FASTSNAP_LOOP_ARM) {
+        fastsnap_find_vhost_devices();
+    }
     if (ret == 0 && pauses(op)) {
         fastsnap_pause(&pause, fastsnap_needs_full_stop());
         ret = run_op(op, r, &err);

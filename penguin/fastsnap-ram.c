@@ -19,12 +19,13 @@
  * can no longer be restored exactly; its restore then fails with the page's
  * address instead of restoring something else.
  *
- * Small blocks (ROMs, video RAM: device models write those through their own
- * pointers) and blocks shared with another process (memory-backend-file,
- * share=on: a vhost-user backend writes them without telling QEMU) are
- * copied whole at the take instead; a shared block counts as wholly changed
- * at every sync point. A ROM device writing its own block (pflash) keeps the
- * whole block at its first MMIO write after a take.
+ * Small blocks (ROM blobs QEMU rewrites through its own pointers) and blocks
+ * shared with another process (memory-backend-file, share=on: a vhost-user
+ * backend writes them without telling QEMU) are copied whole at the take
+ * instead; a shared block counts as wholly changed at every sync point. A
+ * device that owns RAM (pflash's ROM device, VGA's video RAM) and writes it
+ * from its MMIO handlers keeps its blocks whole at its first MMIO write after
+ * a take.
  *
  * While snapshots exist a migration blocker keeps savevm and migration away
  * (both consume the same dirty bitmap). Another loadvm keeps every page in
@@ -50,8 +51,13 @@
 #include "penguin/hooks.h"
 #include "penguin/lifecycle.h"
 
-/* Blocks up to this size are copied whole at the take. */
-#define EAGER_BLOCK_MAX (16 * MiB)
+/*
+ * Blocks up to this size are copied whole at the take (ROM blobs that QEMU
+ * rewrites through its own pointers, such as the ACPI tables); bigger ones
+ * are kept page by page. Fresh copies cost page faults, which a virtual
+ * machine makes expensive: 8 MiB of them took 40 ms here.
+ */
+#define EAGER_BLOCK_MAX (1 * MiB)
 /* Dirty pages named in Penguin's dirty report. */
 #define DIRTY_REPORT_PAGES 8
 
@@ -65,6 +71,7 @@ typedef struct EngineBlock {
     bool eager;                 /* copied whole at each take */
     bool shared;                /* written behind QEMU's back */
     unsigned long *kept_by_all; /* copy-on-write: pages every snapshot holds */
+    bool all_kept;              /* every page of it, by its owner's MMIO */
     unsigned long *dirty;       /* dirty accounting: pages since arm/count */
 } EngineBlock;
 
@@ -185,11 +192,25 @@ void penguin_cow_copy(uint64_t addr, uint64_t len)
     }
 }
 
-void penguin_cow_before_rom_device_write(RAMBlock *rb)
+void penguin_cow_mmio_write(MemoryRegion *mr)
 {
-    if (qatomic_read(&penguin_cow_armed) && rb) {
-        penguin_cow_copy(qemu_ram_get_offset(rb),
-                         qemu_ram_get_used_length(rb));
+    Object *owner = memory_region_owner(mr);
+    EngineTable *t;
+
+    if (!owner) {
+        return;
+    }
+    RCU_READ_LOCK_GUARD();
+    t = qatomic_rcu_read(&table);
+    for (unsigned i = 0; t && i < t->n; i++) {
+        EngineBlock *eb = &t->b[i];
+
+        if (!eb->eager && !qatomic_read(&eb->all_kept) &&
+            memory_region_owner(eb->rb->mr) == owner) {
+            QEMU_LOCK_GUARD(&lock);
+            keep_range_locked(t, i, 0, eb->pages);
+            qatomic_set(&eb->all_kept, true);
+        }
     }
 }
 
@@ -516,6 +537,7 @@ FastSnapRam *fastsnap_ram_take(Error **errp)
         g_ptr_array_add(snaps, snap);
         for (unsigned i = 0; i < table->n; i++) {
             bitmap_zero(table->b[i].kept_by_all, table->b[i].pages);
+            table->b[i].all_kept = false;
         }
     }
     qatomic_set(&penguin_cow_armed, true);

@@ -46,8 +46,12 @@ typedef struct FastSnapPause {
 void fastsnap_pause(FastSnapPause *p, bool full);
 void fastsnap_resume(FastSnapPause *p);
 
-/* Whether a device needs @full (a started vhost backend). */
+/*
+ * Whether a device needs @full (a started vhost backend), of the vhost
+ * devices fastsnap_find_vhost_devices() found last (at each take).
+ */
 bool fastsnap_needs_full_stop(void);
+void fastsnap_find_vhost_devices(void);
 
 /* --- Guest RAM, copy-on-write (fastsnap-ram.c) --- */
 

@@ -71,10 +71,19 @@ static inline void penguin_cow_before_write(uint64_t addr, uint64_t len)
 }
 
 /*
- * system/memory.c, before an MMIO write to a ROM device (pflash), whose
- * model then writes its own RAM block anywhere: the whole block is kept.
+ * system/memory.c, before every MMIO write: a device that owns RAM blocks
+ * (pflash's ROM device, VGA's video RAM) writes them from its handlers
+ * through its own pointer, anywhere in the block, so the owner's blocks are
+ * kept whole first.
  */
-void penguin_cow_before_rom_device_write(RAMBlock *rb);
+void penguin_cow_mmio_write(MemoryRegion *mr);
+
+static inline void penguin_cow_before_mmio_write(MemoryRegion *mr)
+{
+    if (unlikely(qatomic_read(&penguin_cow_armed))) {
+        penguin_cow_mmio_write(mr);
+    }
+}
 
 /*
  * migration/savevm.c, for fast snapshots' device block: the device
