@@ -22,6 +22,7 @@
  */
 
 #include "qemu/osdep.h"
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -152,6 +153,17 @@ static void fork_drop(void)
 }
 
 /*
+ * QEMU keeps guest RAM out of forked children (MADV_DONTFORK), so that a
+ * helper it forks does not copy it; the reference needs exactly that copy.
+ */
+static int inherit_block(RAMBlock *rb, void *opaque)
+{
+    madvise(qemu_ram_get_host_addr(rb), qemu_ram_get_max_length(rb),
+            GPOINTER_TO_INT(opaque));
+    return 0;
+}
+
+/*
  * A child that holds the paused guest's memory as it is and does nothing
  * else: no descriptors, dies with us. Only async-signal-safe calls after
  * fork() in a process with threads.
@@ -159,6 +171,7 @@ static void fork_drop(void)
 static int fork_ref(Error **errp)
 {
     pid_t pid;
+    int ret;
 
     if (fastsnap_ram_has_shared_block()) {
         error_setg(errp, "a RAM block is shared with another process "
@@ -167,10 +180,13 @@ static int fork_ref(Error **errp)
         return -EBUSY;
     }
     fork_drop();
+    qemu_ram_foreach_block(inherit_block, GINT_TO_POINTER(MADV_DOFORK));
     pid = fork();
+    ret = -errno;
+    qemu_ram_foreach_block(inherit_block, GINT_TO_POINTER(MADV_DONTFORK));
     if (pid < 0) {
-        error_setg_errno(errp, errno, "fork");
-        return -errno;
+        error_setg_errno(errp, -ret, "fork");
+        return ret;
     }
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
