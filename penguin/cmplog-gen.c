@@ -7,13 +7,14 @@
  * its site is that instruction's address. Its width and operands come from
  * the ops before it, read back through copies and extensions:
  * - width: the TCG op's (4 or 8 bytes), narrowed to 1, 2 or 4 where both
- *   operands were zero- or sign-extended (or masked) to it, as x86's
- *   translation does for byte and word compares; a constant counts by the
+ *   operands were zero- or sign-extended (or masked) to it in the block
+ *   before the compare, as x86's translation does for byte and word
+ *   compares and RISC-V's 32-bit instructions do; a constant counts by the
  *   width it fits in;
  * - an equality test of a difference against 0 (x86's cmp then je, whose
  *   flags QEMU computes lazily; Arm's cmp then b.eq) logs the two values
- *   subtracted, when neither was written since, since those are what the
- *   guest compared.
+ *   subtracted, from wherever they still are (the temps the subtraction
+ *   read, or copies of them), since those are what the guest compared.
  * The look back stops at a label, branch or call, and after SCAN_OPS ops.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -48,8 +49,6 @@ static __thread Translating now;
 typedef struct Scan {
     TCGOp *op;                      /* the last op not looked at yet */
     int budget;
-    int nwritten;
-    TCGTemp *written[SCAN_OPS * 2]; /* outputs of the ops looked at */
 } Scan;
 
 /* An operand as read back: the temp, and the width its value fits in. */
@@ -150,18 +149,6 @@ static bool is_barrier(TCGOpcode opc)
            opc == INDEX_op_plugin_mem_cb;
 }
 
-static bool was_written(const Scan *s, TCGTemp *t)
-{
-    int i;
-
-    for (i = 0; i < s->nwritten; i++) {
-        if (s->written[i] == t) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* The last op before the scan point that writes @t, or NULL. */
 static TCGOp *find_def(Scan *s, TCGTemp *t)
 {
@@ -176,12 +163,7 @@ static TCGOp *find_def(Scan *s, TCGTemp *t)
             return NULL;
         }
         for (i = 0; i < def->nb_oargs; i++) {
-            TCGTemp *out = arg_temp(op->args[i]);
-
-            writes |= out == t;
-            if (s->nwritten < ARRAY_SIZE(s->written)) {
-                s->written[s->nwritten++] = out;
-            }
+            writes |= arg_temp(op->args[i]) == t;
         }
         if (writes) {
             s->op = QTAILQ_PREV(op, link);
@@ -289,22 +271,58 @@ static TCGOp *read_back(Scan *s, Operand *x)
 }
 
 /*
- * An equality test of @x (read back to @def) against zero, where @def is a
- * subtraction whose inputs nothing wrote since: the inputs, in *a and *b.
+ * Where @t's value, as it was just after @from, still is at the end of the
+ * op list: @t itself, or a copy made since (x86 keeps copies of a compare's
+ * operands for its lazily computed flags, and may reuse the temps the
+ * subtraction read before the branch). NULL when none is left.
  */
-static bool subtracted(const Scan *s, TCGOp *def, TCGTemp **a, TCGTemp **b)
+static TCGTemp *still_held(TCGOp *from, TCGTemp *t)
 {
-    TCGTemp *out;
+    TCGTemp *holders[8] = { t };
+    int n = 1, i, j;
+    TCGOp *op;
 
+    if (t->kind == TEMP_CONST) {
+        return t;
+    }
+    for (op = QTAILQ_NEXT(from, link); op && op != tcg_ctx->emit_before_op;
+         op = QTAILQ_NEXT(op, link)) {
+        const TCGOpDef *def = &tcg_op_defs[op->opc];
+        bool copy = false;
+
+        for (j = 0; (op->opc == INDEX_op_mov_i32 || op->opc == INDEX_op_mov_i64)
+                    && j < n; j++) {
+            copy |= holders[j] == arg_temp(op->args[1]);
+        }
+        for (i = 0; i < def->nb_oargs; i++) {
+            TCGTemp *out = arg_temp(op->args[i]);
+
+            for (j = 0; j < n; j++) {
+                if (holders[j] == out) {
+                    holders[j--] = holders[--n];
+                }
+            }
+            if (copy && n < ARRAY_SIZE(holders)) {
+                holders[n++] = out;
+            }
+        }
+    }
+    return n ? holders[0] : NULL;
+}
+
+/*
+ * An equality test against zero of a value read back to @def: when @def is
+ * a subtraction, the two values it subtracted, where they still are.
+ */
+static bool subtracted(TCGOp *def, TCGTemp **a, TCGTemp **b)
+{
     if (!def || (def->opc != INDEX_op_sub_i32 &&
                  def->opc != INDEX_op_sub_i64)) {
         return false;
     }
-    out = arg_temp(def->args[0]);
-    *a = arg_temp(def->args[1]);
-    *b = arg_temp(def->args[2]);
-    return *a != out && *b != out && !was_written(s, *a) &&
-           !was_written(s, *b);
+    *a = still_held(def, arg_temp(def->args[1]));
+    *b = still_held(def, arg_temp(def->args[2]));
+    return *a && *b;
 }
 
 static bool is_zero(TCGTemp *t)
@@ -319,7 +337,7 @@ static TCGv_i64 as_i64(TCGTemp *t)
     if (t->base_type == TCG_TYPE_I64) {
         return temp_tcgv_i64(t);
     }
-    wide = tcg_temp_ebb_new_i64();
+    wide = tcg_temp_new_i64();
     tcg_gen_extu_i32_i64(wide, temp_tcgv_i32(t));
     return wide;
 }
@@ -358,7 +376,7 @@ static void log_compare(TCGCond cond, TCGTemp *a, TCGTemp *b, int width)
     scan.op = insertion_point();
     def_x = read_back(&scan, &x);
     if ((cond == TCG_COND_EQ || cond == TCG_COND_NE) && is_zero(b) &&
-        subtracted(&scan, def_x, &a, &b)) {
+        subtracted(def_x, &a, &b)) {
         width = x.width;
     } else {
         scan = (Scan){ .op = insertion_point(), .budget = SCAN_OPS };

@@ -156,8 +156,8 @@ void penguin_cov_edges_reset_counts(void)
 /* Branch to @skip unless the vCPU runs in the address space followed. */
 static void gen_space_check(const PenguinCovSpace *s, TCGLabel *skip)
 {
-    TCGv_i64 now = tcg_temp_ebb_new_i64();
-    TCGv_i64 want = tcg_temp_ebb_new_i64();
+    TCGv_i64 now = tcg_temp_new_i64();
+    TCGv_i64 want = tcg_temp_new_i64();
 
     if (s->size == 4) {
         tcg_gen_ld32u_i64(now, tcg_env, s->offset);
@@ -180,8 +180,8 @@ static TCGv_ptr gen_slot(void)
     if (cpu_slots() == 1) {
         return tcg_constant_ptr(prev_slots);
     }
-    index = tcg_temp_ebb_new_i32();
-    slot = tcg_temp_ebb_new_ptr();
+    index = tcg_temp_new_i32();
+    slot = tcg_temp_new_ptr();
     /* Every ArchCPU has its env right after CPUState (exec/cpu-all.h). */
     tcg_gen_ld_i32(index, tcg_env,
                    offsetof(CPUState, cpu_index) - (long)sizeof(CPUState));
@@ -196,10 +196,10 @@ static TCGv_ptr gen_slot(void)
 static void gen_edge(uint8_t *map, uint32_t cur)
 {
     TCGv_ptr slot = gen_slot();
-    TCGv_i32 index = tcg_temp_ebb_new_i32();
-    TCGv_i32 count = tcg_temp_ebb_new_i32();
-    TCGv_i32 carry = tcg_temp_ebb_new_i32();
-    TCGv_ptr cell = tcg_temp_ebb_new_ptr();
+    TCGv_i32 index = tcg_temp_new_i32();
+    TCGv_i32 count = tcg_temp_new_i32();
+    TCGv_i32 carry = tcg_temp_new_i32();
+    TCGv_ptr cell = tcg_temp_new_ptr();
 
     tcg_gen_ld_i32(index, slot, 0);
     tcg_gen_xori_i32(index, index, cur);

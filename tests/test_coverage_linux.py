@@ -1,0 +1,72 @@
+"""Edge coverage of one Linux process: the address-space filter (penguin_coverage_follow)
+on the smoke kernels of aarch64, mipsel and x86_64.
+
+/init is tests/smoke/cov_target.c (static glibc): two processes of it, so at the same
+addresses, run its parse() on different inputs. Lap 1: the child alone on input B. Lap
+2: the parent alone on input A. Lap 3: both at once, taking turns (sched_yield after
+every run), with the host following the child: the map must be lap 1's exactly, none of
+the parent's edges. Lap 4: the child alone with kernel code only selected: parse() is
+user code, so nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import run_helper
+from smoke import initramfs
+from smoke.boots import BY_NAME, LIBC_CFLAGS, OUT_DIR, compile_cached
+from smoke.boots import HERE as SMOKE_DIR
+from smoke.kernel import KernelError
+from smoke.kernels import kernel_for
+
+ARCHES = ("aarch64", "mipsel", "x86_64")
+TIMEOUT = 120
+
+
+def build_target(name: str, include: Path) -> Path:
+    """tests/smoke/cov_target.c as a static glibc program, as the glibc stage is built."""
+    arch = BY_NAME[name]
+    out = OUT_DIR / f"cov-target-{name}"
+    cmd = [*arch.cc, *LIBC_CFLAGS, f"-I{include}", "-o", str(out),
+           str(SMOKE_DIR / "cov_target.c")]
+    return compile_cached(cmd, out, include, ["cov_target.c"],
+                          f"the {name} coverage target")
+
+
+@pytest.mark.parametrize("name", ARCHES)
+def test_following_one_process_shows_only_its_path(release_prefix, name, tmp_path):
+    arch = BY_NAME[name]
+    try:
+        kernel = kernel_for(name)
+    except KernelError as e:
+        pytest.fail(f"{name}: no kernel: {e}")
+    program = build_target(name, release_prefix / "include")
+    initrd = initramfs.write(program, tmp_path / "initrd.gz")
+    result_file = tmp_path / "result.json"
+    spec = {"prefix": str(release_prefix), "name": name, "result": str(result_file),
+            "timeout": TIMEOUT,
+            "args": [*arch.machine, "-kernel", str(kernel.path), "-initrd", str(initrd),
+                     "-append", arch.cmdline(), "-L", str(release_prefix / "share" / "qemu"),
+                     "-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
+                     "-serial", f"file:{tmp_path / 'console.txt'}"]}
+    proc = run_helper("coverage_linux.py", json.dumps(spec), timeout=TIMEOUT + 60)
+    assert proc.returncode == 0 and result_file.exists(), (
+        f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    result = json.loads(result_file.read_text())
+    assert "error" not in result, result["error"]
+    console = (tmp_path / "console.txt").read_text(errors="replace")[-2000:]
+    assert not result.get("timed_out"), f"{result}\n{console}"
+    laps = result["laps"]
+    child, parent, followed, kernel_only = (laps[str(n)] for n in range(1, 5))
+    assert child["counters"] and parent["counters"], laps
+    assert child["counters"] != parent["counters"], "the two inputs take the same path"
+    assert followed["counters"] == child["counters"], (
+        f"{name}: following the child (space {result['space']:#x}) did not give its "
+        f"path alone:\nfollowed {followed['counters']}\nchild {child['counters']}\n"
+        f"parent {parent['counters']}")
+    assert kernel_only["counters"] == {}, kernel_only
+    assert kernel_only["figures"]["tbs_instrumented"] == 0
+    assert kernel_only["figures"]["tbs_filtered"] > 0
