@@ -7,14 +7,18 @@
  * its site is that instruction's address. Its width and operands come from
  * the ops before it, read back through copies and extensions:
  * - width: the TCG op's (4 or 8 bytes), narrowed to 1, 2 or 4 where both
- *   operands were zero- or sign-extended (or masked) to it in the block
- *   before the compare, as x86's translation does for byte and word
- *   compares and RISC-V's 32-bit instructions do; a constant counts by the
- *   width it fits in;
- * - an equality test of a difference against 0 (x86's cmp then je, whose
- *   flags QEMU computes lazily; Arm's cmp then b.eq) logs the two values
- *   subtracted, from wherever they still are (the temps the subtraction
- *   read, or copies of them), since those are what the guest compared.
+ *   operands were loaded from guest memory with that width, or zero- or
+ *   sign-extended (or masked) to it, in the block before the compare (x86's
+ *   byte and word compares, a byte loaded and compared on Arm, RISC-V's
+ *   32-bit instructions); a constant counts by the width it fits in;
+ * - an equality test of a difference against 0, or a test of its bits
+ *   under a byte, word or long mask (x86's cmp then je, whose flags QEMU
+ *   computes lazily; Arm's cmp then b.eq), logs the two values subtracted,
+ *   from wherever they still are (the temps the subtraction read, or copies
+ *   of them), since those are what the guest compared;
+ * - a test against 0 of a condition a setcond computed (a MIPS branch in
+ *   its delay slot, Arm's carry) is that setcond's, logged already;
+ * - other bit tests (TCG's tsteq, tstne) are not logged.
  * The look back stops at a label, branch or call, and after SCAN_OPS ops.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -24,6 +28,7 @@
 #include "hw/core/cpu.h"
 #include "tcg/tcg.h"
 #include "tcg/tcg-op-common.h"
+#include "exec/memopidx.h"
 #include "penguin/coverage.h"
 #include "penguin/coverage-engine.h"
 #include "penguin/cmplog.h"
@@ -36,11 +41,15 @@
 
 #define SCAN_OPS 64
 
+#define OWN_CALLS 64
+
 /* This thread's translation, as far as compare tracking is concerned. */
 typedef struct Translating {
     bool active;                    /* a block that passes the filters */
     bool emitting;                  /* our own ops are being emitted */
     const PenguinCovConfig *config;
+    int ncalls;
+    TCGOp *calls[OWN_CALLS];        /* the block's logging calls */
 } Translating;
 
 static __thread Translating now;
@@ -76,14 +85,19 @@ static bool is_routine(const PenguinCovConfig *c, uint64_t pc)
     return false;
 }
 
+void penguin_cov_cmplog_stop(void)
+{
+    now.active = false;
+}
+
 void penguin_cov_cmplog_tb_start(CPUState *cpu, uint64_t pc,
                                  const PenguinCovConfig *c)
 {
-    now.active = false;
-    if (!c || !c->cmplog || !penguin_cov_mode_passes(c, cpu)) {
+    if (!c->cmplog || !penguin_cov_mode_passes(c, cpu)) {
         return;
     }
     now.config = c;
+    now.ncalls = 0;
     if (is_routine(c, pc)) {
         uint32_t index = cmplog_index(pc);
 
@@ -139,14 +153,42 @@ static int attribute(TCGCond cond)
     }
 }
 
-static bool is_barrier(TCGOpcode opc)
+/* Our logging calls, which change no temp and no global. */
+static bool is_own_call(const TCGOp *op)
 {
+    int i;
+
+    for (i = 0; i < now.ncalls; i++) {
+        if (now.calls[i] == op) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool is_barrier(const TCGOp *op)
+{
+    TCGOpcode opc = op->opc;
+
     return opc == INDEX_op_set_label || opc == INDEX_op_br ||
            opc == INDEX_op_brcond_i32 || opc == INDEX_op_brcond_i64 ||
-           opc == INDEX_op_brcond2_i32 || opc == INDEX_op_call ||
-           opc == INDEX_op_exit_tb || opc == INDEX_op_goto_tb ||
-           opc == INDEX_op_goto_ptr || opc == INDEX_op_plugin_cb ||
-           opc == INDEX_op_plugin_mem_cb;
+           opc == INDEX_op_brcond2_i32 || opc == INDEX_op_exit_tb ||
+           opc == INDEX_op_goto_tb || opc == INDEX_op_goto_ptr ||
+           opc == INDEX_op_plugin_cb || opc == INDEX_op_plugin_mem_cb ||
+           (opc == INDEX_op_call && !is_own_call(op));
+}
+
+static bool writes_temp(const TCGOp *op, const TCGTemp *t)
+{
+    const TCGOpDef *def = &tcg_op_defs[op->opc];
+    int i;
+
+    for (i = 0; i < def->nb_oargs; i++) {
+        if (arg_temp(op->args[i]) == t) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* The last op before the scan point that writes @t, or NULL. */
@@ -154,18 +196,12 @@ static TCGOp *find_def(Scan *s, TCGTemp *t)
 {
     for (; s->op && s->budget > 0; s->op = QTAILQ_PREV(s->op, link)) {
         TCGOp *op = s->op;
-        const TCGOpDef *def = &tcg_op_defs[op->opc];
-        bool writes = false;
-        int i;
 
         s->budget--;
-        if (is_barrier(op->opc)) {
+        if (is_barrier(op)) {
             return NULL;
         }
-        for (i = 0; i < def->nb_oargs; i++) {
-            writes |= arg_temp(op->args[i]) == t;
-        }
-        if (writes) {
+        if (writes_temp(op, t)) {
             s->op = QTAILQ_PREV(op, link);
             return op;
         }
@@ -215,13 +251,22 @@ static int narrowing(const TCGOp *op)
     case INDEX_op_extract_i64:
     case INDEX_op_sextract_i32:
     case INDEX_op_sextract_i64:
-        if (op->args[2] == 0) {
+        if (op->args[2] == 0 && op->args[3] < 64) {
             return mask_width((1ULL << op->args[3]) - 1);
         }
         return -1;
     default:
         return -1;
     }
+}
+
+/* How many bytes a guest load (a qemu_ld op) reads. */
+static int loaded_width(const TCGOp *op)
+{
+    const TCGOpDef *def = &tcg_op_defs[op->opc];
+    MemOpIdx oi = op->args[def->nb_oargs + def->nb_iargs];
+
+    return memop_size(get_memop(oi));
 }
 
 /* The width a constant fits in, zero- or sign-extended. */
@@ -256,6 +301,11 @@ static TCGOp *read_back(Scan *s, Operand *x)
     while ((def = find_def(s, t))) {
         int w = narrowing(def);
 
+        if (def->opc == INDEX_op_qemu_ld_i32 ||
+            def->opc == INDEX_op_qemu_ld_i64) {
+            x->width = MIN(x->width, loaded_width(def));
+            return def;
+        }
         if (w < 0) {
             return def;
         }
@@ -271,13 +321,31 @@ static TCGOp *read_back(Scan *s, Operand *x)
 }
 
 /*
- * Where @t's value, as it was just after @from, still is at the end of the
- * op list: @t itself, or a copy made since (x86 keeps copies of a compare's
- * operands for its lazily computed flags, and may reuse the temps the
- * subtraction read before the branch). NULL when none is left.
+ * The op after which @t holds the value @use reads from it: its last write
+ * before @use, or where the look back stops; NULL for the list's start.
  */
-static TCGTemp *still_held(TCGOp *from, TCGTemp *t)
+static TCGOp *value_origin(TCGOp *use, TCGTemp *t)
 {
+    TCGOp *op = QTAILQ_PREV(use, link);
+    int budget = SCAN_OPS;
+
+    for (; op && budget > 0; op = QTAILQ_PREV(op, link), budget--) {
+        if (is_barrier(op) || writes_temp(op, t)) {
+            return op;
+        }
+    }
+    return op;
+}
+
+/*
+ * Where the value @use read from @t still is at the end of the op list:
+ * @t itself, or a copy of it (x86 copies a compare's first operand before
+ * the subtraction overwrites it, for its lazily computed flags). NULL when
+ * none is left.
+ */
+static TCGTemp *still_held(TCGOp *use, TCGTemp *t)
+{
+    TCGOp *origin = value_origin(use, t);
     TCGTemp *holders[8] = { t };
     int n = 1, i, j;
     TCGOp *op;
@@ -285,8 +353,8 @@ static TCGTemp *still_held(TCGOp *from, TCGTemp *t)
     if (t->kind == TEMP_CONST) {
         return t;
     }
-    for (op = QTAILQ_NEXT(from, link); op && op != tcg_ctx->emit_before_op;
-         op = QTAILQ_NEXT(op, link)) {
+    op = origin ? QTAILQ_NEXT(origin, link) : QTAILQ_FIRST(&tcg_ctx->ops);
+    for (; op && op != tcg_ctx->emit_before_op; op = QTAILQ_NEXT(op, link)) {
         const TCGOpDef *def = &tcg_op_defs[op->opc];
         bool copy = false;
 
@@ -354,13 +422,55 @@ static void gen_log(TCGTemp *a, TCGTemp *b, uint32_t meta)
                                       tcg_constant_i32(meta));
     }
     now.emitting = false;
+    if (now.ncalls < OWN_CALLS) {
+        now.calls[now.ncalls++] = insertion_point();
+    }
+}
+
+/*
+ * Whether the compare of @cond between @x and @b tests @x against zero (a
+ * test of @x's bits under a mask of 1, 2, 4 or 8 bytes counts, narrowing
+ * @x to the mask: x86's jz of a byte, word or long difference).
+ */
+static bool tests_zero(TCGCond cond, Operand *x, TCGTemp *b)
+{
+    int w;
+
+    if (cond == TCG_COND_EQ || cond == TCG_COND_NE) {
+        return is_zero(b);
+    }
+    if ((cond != TCG_COND_TSTEQ && cond != TCG_COND_TSTNE) ||
+        b->kind != TEMP_CONST) {
+        return false;
+    }
+    w = b->val == -1 ? x->width : mask_width(b->val);
+    if (w < 0) {
+        return false;
+    }
+    x->width = MIN(x->width, w);
+    return true;
+}
+
+static bool is_setcond(const TCGOp *op)
+{
+    return op && (op->opc == INDEX_op_setcond_i32 ||
+                  op->opc == INDEX_op_setcond_i64 ||
+                  op->opc == INDEX_op_negsetcond_i32 ||
+                  op->opc == INDEX_op_negsetcond_i64);
+}
+
+static TCGTemp *zero_like(TCGTemp *t)
+{
+    return t->base_type == TCG_TYPE_I32 ? tcgv_i32_temp(tcg_constant_i32(0))
+                                        : tcgv_i64_temp(tcg_constant_i64(0));
 }
 
 static void log_compare(TCGCond cond, TCGTemp *a, TCGTemp *b, int width)
 {
     Operand x = { a, width }, y = { b, width };
-    Scan scan = { .budget = SCAN_OPS };
-    int attr = attribute(cond);
+    Scan scan = { .op = insertion_point(), .budget = SCAN_OPS };
+    bool zero_test = tests_zero(cond, &x, b);
+    int attr = zero_test ? CMPLOG_IS_EQUAL : attribute(cond);
     TCGOp *insn, *def_x;
     uint32_t index;
     uint64_t pc;
@@ -373,10 +483,14 @@ static void log_compare(TCGCond cond, TCGTemp *a, TCGTemp *b, int width)
     if (!penguin_cov_in_ranges(now.config, pc)) {
         return;
     }
-    scan.op = insertion_point();
     def_x = read_back(&scan, &x);
-    if ((cond == TCG_COND_EQ || cond == TCG_COND_NE) && is_zero(b) &&
-        subtracted(def_x, &a, &b)) {
+    if (zero_test && is_setcond(def_x)) {
+        return;         /* a condition computed, and logged, before */
+    }
+    if (zero_test && subtracted(def_x, &a, &b)) {
+        width = x.width;
+    } else if (zero_test) {
+        b = zero_like(a);
         width = x.width;
     } else {
         scan = (Scan){ .op = insertion_point(), .budget = SCAN_OPS };

@@ -443,6 +443,8 @@ void penguin_coverage_tb_start(CPUState *cpu, DisasContextBase *db)
 {
     const PenguinCovConfig *c = penguin_cov_config();
 
+    /* The last block's compare tracking ends here, armed or not. */
+    penguin_cov_cmplog_stop();
     if (likely(!armed(c))) {
         return;
     }
@@ -453,5 +455,7 @@ void penguin_coverage_tb_start(CPUState *cpu, DisasContextBase *db)
     if (c->edges) {
         penguin_cov_edges_gen(cpu, db->pc_first, c);
     }
-    penguin_cov_cmplog_tb_start(cpu, db->pc_first, c);
+    if (c->cmplog) {
+        penguin_cov_cmplog_tb_start(cpu, db->pc_first, c);
+    }
 }

@@ -11,29 +11,24 @@ user code, so nothing."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from conftest import run_helper
 from smoke import initramfs
-from smoke.boots import BY_NAME, LIBC_CFLAGS, OUT_DIR, compile_cached
-from smoke.boots import HERE as SMOKE_DIR
+from smoke import cov_target
+from smoke.boots import BY_NAME
 from smoke.kernel import KernelError
 from smoke.kernels import kernel_for
 
 ARCHES = ("aarch64", "mipsel", "x86_64")
+# MIPS refills its TLB in software: a load in parse() that misses the TLB (the two
+# processes evict each other's entries) traps, and the guest resumes in the middle of a
+# block, which is a block of its own, and an edge of its own. The followed map then has
+# the child's edges and a few such, never the parent's. Elsewhere interrupts arrive at
+# block boundaries and parse() takes no fault: the map is the child's exactly.
+EXACT = ("aarch64", "x86_64")
 TIMEOUT = 120
-
-
-def build_target(name: str, include: Path) -> Path:
-    """tests/smoke/cov_target.c as a static glibc program, as the glibc stage is built."""
-    arch = BY_NAME[name]
-    out = OUT_DIR / f"cov-target-{name}"
-    cmd = [*arch.cc, *LIBC_CFLAGS, f"-I{include}", "-o", str(out),
-           str(SMOKE_DIR / "cov_target.c")]
-    return compile_cached(cmd, out, include, ["cov_target.c"],
-                          f"the {name} coverage target")
 
 
 @pytest.mark.parametrize("name", ARCHES)
@@ -43,7 +38,7 @@ def test_following_one_process_shows_only_its_path(release_prefix, name, tmp_pat
         kernel = kernel_for(name)
     except KernelError as e:
         pytest.fail(f"{name}: no kernel: {e}")
-    program = build_target(name, release_prefix / "include")
+    program = cov_target.build(name, release_prefix / "include")
     initrd = initramfs.write(program, tmp_path / "initrd.gz")
     result_file = tmp_path / "result.json"
     spec = {"prefix": str(release_prefix), "name": name, "result": str(result_file),
@@ -63,10 +58,14 @@ def test_following_one_process_shows_only_its_path(release_prefix, name, tmp_pat
     child, parent, followed, kernel_only = (laps[str(n)] for n in range(1, 5))
     assert child["counters"] and parent["counters"], laps
     assert child["counters"] != parent["counters"], "the two inputs take the same path"
-    assert followed["counters"] == child["counters"], (
-        f"{name}: following the child (space {result['space']:#x}) did not give its "
-        f"path alone:\nfollowed {followed['counters']}\nchild {child['counters']}\n"
-        f"parent {parent['counters']}")
+    why = (f"{name}: following the child (space {result['space']:#x}) did not give its "
+           f"path alone:\nfollowed {followed['counters']}\nchild {child['counters']}\n"
+           f"parent {parent['counters']}")
+    parents_own = set(parent["counters"]) - set(child["counters"])
+    assert not set(followed["counters"]) & parents_own, why
+    assert set(followed["counters"]) >= set(child["counters"]), why
+    if name in EXACT:
+        assert followed["counters"] == child["counters"], why
     assert kernel_only["counters"] == {}, kernel_only
     assert kernel_only["figures"]["tbs_instrumented"] == 0
     assert kernel_only["figures"]["tbs_filtered"] > 0

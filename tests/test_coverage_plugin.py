@@ -41,4 +41,4 @@ def test_a_plugin_counts_the_blocks_coverage_records(stage, tmp_path):
     for lap in result["laps"]:
         assert sum(counters(lap["counters"]).values()) == blocks_per_run
         assert lap["figures"]["hits"] == blocks_per_run
-        assert lap["figures"]["tbs_instrumented"] == len(BLOCKS)
+        assert lap["figures"]["tbs_instrumented"] <= len(BLOCKS)

@@ -88,6 +88,9 @@ void penguin_cov_edges_reset_counts(void);
 /* Compare tracking (penguin/cmplog.c, penguin/cmplog-gen.c). */
 int penguin_cov_cmplog_prepare(void);
 void penguin_cov_cmplog_clear(void);
+/* At every block's start: the last block's compares are done. */
+void penguin_cov_cmplog_stop(void);
+/* At an armed block's start: its routine hook, then its compares. */
 void penguin_cov_cmplog_tb_start(CPUState *cpu, uint64_t pc,
                                  const PenguinCovConfig *c);
 /* Record that the compare at @pc logs into entry @index. */

@@ -49,11 +49,12 @@ cmps_end:
 
 // A strcmp-like routine: the host logs what x0 and x1 point to at its entry.
 rtn:
-    ldrb    w2, [x0], #1
+    mov     x4, x0
+0:  ldrb    w2, [x4], #1
     ldrb    w3, [x1], #1
     cmp     w2, w3
     b.ne    1f
-    cbnz    w2, rtn
+    cbnz    w2, 0b
 1:  sub     w0, w2, w3
     ret
 

@@ -50,11 +50,12 @@ cmps_end:
 
 # A strcmp-like routine: the host logs what a0 and a1 point to at its entry.
 rtn:
-    lbu  $8, 0($4)
+    move $10, $4
+0:  lbu  $8, 0($10)
     lbu  $9, 0($5)
     bne  $8, $9, 1f
-    addiu $4, $4, 1
-    bnez $8, rtn
+    addiu $10, $10, 1
+    bnez $8, 0b
     addiu $5, $5, 1
 1:  jr   $31
     subu $2, $8, $9

@@ -41,12 +41,13 @@ cmps_end:
 
 # A strcmp-like routine: the host logs what a0 and a1 point to at its entry.
 rtn:
-    lbu  t0, 0(a0)
+    mv   t2, a0
+0:  lbu  t0, 0(t2)
     lbu  t1, 0(a1)
     bne  t0, t1, 1f
-    addi a0, a0, 1
+    addi t2, t2, 1
     addi a1, a1, 1
-    bnez t0, rtn
+    bnez t0, 0b
 1:  sub  a0, t0, t1
     ret
 

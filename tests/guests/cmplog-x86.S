@@ -66,14 +66,15 @@ cmps_end:
 
 # A strcmp-like routine: the host logs what rdi and rsi point to at its entry.
 rtn:
-    movzbl (%rdi), %eax
+    mov   %rdi, %rdx
+0:  movzbl (%rdx), %eax
     movzbl (%rsi), %ecx
-    inc   %rdi
+    inc   %rdx
     inc   %rsi
     cmp   %ecx, %eax
     jne   1f
     test  %eax, %eax
-    jnz   rtn
+    jnz   0b
 1:  sub   %ecx, %eax
     ret
 

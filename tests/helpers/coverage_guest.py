@@ -10,8 +10,7 @@ its figures and the map's nonzero counters.
 "smp": coverage armed before qemu_init with SPEC["ranges"]; each vCPU reports NR_COV_DONE
 once (a0 = its CPU); the map is read when both have.
 "ops": -d op logs every translation (SPEC["args"] names the log); the laps run unarmed,
-armed, disarmed; the log's size is recorded at each NR_COV_READY, so the test can cut it
-into what each lap translated.
+armed, disarmed.
 "errors": every refusal of a bad call with its errno and reason, then one lap with the
 map's memfd closed by the caller and the map read back through another descriptor.
 "arm-only": arm before qemu_init and report the result (AFL's __AFL_SHM_ID); no VM.
@@ -54,7 +53,9 @@ class Laps:
     def __init__(self, qemu: Qemu, spec: dict, result: dict):
         self.qemu, self.spec, self.result = qemu, spec, result
         self.inputs = list(spec.get("inputs", []))
-        self.result.update({"laps": [], "blocks": None, "marks": []})
+        self.stopping = False   # the VM stops some time after qemu.stop()
+        self.result.update({"laps": [], "blocks": None})
+        self.ready = 0
         qemu.on_hypercall(NR_COV_HELLO, self.on_hello)
         qemu.on_hypercall(NR_COV_READY, self.on_ready)
         qemu.on_hypercall(NR_COV_DONE, self.on_done)
@@ -73,14 +74,14 @@ class Laps:
         return 0
 
     def on_ready(self, call: Hypercall) -> int:
-        lap = len(self.result["marks"])
-        self.result["marks"].append(self.log_size())
+        lap, self.ready = self.ready, self.ready + 1
         if self.spec["scenario"] == "ops":
             if lap == 1:
                 self.qemu.coverage.arm()
             elif lap == 2:
                 self.qemu.coverage.disarm()
         if not self.inputs:
+            self.stopping = True
             self.qemu.stop()
             return 0
         if self.qemu.coverage.armed:
@@ -90,6 +91,8 @@ class Laps:
     def on_done(self, call: Hypercall) -> int:
         cov = self.qemu.coverage
         lap: dict = {"sum": call.args[0]}
+        if self.stopping:
+            return 0
         if cov.armed:
             lap["figures"] = cov.lap_end().__dict__
             lap["counters"] = cov.counters()
@@ -97,10 +100,6 @@ class Laps:
             lap["plugin_blocks"] = plugin_blocks(self.spec["plugin"])
         self.result["laps"].append(lap)
         return 0
-
-    def log_size(self) -> int:
-        log = self.spec.get("log")
-        return os.path.getsize(log) if log and os.path.exists(log) else 0
 
 
 def plugin_blocks(path: str) -> int:
@@ -190,6 +189,8 @@ class Errors(Laps):
 
     def on_done(self, call: Hypercall) -> int:
         super().on_done(call)
+        if self.stopping:
+            return 0
         size = self.qemu.coverage.map().nbytes
         with mmap.mmap(self.fd, size, prot=mmap.PROT_READ) as view:
             data = bytes(view)

@@ -20,10 +20,8 @@ import traceback
 from pathlib import Path
 
 from penguin_qemu import Hypercall, Qemu
+from smoke.cov_target import COV_HELLO, COV_LAP, FOLLOW, MODE_PROCESSES, START
 
-COV_HELLO, COV_LAP = 0x50454E80, 0x50454E81
-COV_MODE_PROCESSES = 1
-START, END, FOLLOW = 0, 1, 2
 LAST_LAP = 4
 
 
@@ -39,7 +37,7 @@ class Laps:
         self.result["parse"] = [lo, hi]
         self.qemu.coverage.add_range(lo, hi)
         self.qemu.coverage.arm()
-        return COV_MODE_PROCESSES
+        return MODE_PROCESSES
 
     def on_lap(self, call: Hypercall) -> int:
         lap, what = call.args[0], call.args[1]
