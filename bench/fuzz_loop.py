@@ -65,7 +65,7 @@ class Mutator:
 
     def next(self) -> bytes:
         while self.pending:
-            candidate = self.pending.pop()
+            candidate = self.pending.pop(0)     # in the order found
             if candidate not in self.tried:
                 break
         else:
@@ -224,7 +224,8 @@ def run(name: str, prefix: Path, execs: int, seed: int, cmplog: bool,
                      str(prefix / "share" / "qemu"), "-nodefaults", "-display", "none",
                      "-monitor", "none", "-no-reboot", "-serial", "none"]}
     env = dict(os.environ, PYTHONPATH=f"{REPO / 'python'}:{REPO / 'tests'}")
-    subprocess.run(["/usr/bin/python3", __file__, "--child", json.dumps(spec)], check=True,
+    script = os.environ.get("FUZZ_LOOP_CHILD", __file__)
+    subprocess.run(["/usr/bin/python3", script, "--child", json.dumps(spec)], check=True,
                    env=env)
     return json.loads(result.read_text())
 

@@ -356,10 +356,11 @@ static TCGTemp *still_held(TCGOp *use, TCGTemp *t)
     op = origin ? QTAILQ_NEXT(origin, link) : QTAILQ_FIRST(&tcg_ctx->ops);
     for (; op && op != tcg_ctx->emit_before_op; op = QTAILQ_NEXT(op, link)) {
         const TCGOpDef *def = &tcg_op_defs[op->opc];
+        bool is_mov = op->opc == INDEX_op_mov_i32 ||
+                      op->opc == INDEX_op_mov_i64;
         bool copy = false;
 
-        for (j = 0; (op->opc == INDEX_op_mov_i32 || op->opc == INDEX_op_mov_i64)
-                    && j < n; j++) {
+        for (j = 0; is_mov && j < n; j++) {
             copy |= holders[j] == arg_temp(op->args[1]);
         }
         for (i = 0; i < def->nb_oargs; i++) {

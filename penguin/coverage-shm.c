@@ -11,6 +11,7 @@
 #include "qemu/osdep.h"
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include "qemu/cutils.h"
 #include "penguin/coverage-engine.h"
 #include "penguin/error.h"
 
@@ -19,13 +20,10 @@ static void *sysv_attach(const char *env, const char *text, uint64_t size,
                          int *err)
 {
     struct shmid_ds ds;
-    char *end;
     long id;
     void *p;
 
-    errno = 0;
-    id = strtol(text, &end, 10);
-    if (errno || end == text || *end || id < 0 || id > INT_MAX) {
+    if (qemu_strtol(text, NULL, 10, &id) < 0 || id < 0 || id > INT_MAX) {
         *err = penguin_error(-EINVAL, "%s=%s is not a System V shared "
                              "memory id", env, text);
         return NULL;

@@ -41,10 +41,11 @@ def test_following_one_process_shows_only_its_path(release_prefix, name, tmp_pat
     program = cov_target.build(name, release_prefix / "include")
     initrd = initramfs.write(program, tmp_path / "initrd.gz")
     result_file = tmp_path / "result.json"
+    firmware = release_prefix / "share" / "qemu"
     spec = {"prefix": str(release_prefix), "name": name, "result": str(result_file),
             "timeout": TIMEOUT,
             "args": [*arch.machine, "-kernel", str(kernel.path), "-initrd", str(initrd),
-                     "-append", arch.cmdline(), "-L", str(release_prefix / "share" / "qemu"),
+                     "-append", arch.cmdline(), "-L", str(firmware),
                      "-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
                      "-serial", f"file:{tmp_path / 'console.txt'}"]}
     proc = run_helper("coverage_linux.py", json.dumps(spec), timeout=TIMEOUT + 60)

@@ -6,5 +6,5 @@ from .install import InstallError, locate
 from .qemu import Qemu, QemuError
 from .runtime import FastSnapshotResult, QmpError, SnapshotResult
 
-__all__ = ["CmpEntry", "Lap", "NOT_HANDLED", "Hypercall", "InstallError", "Qemu", "QemuError", "QmpError",
-           "FastSnapshotResult", "SnapshotResult", "locate"]
+__all__ = ["CmpEntry", "Lap", "NOT_HANDLED", "Hypercall", "InstallError", "Qemu",
+           "QemuError", "QmpError", "FastSnapshotResult", "SnapshotResult", "locate"]

@@ -66,8 +66,9 @@ SMP_GUESTS = [
           _gnu("aarch64-linux-gnu-", "--defsym SMP=1", "-Ttext=0x40000000"), "OUT",
           "-kernel", [Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a57", "-smp", "2"])]),
     Guest("coverage-smp-riscv64", "coverage-riscv64.S",
-          _gnu("riscv64-linux-gnu-", "-march=rv64imac --defsym SMP=1", "-Ttext=0x80000000"),
-          "OUT", "-kernel", [Boot("riscv64", ["-M", "virt", "-bios", "none", "-smp", "2"])]),
+          _gnu("riscv64-linux-gnu-", "-march=rv64imac --defsym SMP=1",
+               "-Ttext=0x80000000"), "OUT", "-kernel",
+          [Boot("riscv64", ["-M", "virt", "-bios", "none", "-smp", "2"])]),
 ]
 
 
