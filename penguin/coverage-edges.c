@@ -167,7 +167,7 @@ static void gen_space_check(const PenguinCovSpace *s, TCGLabel *skip)
     if (s->mask != UINT64_MAX) {
         tcg_gen_andi_i64(now, now, s->mask);
     }
-    tcg_gen_ld_i64(want, tcg_constant_ptr(&penguin_cov_space_value), 0);
+    tcg_gen_ld_i64(want, tcg_constant_ptr(penguin_cov_space_value()), 0);
     tcg_gen_brcond_i64(TCG_COND_NE, now, want, skip);
 }
 

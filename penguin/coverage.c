@@ -36,12 +36,18 @@ static bool flush_queued;
 /* Whether the flush took CF_PCREL away from the CPUs (to give it back). */
 static bool pcrel_taken;
 
-uint64_t penguin_cov_space_value;
+/* The followed space's register value; translated code loads it. */
+static uint64_t space_value;
 
 static void __attribute__((constructor)) penguin_coverage_init(void)
 {
     qemu_mutex_init(&config_lock);
     config = g_new0(PenguinCovConfig, 1);
+}
+
+const uint64_t *penguin_cov_space_value(void)
+{
+    return &space_value;
 }
 
 const PenguinCovConfig *penguin_cov_config(void)
@@ -340,7 +346,7 @@ static uint64_t space_read(const PenguinCovSpace *s, const void *env)
 bool penguin_cov_space_passes(const PenguinCovConfig *c, const void *env)
 {
     return !c->space_on ||
-           space_read(&c->space, env) == qatomic_read(&penguin_cov_space_value);
+           space_read(&c->space, env) == qatomic_read(&space_value);
 }
 
 int penguin_coverage_current_space(CPUState *cs, uint64_t *space)
@@ -365,7 +371,7 @@ static int follow(CPUState *cs, uint64_t value)
     c = config_copy();
     penguin_cov_arch_space(cs, &c->space);
     c->space_on = true;
-    qatomic_set(&penguin_cov_space_value, value & c->space.mask);
+    qatomic_set(&space_value, value & c->space.mask);
     config_publish(c);
     return 0;
 }

@@ -37,11 +37,11 @@ typedef struct PenguinCovConfig {
 const PenguinCovConfig *penguin_cov_config(void);
 
 /*
- * The value the followed address space's register holds (masked). Read by
- * translated code at run time, so following another process of the same
- * architecture needs no retranslation.
+ * Where the value the followed address space's register holds (masked) is
+ * kept. Translated code loads it at run time, so following another process
+ * needs no retranslation.
  */
-extern uint64_t penguin_cov_space_value;
+const uint64_t *penguin_cov_space_value(void);
 
 /* 0, or -ENOTSUP (recorded) when the VM runs without TCG. */
 int penguin_cov_need_tcg(void);

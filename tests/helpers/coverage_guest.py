@@ -81,7 +81,11 @@ class Laps:
             elif lap == 2:
                 self.qemu.coverage.disarm()
         if not self.inputs:
+            # Disarmed here, the run the guest starts before the VM stops is not
+            # counted: its first block comes after the flush this vCPU now owes.
             self.stopping = True
+            if self.qemu.coverage.armed:
+                self.qemu.coverage.disarm()
             self.qemu.stop()
             return 0
         if self.qemu.coverage.armed:
