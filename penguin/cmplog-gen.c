@@ -385,13 +385,20 @@ static TCGTemp *still_held(TCGOp *use, TCGTemp *t)
  */
 static bool subtracted(TCGOp *def, TCGTemp **a, TCGTemp **b)
 {
+    TCGTemp *x, *y;
+
     if (!def || (def->opc != INDEX_op_sub_i32 &&
                  def->opc != INDEX_op_sub_i64)) {
         return false;
     }
-    *a = still_held(def, arg_temp(def->args[1]));
-    *b = still_held(def, arg_temp(def->args[2]));
-    return *a && *b;
+    x = still_held(def, arg_temp(def->args[1]));
+    y = still_held(def, arg_temp(def->args[2]));
+    if (!x || !y) {
+        return false;
+    }
+    *a = x;
+    *b = y;
+    return true;
 }
 
 static bool is_zero(TCGTemp *t)
