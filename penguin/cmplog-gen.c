@@ -16,9 +16,10 @@
  *   computes lazily; Arm's cmp then b.eq), logs the two values subtracted,
  *   from wherever they still are (the temps the subtraction read, or copies
  *   of them), since those are what the guest compared;
- * - a test against 0 of a condition a setcond computed (a MIPS branch in
- *   its delay slot, Arm's carry) is that setcond's, logged already;
- * - other bit tests (TCG's tsteq, tstne) are not logged.
+ * - compares with the constant 0 are not logged (a test of a condition a
+ *   setcond computed, a MIPS branch in its delay slot, a null or flag
+ *   check: zero gives a fuzzer nothing to put in its input), nor other bit
+ *   tests (TCG's tsteq, tstne).
  * The look back stops at a label, branch or call, and after SCAN_OPS ops.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
@@ -459,20 +460,6 @@ static bool tests_zero(TCGCond cond, Operand *x, TCGTemp *b)
     return true;
 }
 
-static bool is_setcond(const TCGOp *op)
-{
-    return op && (op->opc == INDEX_op_setcond_i32 ||
-                  op->opc == INDEX_op_setcond_i64 ||
-                  op->opc == INDEX_op_negsetcond_i32 ||
-                  op->opc == INDEX_op_negsetcond_i64);
-}
-
-static TCGTemp *zero_like(TCGTemp *t)
-{
-    return t->base_type == TCG_TYPE_I32 ? tcgv_i32_temp(tcg_constant_i32(0))
-                                        : tcgv_i64_temp(tcg_constant_i64(0));
-}
-
 static void log_compare(TCGCond cond, TCGTemp *a, TCGTemp *b, int width)
 {
     Operand x = { a, width }, y = { b, width };
@@ -492,20 +479,17 @@ static void log_compare(TCGCond cond, TCGTemp *a, TCGTemp *b, int width)
         return;
     }
     def_x = read_back(&scan, &x);
-    if (zero_test && is_setcond(def_x)) {
-        return;         /* a condition computed, and logged, before */
-    }
     if (zero_test && subtracted(def_x, &a, &b)) {
         width = x.width;
     } else if (zero_test) {
-        b = zero_like(a);
-        width = x.width;
+        return;         /* zero gives a fuzzer nothing to put in its input */
     } else {
         scan = (Scan){ .op = insertion_point(), .budget = SCAN_OPS };
         read_back(&scan, &y);
         width = MAX(x.width, y.width);
     }
-    if (a->kind == TEMP_CONST && b->kind == TEMP_CONST) {
+    if ((a->kind == TEMP_CONST && b->kind == TEMP_CONST) || is_zero(a) ||
+        is_zero(b)) {
         return;
     }
     index = cmplog_index(pc);

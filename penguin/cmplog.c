@@ -56,7 +56,8 @@ int penguin_cov_cmplog_prepare(void)
         return 0;
     }
     map = penguin_cov_shm_map("penguin-cmplog", "__AFL_CMPLOG_SHM_ID",
-                              sizeof(CmplogMap), &cmplog.fd, &err);
+                              sizeof(CmplogMap), qemu_real_host_page_size(),
+                              &cmplog.fd, &err);
     if (!map) {
         return err;
     }

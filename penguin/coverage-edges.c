@@ -6,9 +6,12 @@
  * indexed by cpu_index, which translated code loads from its CPUState), so
  * vCPUs running in parallel (MTTCG) or in turn (-smp without MTTCG) each
  * record their own edges. A machine of one vCPU uses its slot's address as
- * a constant. Hit counters wrap from 255 to 1 (AFL++'s NeverZero), so an
- * edge once hit never reads as missing; two vCPUs adding to one counter at
- * the same moment may lose one of the two counts, never the edge.
+ * a constant. The map sits at an address aligned to its size, and a slot
+ * holds the map's address with the previous location's bits set, so that
+ * the counter of an edge is that value with the current id xor'ed in: one
+ * op. Hit counters wrap from 255 to 1 (AFL++'s NeverZero), so an edge once
+ * hit never reads as missing; two vCPUs adding to one counter at the same
+ * moment may lose one of the two counts, never the edge.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -26,7 +29,7 @@
 #include "penguin/error.h"
 
 #define SLOTS 4096                      /* vCPUs with a slot of their own */
-#define SLOT_WORDS 16                   /* 64 bytes: one cache line each */
+#define SLOT_WORDS 8                    /* 64 bytes: one cache line each */
 
 typedef struct EdgeMap {
     QemuMutex lock;                     /* allocation and size */
@@ -37,7 +40,8 @@ typedef struct EdgeMap {
 } EdgeMap;
 
 static EdgeMap edges = { .size = PENGUIN_COVERAGE_MAP_DEFAULT, .fd = -1 };
-static uint32_t prev_slots[SLOTS * SLOT_WORDS] QEMU_ALIGNED(64);
+/* map | previous location, per vCPU; set to the map before it is used. */
+static uintptr_t prev_slots[SLOTS * SLOT_WORDS] QEMU_ALIGNED(64);
 
 static void __attribute__((constructor)) penguin_coverage_edges_init(void)
 {
@@ -74,6 +78,16 @@ int penguin_coverage_set_map_size(uint64_t size)
     return 0;
 }
 
+/* Every vCPU's previous location back to 0 (the map's address). */
+static void reset_slots(uint8_t *base, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        qatomic_set(&prev_slots[i * SLOT_WORDS], (uintptr_t)base);
+    }
+}
+
 int penguin_cov_edges_prepare(void)
 {
     int err = 0;
@@ -84,10 +98,11 @@ int penguin_cov_edges_prepare(void)
         return 0;
     }
     base = penguin_cov_shm_map("penguin-coverage", "__AFL_SHM_ID", edges.size,
-                               &edges.fd, &err);
+                               edges.size, &edges.fd, &err);
     if (!base) {
         return err;
     }
+    reset_slots(base, SLOTS);
     qatomic_store_release(&edges.base, base);
     return 0;
 }
@@ -119,13 +134,10 @@ static int cpu_slots(void)
 void penguin_cov_edges_clear(void)
 {
     uint8_t *base = penguin_cov_edges_map();
-    int i, n = cpu_slots();
 
     if (base) {
         memset(base, 0, penguin_cov_edges_size());
-    }
-    for (i = 0; i < n; i++) {
-        qatomic_set(&prev_slots[i * SLOT_WORDS], 0);
+        reset_slots(base, cpu_slots());
     }
 }
 
@@ -186,7 +198,7 @@ static TCGv_ptr gen_slot(void)
     tcg_gen_ld_i32(index, tcg_env,
                    offsetof(CPUState, cpu_index) - (long)sizeof(CPUState));
     tcg_gen_andi_i32(index, index, SLOTS - 1);
-    tcg_gen_shli_i32(index, index, ctz32(SLOT_WORDS * sizeof(uint32_t)));
+    tcg_gen_shli_i32(index, index, ctz32(SLOT_WORDS * sizeof(uintptr_t)));
     tcg_gen_ext_i32_ptr(slot, index);
     tcg_gen_addi_ptr(slot, slot, (intptr_t)prev_slots);
     return slot;
@@ -196,21 +208,20 @@ static TCGv_ptr gen_slot(void)
 static void gen_edge(uint8_t *map, uint32_t cur)
 {
     TCGv_ptr slot = gen_slot();
-    TCGv_i32 index = tcg_temp_new_i32();
+    TCGv_i64 value = tcg_temp_new_i64();
+    TCGv_ptr cell = temp_tcgv_ptr(tcgv_i64_temp(value));
     TCGv_i32 count = tcg_temp_new_i32();
     TCGv_i32 carry = tcg_temp_new_i32();
-    TCGv_ptr cell = tcg_temp_new_ptr();
 
-    tcg_gen_ld_i32(index, slot, 0);
-    tcg_gen_xori_i32(index, index, cur);
-    tcg_gen_ext_i32_ptr(cell, index);
-    tcg_gen_addi_ptr(cell, cell, (intptr_t)map);
+    QEMU_BUILD_BUG_ON(sizeof(uintptr_t) != sizeof(uint64_t));
+    tcg_gen_ld_i64(value, slot, 0);                 /* map | prev */
+    tcg_gen_xori_i64(value, value, cur);
     tcg_gen_ld8u_i32(count, cell, 0);
     tcg_gen_addi_i32(count, count, 1);
     tcg_gen_shri_i32(carry, count, 8);
     tcg_gen_add_i32(count, count, carry);
     tcg_gen_st8_i32(count, cell, 0);
-    tcg_gen_st_i32(tcg_constant_i32(cur >> 1), slot, 0);
+    tcg_gen_st_i64(tcg_constant_i64((uintptr_t)map | cur >> 1), slot, 0);
 }
 
 void penguin_cov_edges_gen(CPUState *cpu, uint64_t pc,

@@ -61,13 +61,14 @@ bool penguin_cov_mode_passes(const PenguinCovConfig *c, CPUState *cs);
 bool penguin_cov_space_passes(const PenguinCovConfig *c, const void *env);
 
 /*
- * Shared memory for a map of @size bytes: the System V segment named by
- * the environment variable @afl_env when it is set (AFL's way), otherwise
- * a new memfd called @name, whose descriptor goes to *fd (-1 for System V).
- * NULL with the reason in penguin_last_error() when it cannot be had.
+ * Shared memory for a map of @size bytes at an address aligned to @align (a
+ * power of two): the System V segment named by the environment variable
+ * @afl_env when it is set (AFL's way), otherwise a new memfd called @name,
+ * whose descriptor goes to *fd (-1 for System V). NULL with the reason in
+ * penguin_last_error() (and the errno in *err) when it cannot be had.
  */
 void *penguin_cov_shm_map(const char *name, const char *afl_env,
-                          uint64_t size, int *fd, int *err);
+                          uint64_t size, uint64_t align, int *fd, int *err);
 
 /* A new descriptor of the map's memfd @fd for the caller, or -errno. */
 int penguin_cov_shm_dup(int fd, const char *what);
