@@ -179,6 +179,12 @@ def test_bad_input_is_refused_with_a_reason(stage, tmp_path):
     assert distinct, result["fds"]
     lap = result["laps"][0]
     assert lap["counters"] and result["through_fd"] == lap["counters"]
+    # The fast-snapshot restore hook: nothing while clear-on-restore is off; with it on,
+    # the map cleared, and a lap ended only if nobody ended it.
+    hook = result["restore_hook"]
+    assert hook["off"] == len(lap["counters"])
+    assert hook["ended"] == [0, {}]
+    assert hook["open"] == [1, {}, 1, 3]
 
 
 SHM_SIZE = 65536

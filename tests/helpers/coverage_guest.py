@@ -200,7 +200,28 @@ class Errors(Laps):
             data = bytes(view)
         self.result["through_fd"] = {i: n for i, n in enumerate(data) if n}
         os.close(self.fd)
+        self.result["restore_hook"] = restore_hook(self.qemu, self.spec["library"])
         return 0
+
+
+def restore_hook(qemu: Qemu, library: str) -> dict:
+    """penguin_coverage_fast_restore_hook (internal: what a fast-snapshot restore calls),
+    called as that path would: off, on after a lap_end, on with a lap not ended."""
+    hook = ctypes.CDLL(library, mode=os.RTLD_NOW | os.RTLD_NOLOAD)
+    cov, lib = qemu.coverage, qemu.lib
+    out = {}
+    hook.penguin_coverage_fast_restore_hook()
+    out["off"] = len(cov.counters())
+    cov.clear_on_restore(True)
+    laps = lib.penguin_fastsnap_cov_laps()
+    hook.penguin_coverage_fast_restore_hook()     # the lap was ended by on_done
+    out["ended"] = [lib.penguin_fastsnap_cov_laps() - laps, cov.counters()]
+    cov.map()[7] = 3                              # a lap nobody ended
+    hook.penguin_coverage_fast_restore_hook()
+    out["open"] = [lib.penguin_fastsnap_cov_laps() - laps, cov.counters(),
+                   cov.last_lap().edges, cov.last_lap().hits]
+    cov.clear_on_restore(False)
+    return out
 
 
 def arm_only(qemu: Qemu, result: dict) -> None:
