@@ -224,8 +224,7 @@ def run(name: str, prefix: Path, execs: int, seed: int, cmplog: bool,
                      str(prefix / "share" / "qemu"), "-nodefaults", "-display", "none",
                      "-monitor", "none", "-no-reboot", "-serial", "none"]}
     env = dict(os.environ, PYTHONPATH=f"{REPO / 'python'}:{REPO / 'tests'}")
-    script = os.environ.get("FUZZ_LOOP_CHILD", __file__)
-    subprocess.run(["/usr/bin/python3", script, "--child", json.dumps(spec)], check=True,
+    subprocess.run(["/usr/bin/python3", __file__, "--child", json.dumps(spec)], check=True,
                    env=env)
     return json.loads(result.read_text())
 
