@@ -129,7 +129,8 @@ main() {
     /usr/bin/python3 "$top/scripts/penguin-stage.py" --build-dir "$build" \
         --stage "$top/dist/stage" --firmware-dir "$top/_build/firmware" \
         --abi-header "$top/include/penguin/penguin.h" \
-        --guest-header "$top/guest/include/penguin-hypercall.h"
+        --guest-header "$top/guest/include/penguin-hypercall.h" \
+        --plugin-header "$top/_build/src/include/qemu/qemu-plugin.h"
     step "generate cffi headers, env headers and env modules"
     generate "$(kvm_targets)"
     step "bundle the runtime libraries (all but glibc)"

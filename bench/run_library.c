@@ -5,10 +5,15 @@
  * qemu-system-<target>, so no Python interpreter is in either measurement.
  *
  * usage: run_library LIBRARY QEMU-ARGS...
+ *
+ * With PENGUIN_BENCH_ARM=coverage, cmplog or both in the environment, edge coverage
+ * and/or compare tracking are armed before qemu_init (bench/coverage_overhead.py).
  */
 #include <dlfcn.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 struct qemu_entry_points {
     void (*init)(int argc, char **argv);
@@ -31,12 +36,39 @@ static int resolve(void *lib, const char *name, void **fn)
     return 0;
 }
 
+/* Arm what PENGUIN_BENCH_ARM names; -1 when a call fails. */
+static int arm_tracking(void *lib)
+{
+    const char *what = getenv("PENGUIN_BENCH_ARM");
+    int (*arm)(void);
+
+    if (!what || !*what) {
+        return 0;
+    }
+    if (!strcmp(what, "coverage") || !strcmp(what, "both")) {
+        if (resolve(lib, "penguin_coverage_arm", (void **)&arm) || arm() < 0) {
+            return -1;
+        }
+    }
+    if (!strcmp(what, "cmplog") || !strcmp(what, "both")) {
+        if (resolve(lib, "penguin_cmplog_arm", (void **)&arm) || arm() < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int load(const char *path, struct qemu_entry_points *q)
 {
     void *lib = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
 
     if (!lib) {
         fprintf(stderr, "run_library: %s\n", dlerror());
+        return -1;
+    }
+    if (arm_tracking(lib) < 0) {
+        fprintf(stderr, "run_library: PENGUIN_BENCH_ARM=%s failed\n",
+                getenv("PENGUIN_BENCH_ARM"));
         return -1;
     }
     return resolve(lib, "qemu_init", (void **)&q->init) ||

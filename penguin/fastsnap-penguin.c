@@ -32,6 +32,7 @@
 #include "exec/cpu-common.h"
 #include "exec/target_page.h"
 #include "penguin/penguin.h"
+#include "penguin/coverage.h"
 #include "penguin/error.h"
 #include "penguin/fastsnap.h"
 #include "penguin/lifecycle.h"
@@ -440,7 +441,13 @@ static int loop_reset(Results *r, Error **errp)
     if (ret == 0) {
         ret = ram_restore(r, errp);
     }
-    return ret ? ret : restore_block(r, errp);
+    if (ret == 0) {
+        ret = restore_block(r, errp);
+    }
+    if (ret == 0) {
+        penguin_coverage_fast_restore_hook();   /* Penguin's clear-on-reset */
+    }
+    return ret;
 }
 
 /* After a reset, with the guest still paused: RAM and devices compared. */

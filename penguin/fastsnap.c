@@ -21,6 +21,7 @@
 #include "migration/misc.h"
 #include "penguin/penguin.h"
 #include "penguin/callback.h"
+#include "penguin/coverage.h"
 #include "penguin/error.h"
 #include "penguin/fastsnap.h"
 #include "penguin/hooks.h"
@@ -131,6 +132,9 @@ static int restore_parts(FastSnap *snap, Error **errp)
         restoring = true;
         ret = fastsnap_devices_restore(snap->devices, &dev_stats, errp);
         restoring = false;
+    }
+    if (ret == 0) {
+        penguin_coverage_fast_restore_hook();
     }
     return ret;
 }

@@ -12,7 +12,8 @@ Writes, in --out:
       lib/penguin-qemu-env/<module>; include/penguin-qemu-cffi/ (both manifests,
       qemu_cffi_system_manifest.json and qemu_cffi_kvm_manifest.json, and every header,
       env header and env module they name); include/penguin-qemu/penguin.h (the exported
-      C ABI) and include/penguin-qemu/guest/penguin-hypercall.h (the guest SDK);
+      C ABI), include/penguin-qemu/guest/penguin-hypercall.h (the guest SDK) and
+      include/penguin-qemu/qemu-plugin.h (QEMU's TCG plugin API, from the tree built);
       share/qemu/ and share/doc/penguin-qemu-firmware/ (from scripts/penguin-firmware.sh);
       share/doc/penguin-qemu/ (QEMU's COPYING and LICENSE); lib/penguin-qemu/ and
       share/doc/penguin-qemu-libs/ (every runtime library but glibc's, with the licences,
@@ -254,6 +255,9 @@ def collect(args: argparse.Namespace) -> dict[str, Entry]:
     c.add_file("include/penguin-qemu/penguin.h", args.abi_header, "the exported C ABI")
     c.add_file("include/penguin-qemu/guest/penguin-hypercall.h", args.guest_header,
                "the guest SDK header")
+    c.add_file("include/penguin-qemu/qemu-plugin.h",
+               args.qemu_source / "include" / "qemu" / "qemu-plugin.h",
+               "QEMU's TCG plugin API")
     for name in ("COPYING", "LICENSE"):
         c.add_file(f"share/doc/penguin-qemu/{name}", args.qemu_source / name,
                    "QEMU's licence")
@@ -610,7 +614,7 @@ def main(argv: list[str]) -> int:
                    default=REPO / "guest" / "include" / "penguin-hypercall.h",
                    help="shipped when it exists")
     p.add_argument("--qemu-source", type=Path, default=REPO / "_build" / "src",
-                   help="the prepared QEMU tree (COPYING, LICENSE)")
+                   help="the prepared QEMU tree (COPYING, LICENSE, qemu-plugin.h)")
     p.add_argument("--source-date-epoch", type=int, default=None,
                    help="mtime of every entry (default: $SOURCE_DATE_EPOCH, else HEAD's "
                         "commit time, else 0)")

@@ -86,6 +86,9 @@ def main(argv: list[str]) -> int:
                    help="stage as include/penguin-qemu/penguin.h")
     p.add_argument("--guest-header", type=Path,
                    help="stage as include/penguin-qemu/guest/penguin-hypercall.h")
+    p.add_argument("--plugin-header", type=Path,
+                   help="QEMU's include/qemu/qemu-plugin.h: stage as "
+                        "include/penguin-qemu/qemu-plugin.h")
     args = p.parse_args(argv)
     names, kvm_names = stage_libraries(args.build_dir, args.stage / "lib")
     link_file(args.build_dir / "qemu-img", args.stage / "bin" / "qemu-img")
@@ -98,6 +101,9 @@ def main(argv: list[str]) -> int:
     if args.guest_header is not None:
         link_file(args.guest_header,
                   args.stage / "include" / "penguin-qemu" / "guest" / "penguin-hypercall.h")
+    if args.plugin_header is not None:
+        link_file(args.plugin_header,
+                  args.stage / "include" / "penguin-qemu" / "qemu-plugin.h")
     print(f"penguin-stage: {names} library names, {kvm_names} KVM{extra} and "
           f"bin/qemu-img in {args.stage}")
     return 0

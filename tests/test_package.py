@@ -293,7 +293,7 @@ def test_sha256sums_verify_and_catch_a_truncated_archive(out, tmp_path):
 def test_archive_holds_exactly_the_expected_entries(stage_copy, firmware, headers, members):
     """Nothing more (no stray *.tmp from the stage), nothing less."""
     want = {"bin/qemu-img", MANIFEST, "penguin-qemu-package.json",
-            "include/penguin-qemu/penguin.h",
+            "include/penguin-qemu/penguin.h", "include/penguin-qemu/qemu-plugin.h",
             "share/doc/penguin-qemu/COPYING", "share/doc/penguin-qemu/LICENSE"}
     if headers[1].exists():
         want.add("include/penguin-qemu/guest/penguin-hypercall.h")
@@ -365,6 +365,8 @@ def test_abi_header_and_licences_ship(prefix, headers):
     assert shipped.exists() == guest.exists()
     if guest.exists():
         assert shipped.read_bytes() == guest.read_bytes()
+    plugin = (prefix / "include/penguin-qemu/qemu-plugin.h").read_bytes()
+    assert plugin == (REPO / "_build/src/include/qemu/qemu-plugin.h").read_bytes()
     copying = prefix / "share/doc/penguin-qemu/COPYING"
     assert "GNU GENERAL PUBLIC LICENSE" in copying.read_text()
     packages, _ = firmware_conf()

@@ -358,6 +358,177 @@ int penguin_fastsnap_dev_unrestorable_sections(void);
 const char *penguin_fastsnap_dev_diff_report(void);
 
 /*
+ * Edge coverage and compare tracking (TCG; the KVM accelerator answers
+ * -ENOTSUP). README "Coverage and compare tracking" has the whole story.
+ *
+ * Every function here: any thread, any time (before qemu_init() too), vCPU
+ * threads and hypercall callbacks included. A change of what is translated
+ * (arming, disarming, a filter) takes effect at each vCPU's next block
+ * boundary: the translated code that depends on it is flushed. Errors are
+ * a negative errno with the reason in penguin_last_error().
+ *
+ * Edge coverage: AFL's map of byte hit counters, one per edge hash. Every
+ * translated block at guest address pc has the id
+ * mix(pc) & (size - 1) (mix: MurmurHash3's 64-bit finaliser); running it
+ * adds one to map[prev ^ id] (wrapping 255 to 1, never 0) and sets prev to
+ * id >> 1, where prev is the running vCPU's own (0 after a clear). The
+ * map is shared memory: a memfd (penguin_coverage_map_fd() gives the
+ * caller its own descriptor), or AFL's System V segment when the
+ * environment has __AFL_SHM_ID at the first arm. Its size is a power of two
+ * from PENGUIN_COVERAGE_MAP_MIN to _MAX bytes (default _DEFAULT), set
+ * before the first arm and fixed from then on (-EBUSY): translated code
+ * holds the map's address and mask. The map stays mapped until the process
+ * ends, also while disarmed.
+ */
+#define PENGUIN_COVERAGE_MAP_MIN 256
+#define PENGUIN_COVERAGE_MAP_MAX 16777216
+#define PENGUIN_COVERAGE_MAP_DEFAULT 65536
+int penguin_coverage_set_map_size(uint64_t size);
+int penguin_coverage_arm(void);
+int penguin_coverage_disarm(void);
+bool penguin_coverage_armed(void);
+/* Zero the map and every vCPU's previous location. */
+int penguin_coverage_clear(void);
+/* The map (NULL before the first arm) and its size in bytes. */
+uint8_t *penguin_coverage_map(void);
+uint64_t penguin_coverage_map_size(void);
+/* A new descriptor of the map's memfd (close it when done), or -ENOENT. */
+int penguin_coverage_map_fd(void);
+
+/*
+ * Filters, shared by edge coverage and compare tracking.
+ *
+ * Address ranges [lo, hi) of the guest addresses blocks (compares) start
+ * at; none means every address. -EINVAL for lo >= hi; -ENOSPC past
+ * PENGUIN_COVERAGE_MAX_RANGES.
+ *
+ * Mode: every block, kernel (supervisor) code only, or user code only.
+ *
+ * Address space: follow one address space (a Linux process): blocks run in
+ * any other leave no trace. The register compared at run time is the
+ * architecture's: x86 CR3 (the page table), Arm TTBR0 (its table address),
+ * RISC-V satp (its PPN), MIPS EntryHi's ASID, PowerPC PID, LoongArch ASID.
+ * penguin_coverage_follow(cs) follows the space cs runs in now (call it from
+ * a hypercall of the process to follow); _current_space() reads it and
+ * _follow_space() follows a value read so; _unfollow() ends it.
+ */
+#define PENGUIN_COVERAGE_MAX_RANGES 64
+#define PENGUIN_COVERAGE_ANY_MODE 0
+#define PENGUIN_COVERAGE_KERNEL 1
+#define PENGUIN_COVERAGE_USER 2
+int penguin_coverage_add_range(uint64_t lo, uint64_t hi);
+int penguin_coverage_clear_ranges(void);
+int penguin_coverage_set_mode(int mode);
+int penguin_coverage_follow(CPUState *cs);
+int penguin_coverage_current_space(CPUState *cs, uint64_t *space);
+int penguin_coverage_follow_space(uint64_t space);
+int penguin_coverage_unfollow(void);
+
+/*
+ * Laps. penguin_coverage_lap_end() summarises the map as it is now into
+ * figures[0 .. count - 1] (indices below) and adds it to the cumulative
+ * ("virgin") map: EDGES nonzero counters, HITS their sum, NEW_EDGES edges
+ * the cumulative map had never seen, NEW_BUCKETS edges whose AFL hit-count
+ * bucket (1, 2, 3, 4-7, 8-15, 16-31, 32-127, 128-255) it had never seen
+ * (new edges included: AFL's "interesting input"), TOTAL_EDGES edges ever
+ * seen, TBS_INSTRUMENTED and TBS_FILTERED the blocks translated with and
+ * without instrumentation since the last arm or filter change, SCAN_NS the
+ * summary's own time. Returns the number of figures written.
+ * penguin_coverage_reset_virgin() forgets every edge seen.
+ *
+ * With clear-on-restore on, each fast-snapshot restore ends the lap that
+ * ran (unless penguin_coverage_lap_end() ended it already) and clears the
+ * map, every vCPU's previous location and the compare log.
+ */
+#define PENGUIN_COVERAGE_EDGES 0
+#define PENGUIN_COVERAGE_HITS 1
+#define PENGUIN_COVERAGE_NEW_EDGES 2
+#define PENGUIN_COVERAGE_NEW_BUCKETS 3
+#define PENGUIN_COVERAGE_TOTAL_EDGES 4
+#define PENGUIN_COVERAGE_TBS_INSTRUMENTED 5
+#define PENGUIN_COVERAGE_TBS_FILTERED 6
+#define PENGUIN_COVERAGE_SCAN_NS 7
+#define PENGUIN_COVERAGE_FIGURES 8
+int penguin_coverage_lap_end(uint64_t *figures, int count);
+/* The last lap's figure @which, 0 before any lap or for an unknown one. */
+uint64_t penguin_coverage_last_lap(int which);
+int penguin_coverage_reset_virgin(void);
+int penguin_coverage_set_clear_on_restore(bool on);
+
+/*
+ * Compare tracking (cmplog): the operands of the guest's integer compares,
+ * in AFL++'s cmplog map (struct cmp_map of AFL++ 4: 65536 8-byte headers,
+ * then 32 entries of 32 bytes for each), under the same filters. Each
+ * compare (a TCG brcond, setcond, negsetcond or movcond while a guest
+ * instruction is translated; register and immediate forms) logs into entry
+ * mix(pc) & 65535 of the instruction's address pc: header hits + 1, shape
+ * (width - 1), type 1, attribute (AFL++'s EQUAL 1, GREATER 2, LESSER 4 of
+ * the condition), and operands v0, v1 at hits % 32. Width: the compare's,
+ * narrowed to 1, 2 or 4 bytes where that instruction's translation
+ * zero- or sign-extended (or masked) both operands to it, as x86 does for
+ * byte and word compares; operands are logged cut to it. An equality test
+ * of a difference against zero (x86's cmp then je, Arm's cmp then b.eq)
+ * logs the two values subtracted. Routines at addresses named with
+ * penguin_cmplog_add_routine() log, at their first instruction, the first
+ * 31 bytes at their first two arguments (AFL++'s struct cmpfn_operands,
+ * type 2, at hits % 8). The map is shared memory like the edge map (AFL's
+ * __AFL_CMPLOG_SHM_ID).
+ */
+#define PENGUIN_CMPLOG_MAP_W 65536
+#define PENGUIN_CMPLOG_MAP_H 32
+#define PENGUIN_CMPLOG_RTN_H 8
+#define PENGUIN_CMPLOG_MAP_SIZE 67633152
+#define PENGUIN_CMPLOG_MAX_ROUTINES 256
+int penguin_cmplog_arm(void);
+int penguin_cmplog_disarm(void);
+bool penguin_cmplog_armed(void);
+/* Zero every header written since the last clear. */
+int penguin_cmplog_clear(void);
+void *penguin_cmplog_map(void);
+int penguin_cmplog_map_fd(void);
+/*
+ * Header indices written since the last clear, up to @max of them into
+ * @indices; returns how many there are (more than @max: call again).
+ */
+int penguin_cmplog_written(uint32_t *indices, int max);
+/* The guest address of the instruction that last logged into @index. */
+uint64_t penguin_cmplog_site(uint32_t index);
+int penguin_cmplog_add_routine(uint64_t addr);
+int penguin_cmplog_clear_routines(void);
+
+/*
+ * Penguin's fastsnap lane's coverage accessors, over the same engine:
+ * set_filter(lo, hi) replaces every range with [lo, hi) (hi 0: none),
+ * set_map_size as penguin_coverage_set_map_size, clear_on_reset as
+ * clear-on-restore, the figures those of the last lap (scan in µs). False
+ * or 0 on failure, with the reason in penguin_last_error().
+ */
+bool penguin_fastsnap_cov_set_filter(uint64_t lo, uint64_t hi);
+bool penguin_fastsnap_cov_set_map_size(uint64_t size);
+void penguin_fastsnap_cov_set_clear_on_reset(bool on);
+uint64_t penguin_fastsnap_cov_map_addr(void);
+uint64_t penguin_fastsnap_cov_map_size(void);
+bool penguin_fastsnap_cov_armed(void);
+bool penguin_fastsnap_cov_arm(void);
+bool penguin_fastsnap_cov_disarm(void);
+bool penguin_fastsnap_cov_clear(void);
+bool penguin_fastsnap_cov_lap_end(void);
+uint64_t penguin_fastsnap_cov_edges(void);
+uint64_t penguin_fastsnap_cov_hits(void);
+uint64_t penguin_fastsnap_cov_new_edges(void);
+uint64_t penguin_fastsnap_cov_new_buckets(void);
+uint64_t penguin_fastsnap_cov_total_edges(void);
+uint64_t penguin_fastsnap_cov_tbs_instrumented(void);
+uint64_t penguin_fastsnap_cov_tbs_filtered(void);
+int64_t penguin_fastsnap_cov_scan_us(void);
+/* Ours, to make 23: the filter set, the setting, the laps, the memfd. */
+uint64_t penguin_fastsnap_cov_filter_lo(void);
+uint64_t penguin_fastsnap_cov_filter_hi(void);
+bool penguin_fastsnap_cov_clear_on_reset(void);
+uint64_t penguin_fastsnap_cov_laps(void);
+int penguin_fastsnap_cov_map_fd(void);
+
+/*
  * Called on every reset request (guest, monitor or QMP), on the requesting
  * thread, with QEMU's ShutdownCause, before QEMU acts on it.
  */

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 
 import cffi
 
+from .coverage import Cmplog, Coverage
 from .hypercall import MASK64, NOT_HANDLED, Handler, Hypercall, spellings
 from .install import InstallError, Installed, locate
 from .registers import CONVENTIONS, family_of, regnum
@@ -89,6 +90,8 @@ class Qemu:
         self.snapshots = Snapshots(self)
         self.fast_snapshots = FastSnapshots(self)
         self.qmp = QmpCommands(self)
+        self.coverage = Coverage(self)
+        self.cmplog = Cmplog(self)
 
     def _open_library(self) -> Any:
         try:
