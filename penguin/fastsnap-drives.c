@@ -13,6 +13,8 @@
  * block I/O drained. When the last fast snapshot goes, the overlay's clusters
  * are written down to the drive, so the guest's writes since the take
  * persist as if nothing had been in between, and the overlay is removed.
+ * When the process ends with snapshots alive, the overlays are dropped
+ * without writing: the image keeps what it held at the take.
  *
  * Why in memory rather than a qcow2 overlay (snapshot=on's way): a restore
  * must forget the writes in microseconds, thousands of times; emptying a
@@ -29,6 +31,7 @@
 #include "block/block-global-state.h"
 #include "block/graph-lock.h"
 #include "system/block-backend.h"
+#include "system/runstate.h"
 #include "penguin/fastsnap.h"
 
 #define CLUSTER_SIZE 4096
@@ -56,6 +59,8 @@ struct FastSnapDrives {
 };
 
 static unsigned live_snapshots; /* FastSnapDrives that exist */
+static GList *live;             /* of FastSnapDrives */
+static Notifier shutdown_notifier;
 
 static Frozen *frozen_new(void)
 {
@@ -308,12 +313,54 @@ static bool is_overlay(BlockDriverState *bs)
     return bs && bs->drv == &overlay_driver;
 }
 
+/*
+ * The process is going away with snapshots alive: the overlays go, without
+ * writing anything down (the image keeps what it held at the take; drop the
+ * snapshots first to keep the guest's writes), so that no block node is left
+ * when QEMU closes them all. The snapshots keep no drive from then on.
+ */
+static void forget_overlays(Notifier *n, void *data)
+{
+    g_autoptr(GHashTable) overlays = g_hash_table_new(NULL, NULL);
+    GHashTableIter it;
+    gpointer bs;
+    Error *err = NULL;
+
+    for (GList *l = live; l; l = l->next) {
+        FastSnapDrives *d = l->data;
+
+        for (guint i = 0; i < d->drives->len; i++) {
+            DriveState *ds = &g_array_index(d->drives, DriveState, i);
+
+            if (g_hash_table_add(overlays, ds->overlay)) {
+                bdrv_ref(ds->overlay);
+            }
+            frozen_unref(ds->frozen);
+            bdrv_unref(ds->overlay);
+        }
+        g_array_set_size(d->drives, 0);
+    }
+    g_hash_table_iter_init(&it, overlays);
+    while (g_hash_table_iter_next(&it, &bs, NULL)) {
+        if (bdrv_drop_filter(bs, &err) < 0) {
+            error_report_err(err);
+            err = NULL;
+        }
+        bdrv_unref(bs);
+    }
+}
+
 FastSnapDrives *fastsnap_drives_take(Error **errp)
 {
     FastSnapDrives *d = g_new0(FastSnapDrives, 1);
 
     d->drives = g_array_new(false, false, sizeof(DriveState));
     live_snapshots++;
+    live = g_list_prepend(live, d);
+    if (!shutdown_notifier.notify) {
+        shutdown_notifier.notify = forget_overlays;
+        qemu_register_shutdown_notifier(&shutdown_notifier);
+    }
     for (BlockBackend *blk = blk_all_next(NULL); blk;
          blk = blk_all_next(blk)) {
         BlockDriverState *bs = blk_bs(blk);
@@ -420,6 +467,7 @@ void fastsnap_drives_free(FastSnapDrives *d, bool last)
         return;
     }
     live_snapshots--;
+    live = g_list_remove(live, d);
     for (guint i = 0; i < d->drives->len; i++) {
         DriveState *ds = &g_array_index(d->drives, DriveState, i);
 

@@ -69,7 +69,7 @@ typedef struct EngineBlock {
     unsigned long pages;
     uint8_t *host;
     bool eager;                 /* copied whole at each take */
-    bool shared;                /* written behind QEMU's back */
+    bool shared;                /* written behind the dirty bitmap's back */
     unsigned long *kept_by_all; /* copy-on-write: pages every snapshot holds */
     bool all_kept;              /* every page of it, by its owner's MMIO */
     unsigned long *dirty;       /* dirty accounting: pages since arm/count */
@@ -232,7 +232,8 @@ static int add_block(RAMBlock *rb, void *opaque)
     eb->length = qemu_ram_get_used_length(rb);
     eb->pages = eb->length >> TARGET_PAGE_BITS;
     eb->host = qemu_ram_get_host_addr(rb);
-    eb->shared = qemu_ram_is_shared(rb);
+    /* Not migratable: the dirty bitmap does not follow it either. */
+    eb->shared = qemu_ram_is_shared(rb) || !qemu_ram_is_migratable(rb);
     eb->eager = eb->shared || eb->length <= EAGER_BLOCK_MAX;
     eb->kept_by_all = bitmap_new(eb->pages);
     eb->dirty = bitmap_new(eb->pages);
@@ -427,6 +428,23 @@ static void loadvm_seen(void *opaque, bool running, RunState state)
     }
 }
 
+/*
+ * TCG's dirty tracking is QEMU's migration bitmap kept up to date, which the
+ * global_dirty_tracking flag turns on. memory_global_dirty_log_start() would
+ * also tell every memory listener, and vhost's then asks its backend for a
+ * dirty log, which a vhost-user backend without one (Penguin's vsock) answers
+ * by stopping its rings. TCG has no listener that needs telling and shared
+ * blocks count as wholly changed anyway, so the flag is set alone.
+ */
+static void set_dirty_tracking(bool on)
+{
+    if (on) {
+        global_dirty_tracking |= GLOBAL_DIRTY_DIRTY_RATE;
+    } else {
+        global_dirty_tracking &= ~GLOBAL_DIRTY_DIRTY_RATE;
+    }
+}
+
 static int add_blocker(Error **errp)
 {
     error_setg(&blocker, "Penguin fast snapshots exist or count dirty pages "
@@ -457,10 +475,7 @@ static int start_tracking(Error **errp)
     if (add_blocker(errp) < 0) {
         return -EBUSY;
     }
-    if (!memory_global_dirty_log_start(GLOBAL_DIRTY_DIRTY_RATE, errp)) {
-        migrate_del_blocker(&blocker);
-        return -EIO;
-    }
+    set_dirty_tracking(true);
     qatomic_rcu_set(&table, table_new());
     loadvm_watch = qemu_add_vm_change_state_handler(loadvm_seen, NULL);
     /* Everything dirty so far belongs to no one. */
@@ -480,7 +495,7 @@ static void stop_tracking_if_unused(void)
     penguin_retire(&t->rcu, table_free_rcu);
     qemu_del_vm_change_state_handler(loadvm_watch);
     loadvm_watch = NULL;
-    memory_global_dirty_log_stop(GLOBAL_DIRTY_DIRTY_RATE);
+    set_dirty_tracking(false);
     migrate_del_blocker(&blocker);
 }
 
