@@ -12,6 +12,7 @@ snapshots, from a hypercall). Thread-safe: the hypercalls arrive on the vCPU thr
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import zlib
@@ -39,13 +40,22 @@ TCP_BYTES = 256
 VSOCK_BYTES = 4096
 
 
-def drive_bytes(region: int, seed: int) -> bytes:
-    """Region number region of the drive as FSP_CMD_WRITE writes it with seed."""
+@functools.lru_cache(maxsize=REGIONS)
+def _drive_base(region: int) -> bytes:
+    """Region number region as seed 0 writes it."""
     base = DRIVE_OFFSET + region * REGION_BYTES
-    return bytes((seed * 37 + (o >> 9) * 11 + o * 3 + 1) & 0xFF
+    return bytes(((o >> 9) * 11 + o * 3 + 1) & 0xFF
                  for o in range(base, base + REGION_BYTES))
 
 
+def drive_bytes(region: int, seed: int) -> bytes:
+    """Region number region of the drive as FSP_CMD_WRITE writes it with seed (each
+    byte seed * 37 more than seed 0's, modulo 256)."""
+    shift = bytes((b + seed * 37) & 0xFF for b in range(256))
+    return _drive_base(region).translate(shift)
+
+
+@functools.lru_cache(maxsize=None)
 def ram_crc(value: int) -> int:
     """CRC-32 of the program's RAM buffer after FSP_CMD_MARK value."""
     return zlib.crc32(bytes((value * 29 + i * 7 + (i >> 10) + 5) & 0xFF
