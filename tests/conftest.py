@@ -90,6 +90,20 @@ def vsock_snapshot_summary(terminalreporter) -> None:
                                     f"{restore['seconds']} ({restore['phases']})")
 
 
+def fastsnap_argv_summary(terminalreporter) -> None:
+    """What tests/test_fastsnap_penguin.py measured, boot by boot: when the guest
+    program was ready, the take, the cycles, the whole run (each boot serves every test
+    of its architecture, so the tests' own durations say little)."""
+    rows = recorded(terminalreporter, "fastsnap_argv")
+    if not rows:
+        return
+    terminalreporter.section("fast snapshots on Penguin's command line: seconds")
+    for row in sorted(rows, key=lambda r: (r["boot"], r["phase"])):
+        extra = f", RSS +{row['rss_growth_kib']} KiB" if "rss_growth_kib" in row else ""
+        terminalreporter.write_line(f"{row['boot']:<26} {row['phase']:<10} "
+                                    f"{row['seconds']:>8}{extra}")
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """Print what tests/test_portable.py measured (the Pythons the env modules import
     into), the vsock snapshot times and the smoke boots' table (tests/test_smoke.py
@@ -100,6 +114,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
         for line in portable:
             terminalreporter.write_line(line)
     vsock_snapshot_summary(terminalreporter)
+    fastsnap_argv_summary(terminalreporter)
     rows = recorded(terminalreporter, "smoke_boot")
     if not rows:
         return

@@ -115,14 +115,15 @@ def is_malta(arch: SmokeArch) -> bool:
     return arch.machine[:2] == MALTA[:2]
 
 
-def machine(arch: SmokeArch) -> list[str]:
-    """-M and -cpu as Penguin gives them (malta's RAM from mem0), without -m."""
+def machine(arch: SmokeArch, vpn: bool = True) -> list[str]:
+    """-M and -cpu as Penguin gives them (malta's RAM from the VPN's mem0), without
+    -m."""
     out, args = [], list(arch.machine)
     while args:
         opt, value = args.pop(0), args.pop(0)
         if opt == "-m":
             continue
-        if opt == "-M" and is_malta(arch):
+        if opt == "-M" and is_malta(arch) and vpn:
             value = "malta,memory-backend=mem0"
         elif opt == "-M" and value == "virt" and arch.name in ("armel", "aarch64"):
             value = "virt,highmem=off,highmem-ecam=off,highmem-mmio=off"
@@ -130,9 +131,10 @@ def machine(arch: SmokeArch) -> list[str]:
     return out
 
 
-def root_drive(arch: SmokeArch, where: Where) -> list[str]:
-    """Penguin's three shapes of the root drive (qcow2, cache=unsafe, snapshot=on)."""
-    drive = f"file={where.qcow2},id=hd0,cache=unsafe,snapshot=on"
+def root_drive(arch: SmokeArch, where: Where, snapshot: bool = True) -> list[str]:
+    """Penguin's three shapes of the root drive (qcow2, cache=unsafe, snapshot=on unless
+    the run takes snapshots or is not immutable)."""
+    drive = f"file={where.qcow2},id=hd0,cache=unsafe" + (",snapshot=on" if snapshot else "")
     if arch.name in ("armel", "aarch64"):
         return ["-device", "virtio-blk-device,drive=hd0", "-drive", f"{drive},if=none"]
     if is_malta(arch):
@@ -147,30 +149,38 @@ def cmdline(arch: SmokeArch) -> str:
     return f"{arch.cmdline()} root=/dev/vda {PENGUIN_WORDS} {env}"
 
 
-def penguin_argv(arch: SmokeArch, where: Where) -> list[str]:
-    """The console variant of Penguin's command line for arch."""
+def penguin_argv(arch: SmokeArch, where: Where, snapshot: bool = True,
+                 external_net: bool = True, vpn: bool = True) -> list[str]:
+    """The console variant of Penguin's command line for arch; snapshot: the root
+    drive's snapshot=on; external_net: the optional external network (with its packet
+    dump); vpn: the VPN's shared guest RAM and vhost-user-vsock-pci (on by default in
+    Penguin; its fast-snapshot lane runs without it)."""
     mem = memory_mib(arch)
     share = where.workdir / "shared"
     share.mkdir(exist_ok=True)
     argv = ["-m", str(mem), "-L", f"{where.prefix / 'share' / 'qemu'}/",
-            *machine(arch), "-kernel", str(where.kernel), "-initrd", str(where.initrd),
-            "-append", cmdline(arch), *root_drive(arch, where), "-no-reboot",
+            *machine(arch, vpn), "-kernel", str(where.kernel), "-initrd", str(where.initrd),
+            "-append", cmdline(arch), *root_drive(arch, where, snapshot), "-no-reboot",
             "-rtc", f"base={RTC_BASE}"]
     if arch.name == "loongarch64":
         argv += ["-bios", str(where.prefix / "share" / "qemu" / "edk2-loongarch64-code.fd")]
-    argv += ["-netdev", "user,id=user.0", "-device", "virtio-net,netdev=user.0",
-             "-netdev", "user,id=ext", "-device", f"virtio-net-pci,netdev=ext,mac={MAC}",
-             "-object", f"filter-dump,id=fext,netdev=ext,file={where.workdir / 'ext.pcap'}",
-             "-serial", f"file:{where.console}", "-monitor", "null", "-display", "none",
+    argv += ["-netdev", "user,id=user.0", "-device", "virtio-net,netdev=user.0"]
+    if external_net:
+        argv += ["-netdev", "user,id=ext",
+                 "-device", f"virtio-net-pci,netdev=ext,mac={MAC}",
+                 "-object", f"filter-dump,id=fext,netdev=ext,"
+                            f"file={where.workdir / 'ext.pcap'}"]
+    argv += ["-serial", f"file:{where.console}", "-monitor", "null", "-display", "none",
              "-serial", f"telnet:127.0.0.1:{where.telnet_port},server,nowait",
              "-virtfs", f"local,path={share},mount_tag=igloo_shared_dir,"
-                        "security_model=mapped-xattr",
-             "-object", f"memory-backend-file,id=mem0,mem-path={where.workdir / 'mem0'},"
-                        f"size={mem}M,share=on",
-             "-chardev", f"socket,id=char0,path={where.vsock_socket}",
-             "-device", "vhost-user-vsock-pci,chardev=char0"]
-    if not is_malta(arch):
-        argv += ["-numa", "node,memdev=mem0"]
+                        "security_model=mapped-xattr"]
+    if vpn:
+        argv += ["-object", "memory-backend-file,id=mem0,"
+                            f"mem-path={where.workdir / 'mem0'},size={mem}M,share=on",
+                 "-chardev", f"socket,id=char0,path={where.vsock_socket}",
+                 "-device", "vhost-user-vsock-pci,chardev=char0"]
+        if not is_malta(arch):
+            argv += ["-numa", "node,memdev=mem0"]
     argv += ["-smp", "1" if is_malta(arch) else "2",
              "-qmp", f"unix:{where.qmp_socket},server,nowait"]
     return argv

@@ -12,7 +12,7 @@ import pytest
 
 from smoke import initramfs
 from smoke.kernel import KernelError
-from smoke.kernel_modules import ModuleCollector, depends
+from smoke.kernel_modules import PENGUIN_DEVICE_MODULES, ModuleCollector, depends
 from test_smoke_tools import newc_entries
 from vsock.backend import vsock_argv
 
@@ -74,10 +74,31 @@ def test_a_missing_dependency_is_named():
 
 def test_other_members_are_not_wanted():
     c = ModuleCollector()
-    assert not c.wants(f"{MODDIR}/drivers/net/virtio_net.ko")
+    assert not c.wants(f"{MODDIR}/drivers/net/dummy.ko")
+    assert not c.wants(f"{MODDIR}/drivers/block/loop.ko")
+    assert not c.wants(f"{MODDIR}/net/core/pktgen.ko")
     assert not c.wants("boot/vmlinuz-6.1.0-50-test")
     assert c.wants(f"usr/{MODDIR}/net/vmw_vsock/vsock.ko.zst")
     assert depends(fake_ko("vsock", "")) == []
+
+
+def test_penguin_device_modules_load_after_what_they_depend_on():
+    """virtio-blk, virtio-net with its failover modules, and virtio-mmio besides the
+    vsock set (tests/smoke/fastsnap-penguin.c loads them)."""
+    c = collector([], {**X86_LIKE, "virtio_mmio": "virtio,virtio_ring"})
+    devices = {"drivers/block/virtio_blk": "virtio,virtio_ring",
+               "drivers/net/virtio_net": "net_failover,virtio,virtio_ring",
+               "drivers/net/net_failover": "failover", "net/core/failover": ""}
+    for path, deps in devices.items():
+        name = path.rsplit("/", 1)[1]
+        member = f"{MODDIR}/{path}.ko.xz"
+        assert c.wants(member), member
+        c.take(member, lzma.compress(fake_ko(name, deps)))
+    order = [name for name, _ in c.resolve(PENGUIN_DEVICE_MODULES)]
+    assert order == ["virtio_pci_modern_dev", "virtio_ring", "virtio", "virtio_pci",
+                     "virtio_mmio", "virtio_blk", "failover", "net_failover", "virtio_net",
+                     "vsock", "vmw_vsock_virtio_transport_common",
+                     "vmw_vsock_virtio_transport"]
 
 
 def test_initramfs_carries_extra_files_in_their_folders(tmp_path):

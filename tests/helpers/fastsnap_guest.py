@@ -3,6 +3,7 @@
 usage: fastsnap_guest.py SPEC-JSON
 SPEC: {"library", "name", "result", "args": [qemu args],
        "scenario": "exact" | "cycles" | "errors" | "drive", "cycles": N (cycles only),
+       "keep": true (drive only: the VM ends with the snapshot, not dropped),
        "event_driven": [GDB numbers a running guest's reports may differ in]}
 
 "exact": scheduled from the guest's hypercalls, take at point 1, restore twice (at point
@@ -32,15 +33,14 @@ from typing import Any, Callable
 import cffi
 
 from penguin_qemu import Hypercall, Qemu
-from penguin_qemu.qemu import REG_BUFFER_MAX, QemuError
+from guest_registers import GuestRegisters
+from penguin_qemu.qemu import QemuError
 from penguin_qemu.runtime import FastSnapshotResult
 
 NR_FS_POINT, NR_FS_REPORT = 0x50454E40, 0x50454E41
 WAIT = 60.0
-CLOCK_WAIT = 0.02         # s a vCPU stands still to tell clocks from registers
 TAKE_EVERY = 100          # cycles: one in TAKE_EVERY also takes and drops a snapshot
 RSS_EVERY = 100           # cycles between two samples of the process's RSS
-REG_SCAN_GAP = 256        # GDB numbers past the last readable one before the scan stops
 
 
 def rss_kib() -> int:
@@ -63,10 +63,9 @@ class GuestHost:
         self.dones: queue.Queue[FastSnapshotResult] = queue.Queue()
         self.layout: dict | None = None
         self.finished = threading.Event()   # the control thread is done: points go on
-        self.regnums: list[int] | None = None
+        self.registers = GuestRegisters(qemu)
         self.clock_regs: list[int] | None = None   # registers that count time alone
         self.event_driven: list[int] = []           # set by events, not the program
-        self.reg_buf = qemu.ffi.new("uint8_t[]", REG_BUFFER_MAX)
         # QMP's stop and cont, to read a paused VM's state as a debugger would.
         self.qmp_ffi = cffi.FFI()
         self.qmp_ffi.cdef("void qmp_stop(void *errp); void qmp_cont(void *errp);")
@@ -99,8 +98,7 @@ class GuestHost:
     def on_report(self, call: Hypercall) -> int:
         i, slot, dev = call.args[0], call.args[1], call.args[2]
         if self.clock_regs is None:
-            self.read_registers(call.cpu)
-            self.clock_regs = self.find_clocks(call.cpu)
+            self.clock_regs = self.registers.find_clocks(call.cpu)
         layout = self.layout
         words = call.read_memory(layout["buf"], layout["buf_len"])
         pattern = ((i & 0xFFFFFFFF).to_bytes(4, self.qemu.byteorder)
@@ -120,30 +118,8 @@ class GuestHost:
 
     # -- state ---------------------------------------------------------------------
 
-    def read_register(self, cpu, regnum: int) -> bytes | None:
-        n = self.qemu.lib.penguin_read_guest_reg(cpu, regnum, self.reg_buf, REG_BUFFER_MAX)
-        return self.qemu.ffi.buffer(self.reg_buf, n)[:] if n > 0 else None
-
     def read_registers(self, cpu) -> dict[int, str]:
-        """Every register GDB numbers (found once: numbers are dense, the scan goes
-        REG_SCAN_GAP past the last readable one), as hex."""
-        if self.regnums is None:
-            found, regnum = [], 0
-            self.qemu.lib.penguin_set_error_printing(False)   # the misses are expected
-            while not found or regnum <= found[-1] + REG_SCAN_GAP:
-                if self.read_register(cpu, regnum) is not None:
-                    found.append(regnum)
-                regnum += 1
-            self.qemu.lib.penguin_set_error_printing(True)
-            self.regnums = found
-        return {n: (self.read_register(cpu, n) or b"").hex() for n in self.regnums}
-
-    def find_clocks(self, cpu) -> list[int]:
-        """Registers that change while the vCPU stands still in a hypercall (the VM
-        running): time bases and cycle counters, which follow the virtual clock."""
-        first = {n: self.read_register(cpu, n) for n in self.regnums}
-        time.sleep(CLOCK_WAIT)
-        return [n for n in self.regnums if self.read_register(cpu, n) != first[n]]
+        return self.registers.read(cpu)
 
     def memory_digest(self) -> str:
         cpu = self.qemu.lib.qemu_get_cpu(0)
@@ -405,11 +381,12 @@ def pattern_at(host: GuestHost, offset: int, length: int, pattern: int) -> bool:
     return ret >= 0 and bytes(host.qmp_ffi.buffer(buf)) == bytes([pattern]) * length
 
 
-def drive(host: GuestHost, qemu: Qemu) -> dict:
+def drive(host: GuestHost, qemu: Qemu, keep: bool = False) -> dict:
     """A writable drive d0 behind the overlay (the guest spinning at point 1 meanwhile,
     as in errors()): pattern 0x11 before the take, 0x22 after it, restored to 0x11;
     0x33 after the restore stays once the last snapshot is dropped (written down to the
-    image). Read-only drives: take and drop only."""
+    image). Read-only drives: take and drop only. keep: no drop, the VM ends with the
+    snapshot (as a Penguin run may end)."""
     host.point(1, "wait")
     out: dict = {}
     with qemu.bql():
@@ -426,7 +403,7 @@ def drive(host: GuestHost, qemu: Qemu) -> dict:
                 qemu.fast_snapshots.restore(handle)
             out["cycles_restored"] = pattern_at(host, 0, 65536, 0x11)
             write_drive(host, 61440, 4096, 0x33)
-        if out["take"][0] > 0:
+        if out["take"][0] > 0 and not keep:
             out["drop"] = attempt(qemu, lambda: qemu.fast_snapshots.drop(out["take"][0]))
             out["kept_after_drop"] = pattern_at(host, 61440, 4096, 0x33)
         host.release()
@@ -451,7 +428,7 @@ def main() -> int:
             elif spec["scenario"] == "errors":
                 result.update(errors(host, qemu))
             elif spec["scenario"] == "drive":
-                result.update(drive(host, qemu))
+                result.update(drive(host, qemu, spec.get("keep", False)))
             else:
                 result.update(cycles(host, qemu, spec["cycles"]))
         except BaseException:  # noqa: BLE001 - reported to the test
@@ -466,7 +443,7 @@ def main() -> int:
         qemu.run(spec["args"])
     except BaseException:  # noqa: BLE001 - reported to the test
         result.setdefault("error", traceback.format_exc())
-    result["regnums"] = host.regnums
+    result["regnums"] = host.registers.regnums
     result["clock_regs"] = host.clock_regs
     with open(spec["result"], "w") as f:
         json.dump(result, f)

@@ -14,6 +14,8 @@ Then it runs the steps in order:
   {"save": NAME, "from": "hypercall"}  penguin_schedule_snapshot from inside the guest's
                                        next hypercall, waiting for its completion
   {"qmp": [command, ...]}              over the -qmp unix socket "qmp_socket"
+  {"fast": "take"}                     penguin_fast_snapshot_take from a thread holding
+                                       the BQL (its handle, or the errno and reason)
   {"rounds": N}                        N more echo rounds
   {"asks": N}                          wait until the guest asked N more questions
   {"backend": "kill" | "stop"}         end this process's backend: SIGKILL (a crash) or
@@ -129,6 +131,16 @@ class Backends:
                 "reason": f"no vring_start for both rings in {timeout} s"}
 
 
+def fast_snapshot(qemu: Qemu, step: dict) -> dict:
+    """A fast snapshot taken from a thread holding the BQL, as Penguin's main loop calls
+    it."""
+    try:
+        with qemu.bql():
+            return {**step, "ok": True, "handle": qemu.fast_snapshots.take()}
+    except QemuError as e:
+        return {**step, "ok": False, "reason": str(e)}
+
+
 def refuse_handshakes(path: Path, seconds: float) -> int:
     """Listen on path for seconds, closing each connection as soon as it is made;
     how many there were."""
@@ -219,6 +231,8 @@ def main() -> int:
             return wait_asks(link, step["asks"], spec["timeout"]), rounds
         if "qmp" in step:
             return {"qmp": qmp_exchange(spec["qmp_socket"], step["qmp"])}, rounds
+        if "fast" in step:
+            return fast_snapshot(qemu, step), rounds
         link.request_rounds(step["rounds"])
         rounds += step["rounds"]
         return {"rounds": step["rounds"], "ok": wait_rounds(rounds)}, rounds

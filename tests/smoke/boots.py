@@ -83,11 +83,23 @@ class SmokeArch:
 
     def build_libc_stage(self, include_dir: Path) -> Path:
         """Compile libc_stage.c into a static glibc program; cached by content."""
-        out = OUT_DIR / f"libc-stage-{self.name}"
+        return self.build_glibc_program(include_dir, "libc_stage.c", "libc-stage", ["-lm"])
+
+    def build_fastsnap_program(self, include_dir: Path) -> Path:
+        """Compile fastsnap-penguin.c (tests/test_fastsnap_penguin.py's guest program)
+        into a static glibc program; cached by content."""
+        return self.build_glibc_program(include_dir, "fastsnap-penguin.c",
+                                        "fastsnap-penguin", headers=["fastsnap-penguin.h"])
+
+    def build_glibc_program(self, include_dir: Path, source: str, stem: str,
+                            libs: list[str] = (), headers: list[str] = ()) -> Path:
+        """Compile source (and its headers) into the static glibc program
+        OUT_DIR/<stem>-<arch>; cached by content."""
+        out = OUT_DIR / f"{stem}-{self.name}"
         cmd = [*self.cc, *LIBC_CFLAGS, f"-I{include_dir}", "-o", str(out),
-               str(HERE / "libc_stage.c"), "-lm"]
-        return compile_cached(cmd, out, include_dir, ["libc_stage.c"],
-                              f"the {self.name} glibc stage (static glibc from the "
+               str(HERE / source), *libs]
+        return compile_cached(cmd, out, include_dir, [source, *headers],
+                              f"the {self.name} {stem} program (static glibc from the "
                               f"Debian package {self.libc})")
 
 

@@ -5,9 +5,10 @@ Each architecture's kernel comes from a Debian kernel metapackage of one suite. 
 under CACHE/apt (its own sources.list, lists, archive cache and empty dpkg status,
 selected with APT_CONFIG): nothing under /etc/apt or dpkg's database changes, and
 nothing is installed. Only the kernel file is unpacked, into CACHE/debian/ARCH/, with
-the modules a vsock guest loads under CACHE/debian/ARCH/modules/ (kernel_modules.py),
-next to a kernel.json naming the package and version it came from and the modules in
-load order. While that is present the network is not touched.
+the modules a vsock guest loads under CACHE/debian/ARCH/modules/ and those a guest with
+Penguin's devices loads under CACHE/debian/ARCH/device-modules/ (kernel_modules.py),
+next to a kernel.json naming the package and version it came from and both module lists
+in load order. While that is present the network is not touched.
 
     fetch("mipsel", cache) -> Kernel("mipsel", CACHE/debian/mipsel/vmlinuz-..., "...")
 """
@@ -33,7 +34,7 @@ from types import MappingProxyType
 from typing import Iterator, Mapping
 
 from smoke.kernel import Kernel, KernelError
-from smoke.kernel_modules import ModuleCollector
+from smoke.kernel_modules import PENGUIN_DEVICE_MODULES, VSOCK_MODULES, ModuleCollector
 
 ARCHES = ("aarch64", "armel", "loongarch64", "mips64el", "mipsel", "powerpc64el", "riscv64",
           "x86_64")
@@ -72,7 +73,9 @@ KERNEL_MEMBER = re.compile(r"(boot/vmlinu[xz]-[^/]+|usr/lib/modules/[^/]+/vmlinu
 # linux-image-VER-loong64 -> linux-binary-VER-loong64 is the longest chain today.
 MAX_DEPTH = 4
 RECORD = "kernel.json"
-MODULES = "modules"
+# The module sets: the record's key and folder, and what a guest of that kind needs.
+MODULE_SETS = {"modules": ("modules", VSOCK_MODULES),
+               "device_modules": ("device-modules", PENGUIN_DEVICE_MODULES)}
 
 
 def log(message: str) -> None:
@@ -105,11 +108,12 @@ def cached(arch: str, source: Source, dest: Path) -> Kernel | None:
     try:
         record = json.loads((dest / RECORD).read_text())
         path = dest / record["file"]
-        # A record without "modules" predates them: fetch again to have them.
-        modules = tuple(dest / MODULES / m for m in record["modules"])
+        # A record without a module set predates it: fetch again to have it.
+        sets = {key: tuple(dest / folder / m for m in record[key])
+                for key, (folder, _) in MODULE_SETS.items()}
         if record["source"] == asdict(source) and path.is_file() \
-                and all(m.is_file() for m in modules):
-            return Kernel(arch, path, origin(record), modules)
+                and all(m.is_file() for files in sets.values() for m in files):
+            return Kernel(arch, path, origin(record), **sets)
     except (OSError, ValueError, KeyError, TypeError):
         pass   # missing or unreadable: fetch again
     return None
@@ -421,34 +425,44 @@ def kernel_name(member: str) -> str:
 
 def install(arch: str, source: Source, package: Package, tmp: Path, dest: Path,
             modules: ModuleCollector) -> Kernel:
-    """Move the unpacked kernel and its vsock modules into place and record where they
+    """Move the unpacked kernel and its module sets into place and record where they
     came from."""
     name = tmp.name.removeprefix(".").removesuffix(".tmp")
-    try:
-        to_load, missing = modules.resolve(), None
-    except KernelError as e:
-        # The smoke boot needs no modules: only the vsock guests fail, saying this.
-        to_load, missing = [], f"{package.name}: {e}"
-        log(f"extract: no vsock modules: {missing}")
-    for old in dest.iterdir():   # an older kernel, or what a failed attempt left behind
-        if old.name == MODULES:
-            shutil.rmtree(old)
-        elif old.name not in (tmp.name, RECORD):
-            old.unlink()
-    (dest / MODULES).mkdir()
-    files = []
-    for index, (module, ko) in enumerate(to_load):
-        files.append(f"{index:02d}-{module}.ko")
-        (dest / MODULES / files[-1]).write_bytes(ko)
-    if to_load:
-        log(f"extract: vsock modules {', '.join(m for m, _ in to_load)}")
-    os.replace(tmp, dest / name)
+    # Everything is made beside what is there and moved over it, so that a process still
+    # using the previous kernel (another checkout's tests) finds whole files throughout.
     record = {"source": asdict(source), "package": package.name, "version": package.version,
-              "file": name, "size": (dest / name).stat().st_size, "modules": files,
-              **({"modules_missing": missing} if missing else {})}
+              "file": name, "size": tmp.stat().st_size}
+    sets, made = {}, {}
+    for key, (folder, wanted) in MODULE_SETS.items():
+        try:
+            to_load = modules.resolve(wanted)
+        except KernelError as e:
+            # The smoke boot needs no modules: only the guests that do fail, saying this.
+            to_load, record[f"{key}_missing"] = [], f"{package.name}: {e}"
+            log(f"extract: no {folder}: {record[f'{key}_missing']}")
+        made[folder] = dest / f".{folder}.tmp"
+        shutil.rmtree(made[folder], ignore_errors=True)
+        made[folder].mkdir()
+        record[key] = [f"{index:02d}-{module}.ko" for index, (module, _) in
+                       enumerate(to_load)]
+        for file, (_, ko) in zip(record[key], to_load):
+            (made[folder] / file).write_bytes(ko)
+        if to_load:
+            log(f"extract: {folder} {', '.join(m for m, _ in to_load)}")
+        sets[key] = tuple(dest / folder / f for f in record[key])
+    os.replace(tmp, dest / name)
+    for folder, new in made.items():
+        old = dest / f".{folder}.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if (dest / folder).exists():
+            os.replace(dest / folder, old)
+        os.replace(new, dest / folder)
+        shutil.rmtree(old, ignore_errors=True)
+    for old in dest.iterdir():   # an older kernel, or what a failed attempt left behind
+        if old.is_file() and old.name not in (name, RECORD):
+            old.unlink()
     write_atomic(dest / RECORD, (json.dumps(record, indent=2) + "\n").encode())
-    return Kernel(arch, dest / name, origin(record),
-                  tuple(dest / MODULES / f for f in files))
+    return Kernel(arch, dest / name, origin(record), **sets)
 
 
 # -- EFI zboot -----------------------------------------------------------------------------

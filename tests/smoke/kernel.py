@@ -21,3 +21,5 @@ class Kernel:
     origin: str      # where it came from: package and version, or source and config
     # What a vsock guest loads, in order (empty: vsock is built in, or not there at all).
     modules: tuple[Path, ...] = ()
+    # What a guest with Penguin's devices (virtio-blk, virtio-net, vsock) loads, in order.
+    device_modules: tuple[Path, ...] = ()

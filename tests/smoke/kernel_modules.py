@@ -1,4 +1,5 @@
-"""The loadable modules a smoke-boot guest needs for vsock, taken from a Debian kernel .deb.
+"""The loadable modules a smoke-boot guest needs, taken from a Debian kernel .deb: for
+vsock, and for Penguin's devices.
 
 Debian builds the virtio vsock transport as modules (vsock.ko,
 vmw_vsock_virtio_transport_common.ko, vmw_vsock_virtio_transport.ko), and on some
@@ -9,6 +10,10 @@ modules.builtin; resolve() then gives the modules to load, dependencies first (f
 module's own `depends=` modinfo line, as depmod would), leaving out what is built in.
 The smoke init program loads them in that order with finit_module
 (tests/smoke/vsock-echo.c).
+
+A guest with Penguin's devices (tests/smoke/fastsnap-penguin.c) needs more: its root drive
+(virtio-blk, behind virtio-mmio on arm's virt), its network (virtio-net, which needs the
+failover modules) and vsock: PENGUIN_DEVICE_MODULES.
 """
 
 from __future__ import annotations
@@ -24,11 +29,16 @@ from smoke.kernel import KernelError
 # What the guest must end up with: the virtio PCI transport (vhost-user-vsock-pci is a
 # PCI device) and the virtio vsock transport, each with what it depends on.
 VSOCK_MODULES = ("virtio_pci", "vmw_vsock_virtio_transport")
+PENGUIN_DEVICE_MODULES = ("virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net",
+                          "vmw_vsock_virtio_transport")
 
-# Candidates: everything under drivers/virtio and net/vmw_vsock (deps stay within those on
-# every Debian kernel), plain or compressed as newer suites ship them, and modules.builtin.
-MEMBER = re.compile(r"(?:usr/)?lib/modules/[^/]+/(?:kernel/(?:drivers/virtio|net/vmw_vsock)"
-                    r"/[^/]+\.ko(?:\.xz|\.zst)?|modules\.builtin)")
+# Candidates: everything under drivers/virtio and net/vmw_vsock, virtio-blk, virtio-net
+# and the failover modules virtio-net depends on (deps stay within those on every Debian
+# kernel), plain or compressed as newer suites ship them, and modules.builtin.
+MEMBER = re.compile(r"(?:usr/)?lib/modules/[^/]+/(?:kernel/(?:"
+                    r"(?:drivers/virtio|net/vmw_vsock)/[^/]+|drivers/block/virtio_blk"
+                    r"|drivers/net/(?:virtio_net|net_failover)|net/core/failover)"
+                    r"\.ko(?:\.xz|\.zst)?|modules\.builtin)")
 
 
 def module_name(path: str) -> str:
@@ -94,5 +104,5 @@ class ModuleCollector:
             order.append((name, ko))
 
         for name in wanted:
-            visit(name, "the vsock guest")
+            visit(name, "the guest")
         return order
