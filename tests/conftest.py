@@ -91,7 +91,7 @@ def vsock_snapshot_summary(terminalreporter) -> None:
 
 
 def fastsnap_argv_summary(terminalreporter) -> None:
-    """What tests/test_fastsnap_penguin.py measured, boot by boot: when the guest
+    """What tests/test_fastsnap_argv.py measured, boot by boot: when the guest
     program was ready, the take, the cycles, the whole run (each boot serves every test
     of its architecture, so the tests' own durations say little)."""
     rows = recorded(terminalreporter, "fastsnap_argv")

@@ -347,7 +347,7 @@ def test_ram_and_registers_equal_the_take(booted, name):
         f"{[(n, before['regs'][str(n)], first['regs'][str(n)]) for n in diff]}"
 
 
-# Engine bug (issue 23): slirp keeps the connections the guest opened after the take.
+# Known limit (issue 23): slirp keeps the connections the guest opened after the take.
 # After the restore the guest's TCP stack (in restored RAM) picks the same local port
 # for its next connection to the same listener, and slirp, which still has that
 # connection established, never answers the new SYN: connect() times out. Seen on every
@@ -374,17 +374,17 @@ def test_tcp_connects_again_after_the_restore(booted, name):
         seen["tcp_connections"]
 
 
-# Engine bug (issue 23): a take turns QEMU's global dirty logging on, and the VM's
-# restart after the take's vm_stop starts the vhost-user vsock device with
-# VHOST_F_LOG_ALL and sends VHOST_USER_SET_LOG_BASE, which a backend without
-# LOG_SHMFD (vhost-device-vsock, the tests' backend) does not support: the backend
-# fails and the guest has no vsock from the take on
-# (test_vsock_echoes_after_a_take reproduces it in the smallest setting).
-VSOCK_AFTER_TAKE = "issue 23: the take restarts vhost-user-vsock with dirty logging " \
-                   "(SET_LOG_BASE), which the backend refuses"
+# Known limit (issue 23): the vsock backend keeps the connection the guest opened after
+# the take. After the restore the guest (its vsock state in restored RAM, reset by the
+# transport-reset event) binds the same local port for its next connection, and the
+# backend, which still has that connection, answers the request with a reset:
+# connect() fails once with ECONNRESET. -loadvm does not meet this because Penguin
+# restores into a new process with a new backend.
+VSOCK_AFTER_RESTORE = "issue 23: the vsock backend keeps the guest's post-take " \
+                      "connection; the same port's new request is reset"
 
 
-@pytest.mark.xfail(reason=VSOCK_AFTER_TAKE, strict=True)
+@pytest.mark.xfail(reason=VSOCK_AFTER_RESTORE, strict=True)
 @pytest.mark.parametrize("name", [n for n, c in BOOTS.items() if c.vpn])
 def test_vsock_connects_again_after_the_restore(booted, name):
     """A vsock connection to the backend, open at the restore, is the guest's past: it
@@ -403,14 +403,6 @@ def test_vsock_connects_again_after_the_restore(booted, name):
     assert b.backend_status == 0, f"{name}: backend status {b.backend_status}"
 
 
-# Engine bug (issue 23): a process whose VM ends while a fast snapshot holds a drive
-# overlay aborts in qemu_cleanup (block.c bdrv_close_all: Assertion
-# `QTAILQ_EMPTY(&all_bdrv_states)'): the snapshot's reference keeps the overlay node.
-# test_exit_with_a_snapshot_of_a_writable_drive reproduces it in the smallest setting.
-EXIT_WITH_OVERLAY = "issue 23: qemu_cleanup aborts while a snapshot holds a drive overlay"
-
-
-@pytest.mark.xfail(reason=EXIT_WITH_OVERLAY, strict=True)
 @pytest.mark.parametrize("name", BOOTS)
 def test_the_process_ends_cleanly(booted, name):
     """The VM stops with the snapshot still there, as a Penguin run may end: qemu_run
@@ -481,7 +473,6 @@ def test_a_thousand_restores_with_a_drive_write_each(booted, record_property):
 
 # -- the engine bugs above, each in its smallest setting ---------------------------------
 
-@pytest.mark.xfail(reason=VSOCK_AFTER_TAKE, strict=True)
 def test_vsock_echoes_after_a_take(release_prefix, tmp_path):
     """tests/test_vsock.py's guest on x86_64 with Penguin's VPN options only: it echoes
     once, a fast snapshot is taken from a thread holding the BQL (as Penguin's main loop
@@ -501,7 +492,6 @@ def test_vsock_echoes_after_a_take(release_prefix, tmp_path):
         check_echoes(arch.name, seen, backend, 2)
 
 
-@pytest.mark.xfail(reason=EXIT_WITH_OVERLAY, strict=True)
 def test_exit_with_a_snapshot_of_a_writable_drive(stage, tmp_path):
     """The bare-metal aarch64 fast-snapshot guest with one writable qcow2 drive: written
     before the take, a take, a write, a restore, and the VM ends with the snapshot kept.
