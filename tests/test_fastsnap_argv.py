@@ -267,9 +267,9 @@ def test_the_guest_runs_on_penguins_devices(booted, name, record_property):
     print(f"{name} ({b.config}): the guest program was ready {seen['ready_seconds']} s "
           f"after qemu_init was called; the whole run took {b.seconds:.1f} s")
     record_property("fastsnap_argv", {"boot": name, "phase": "ready",
-                                         "seconds": seen["ready_seconds"]})
+                                      "seconds": seen["ready_seconds"]})
     record_property("fastsnap_argv", {"boot": name, "phase": "whole run",
-                                         "seconds": round(b.seconds, 1)})
+                                      "seconds": round(b.seconds, 1)})
 
 
 @pytest.mark.parametrize("name", BOOTS)
@@ -281,7 +281,7 @@ def test_take_scheduled_from_a_hypercall_after_init(booted, name, record_propert
     print(f"{name}: take {take['seconds'] * 1e3:.1f} ms from the guest's hypercall to "
           f"its completion; RSS {rss[0]} -> {rss[1]} KiB")
     record_property("fastsnap_argv", {"boot": name, "phase": "take",
-                                         "seconds": take["seconds"],
+                                      "seconds": take["seconds"],
                                          "rss_growth_kib": rss[1] - rss[0]})
 
 
@@ -468,7 +468,7 @@ def test_a_thousand_restores_with_a_drive_write_each(booted, record_property):
           f"completion: median {times[len(times) // 2] * 1e3:.2f} ms, slowest "
           f"{times[-1] * 1e3:.1f} ms")
     record_property("fastsnap_argv", {"boot": CYCLES_BOOT, "phase": "cycles",
-                                         "seconds": round(sum(times), 1)})
+                                      "seconds": round(sum(times), 1)})
 
 
 # -- the engine bugs above, each in its smallest setting ---------------------------------
@@ -568,7 +568,7 @@ def test_take_of_a_1_gib_guest_copies_nothing_up_front(release_prefix, tmp_path,
           f"growth {growth_mib:.1f} MiB; restore ms by bytes dirtied {restores}; the "
           f"process {seconds:.1f} s")
     record_property("fastsnap_argv", {"boot": f"{TAKE_ARCH} 1 GiB bare metal",
-                                         "phase": "take", "seconds": take_ms / 1e3,
+                                      "phase": "take", "seconds": take_ms / 1e3,
                                          "rss_growth_kib": result["rss_kib"]})
     assert growth_mib < TAKE_GUEST_MIB / 4, \
         f"the take grew the RSS by {growth_mib:.0f} MiB of a {TAKE_GUEST_MIB} MiB guest"
