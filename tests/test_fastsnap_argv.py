@@ -282,7 +282,7 @@ def test_take_scheduled_from_a_hypercall_after_init(booted, name, record_propert
           f"its completion; RSS {rss[0]} -> {rss[1]} KiB")
     record_property("fastsnap_argv", {"boot": name, "phase": "take",
                                       "seconds": take["seconds"],
-                                         "rss_growth_kib": rss[1] - rss[0]})
+                                      "rss_growth_kib": rss[1] - rss[0]})
 
 
 @pytest.mark.parametrize("name", BOOTS)
@@ -569,6 +569,6 @@ def test_take_of_a_1_gib_guest_copies_nothing_up_front(release_prefix, tmp_path,
           f"process {seconds:.1f} s")
     record_property("fastsnap_argv", {"boot": f"{TAKE_ARCH} 1 GiB bare metal",
                                       "phase": "take", "seconds": take_ms / 1e3,
-                                         "rss_growth_kib": result["rss_kib"]})
+                                      "rss_growth_kib": result["rss_kib"]})
     assert growth_mib < TAKE_GUEST_MIB / 4, \
         f"the take grew the RSS by {growth_mib:.0f} MiB of a {TAKE_GUEST_MIB} MiB guest"
