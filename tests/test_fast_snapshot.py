@@ -40,13 +40,15 @@ def dev(i: int) -> int:
 
 
 def run_guest(guest: Guest, boot: Boot, workdir: Path, scenario: str, cycles: int = 0,
-              timeout: float = 120, extra: tuple[str, ...] = ()) -> dict:
+              timeout: float = 120, extra: tuple[str, ...] = (),
+              spec_extra: dict | None = None) -> dict:
     console, result_file = workdir / "console.txt", workdir / "result.json"
     spec = {"library": str(stage_lib(boot.target)), "name": boot.target,
             "result": str(result_file), "scenario": scenario, "cycles": cycles,
             "event_driven": EVENT_DRIVEN.get(guest.source, []),
             "args": [*boot.machine, *extra, guest.load, str(guest.build()), "-nodefaults",
-                     "-display", "none", "-monitor", "none", "-serial", f"file:{console}"]}
+                     "-display", "none", "-monitor", "none", "-serial", f"file:{console}"],
+            **(spec_extra or {})}
     proc = run_helper("fastsnap_guest.py", json.dumps(spec), timeout=timeout)
     assert proc.returncode == 0 and result_file.exists(), (
         f"rc={proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -305,3 +307,58 @@ def test_a_writable_drive_is_restored(stage, tmp_path, shape):
         assert image == bytes(65536), "snapshot=on wrote the image"
     else:
         assert image == b"\x11" * 61440 + b"\x33" * 4096
+
+
+# -- hostile use -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("guest,boot", CASES,
+                         ids=[b.target if len(g.boots) == 1 else f"{g.name}-on-{b.target}"
+                              for g, b in CASES])
+def test_hostile_restores_leave_a_sane_guest(stage, guest, boot, tmp_path):
+    """A take and two restores while the VM is paused (QMP stop), then cont; then three
+    threads restoring in a loop while the guest schedules a restore at every point:
+    each call answers 0 or -EBUSY (the machinery is busy while another restore
+    pauses the vCPUs), scheduled ones 0, and the guest afterwards reports the take's
+    point with its slot, device value and RAM."""
+    out = run_guest(guest, boot, tmp_path, "hostile")
+    assert out["report"]["i"] == 1 and out["report"]["buf_ok"], out["report"]
+    answers = {int(k): v for k, v in out["answers"].items()}
+    assert set(answers) <= {0, EBUSY} and answers.get(0, 0) > 0, answers
+    assert out["scheduled"] in ([], [0]), out["scheduled"]
+    final = out["final"]
+    assert (final["slot"], final["dev"], final["buf_ok"]) == (1, dev(1), True), final
+
+
+def test_snapshots_from_qmp_handlers_and_a_drive_attached_later(stage, tmp_path):
+    """QMP handlers run on the main loop with the BQL, outside the dispatcher's
+    coroutine: a take, a restore and a drop work there, an internal save is refused
+    while the fast snapshot exists (their migration blocker) and works, as does its
+    load, once it is dropped. A writable drive attached after a take: the restore is
+    refused with its name, nothing crashes."""
+    disk, extra = tmp_path / "disk.qcow2", tmp_path / "extra.qcow2"
+    for image in (disk, extra):
+        subprocess.run([str(stage / "bin" / "qemu-img"), "create", "-q", "-f", "qcow2",
+                        str(image), "16M"], check=True)
+    guest, boot = case("aarch64")
+    sock = tmp_path / "qmp.sock"
+    out = run_guest(guest, boot, tmp_path, "context",
+                    extra=("-drive", f"if=none,id=d0,format=qcow2,file={disk}",
+                           "-device", "virtio-blk-device,drive=d0",
+                           "-qmp", f"unix:{sock},server,nowait"),
+                    spec_extra={"qmp_socket": str(sock),
+                                "extra_drive": f"if=none,id=late,file={extra}"})
+    assert out["take"]["return"]["handle"] > 0, out["take"]
+    assert out["restore"] == {"return": {}} and out["drop"] == {"return": {}}, out
+    assert "fast snapshots exist" in out["save_refused"]["error"]["desc"], out
+    assert out["save"] == {"return": {}} and out["load"] == {"return": {}}, out
+    code, reason = out["hotplug_restore"]
+    assert code == EBUSY and "drive late was attached after the take" in reason, reason
+
+
+def test_a_device_no_snapshot_can_hold_is_refused_by_name(stage, tmp_path):
+    guest, boot = case("aarch64")
+    out = run_guest(guest, boot, tmp_path, "refused",
+                    extra=("-device", "rocker,name=sw0"))
+    code, reason = out["take"]
+    assert code == EBUSY and "rocker" in reason, out

@@ -2,7 +2,8 @@
 
 usage: fastsnap_guest.py SPEC-JSON
 SPEC: {"library", "name", "result", "args": [qemu args],
-       "scenario": "exact" | "cycles" | "errors" | "drive", "cycles": N (cycles only),
+       "scenario": "exact" | "cycles" | "errors" | "drive" | "hostile" |
+                   "context" | "refused", "cycles": N (cycles only),
        "keep": true (drive only: the VM ends with the snapshot, not dropped),
        "event_driven": [GDB numbers a running guest's reports may differ in]}
 
@@ -14,7 +15,9 @@ iteration on and restore (all scheduled from its hypercalls), with the report af
 restore and the process's RSS recorded. "errors": every refusal with its errno and reason
 (before qemu_init, on a vCPU thread, without the BQL, unknown and dropped handles, inside
 an internal snapshot) and the migration blocker's life. "drive": one take with the
-command line's drives.
+command line's drives. "hostile": restores while paused then cont, restores from three
+threads racing the guest's scheduled ones. "context": snapshots from QMP handlers, and a
+drive attached after a take. "refused": a take with an unrestorable device.
 
 Writes what happened as JSON to SPEC["result"] after the VM stopped.
 """
@@ -36,6 +39,7 @@ from penguin_qemu import Hypercall, Qemu
 from guest_registers import GuestRegisters
 from penguin_qemu.qemu import QemuError
 from penguin_qemu.runtime import FastSnapshotResult
+from qmp_client import qmp_exchange
 
 NR_FS_POINT, NR_FS_REPORT = 0x50454E40, 0x50454E41
 WAIT = 60.0
@@ -63,6 +67,7 @@ class GuestHost:
         self.dones: queue.Queue[FastSnapshotResult] = queue.Queue()
         self.layout: dict | None = None
         self.finished = threading.Event()   # the control thread is done: points go on
+        self.scheduled_restore: int | None = None   # every point restores this
         self.registers = GuestRegisters(qemu)
         self.clock_regs: list[int] | None = None   # registers that count time alone
         self.event_driven: list[int] = []           # set by events, not the program
@@ -81,6 +86,10 @@ class GuestHost:
             go, buf, buf_len, mem, mem_len = call.args[1:6]
             self.layout = {"go": go, "buf": buf, "buf_len": buf_len, "mem": mem,
                            "mem_len": mem_len}
+        if self.scheduled_restore is not None:
+            self.qemu.fast_snapshots.schedule("restore", self.scheduled_restore,
+                                              done=self.dones.put)
+            return 0
         if self.finished.is_set():
             return 1
         self.points.put(call.args[0])
@@ -411,6 +420,152 @@ def drive(host: GuestHost, qemu: Qemu, keep: bool = False) -> dict:
     return out
 
 
+HOSTILE_THREADS = 3
+HOSTILE_SECONDS = 3.0
+
+
+def attempt_errno(qemu: Qemu, what: Callable[[], Any]) -> int:
+    """0, or the negative errno a refused call raised."""
+    result = attempt(qemu, what)
+    return result[0] if isinstance(result[0], int) and result[0] < 0 else 0
+
+
+def paused_twice(host: GuestHost, qemu: Qemu) -> dict:
+    """With the VM paused (QMP stop), one take and two restores, then cont: the
+    guest goes on from the take's point."""
+    host.point(1, "wait")
+    with qemu.bql():
+        host.qmp.qmp_stop(host.qmp_ffi.NULL)
+        handle = qemu.fast_snapshots.take()
+        qemu.fast_snapshots.restore(handle)
+        qemu.fast_snapshots.restore(handle)
+        host.release()
+        host.qmp.qmp_cont(host.qmp_ffi.NULL)
+    return {"handle": handle, "report": host.report()}
+
+
+def racing(host: GuestHost, qemu: Qemu, handle: int) -> dict:
+    """Three threads restore synchronously in a loop while the guest schedules a
+    restore at every point it reaches and a fourth thread keeps letting it go on:
+    every call answers 0 or -EBUSY, and the guest keeps running."""
+    stop = threading.Event()
+    answers: dict[int, int] = {}
+    lock = threading.Lock()
+
+    def count(value: int) -> None:
+        with lock:
+            answers[value] = answers.get(value, 0) + 1
+
+    def restorer() -> None:
+        while not stop.is_set():
+            with qemu.bql():
+                count(attempt_errno(qemu, lambda: qemu.fast_snapshots.restore(handle)))
+
+    def releaser() -> None:
+        while not stop.is_set():
+            with qemu.bql():
+                host.release()
+            time.sleep(0.001)
+
+    host.scheduled_restore = handle
+    host.finished.set()         # points go on by themselves from here,
+    host.replies.put("go")      # the one waiting now too
+    threads = [threading.Thread(target=restorer) for _ in range(HOSTILE_THREADS)]
+    threads.append(threading.Thread(target=releaser))
+    for t in threads:
+        t.start()
+    time.sleep(HOSTILE_SECONDS)
+    stop.set()
+    for t in threads:
+        t.join()
+    host.scheduled_restore = None
+    scheduled = []
+    while not host.dones.empty():
+        scheduled.append(host.dones.get().result)
+    reports = 0
+    while not host.reports.empty():
+        host.reports.get()
+        reports += 1
+    return {"answers": {str(k): v for k, v in answers.items()},
+            "scheduled": sorted(set(scheduled)), "scheduled_count": len(scheduled),
+            "reports": reports}
+
+
+def hostile(host: GuestHost, qemu: Qemu) -> dict:
+    out = paused_twice(host, qemu)
+    out.update(racing(host, qemu, out["handle"]))
+    # The guest is sane after all that: one more paused restore, a report from the
+    # take's point with its slot, device value and RAM.
+    with qemu.bql():
+        host.qmp.qmp_stop(host.qmp_ffi.NULL)
+        qemu.fast_snapshots.restore(out["handle"])
+        host.release()
+        host.qmp.qmp_cont(host.qmp_ffi.NULL)
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        report = host.reports.get(timeout=WAIT)
+        if report["i"] == 1:
+            out["final"] = report
+            break
+    return out
+
+
+HMP = "char *qmp_human_monitor_command(const char *command_line, bool has_cpu_index, " \
+      "int64_t cpu_index, void **errp);"
+
+
+def qmp_handlers(qemu: Qemu) -> None:
+    """QMP commands whose handlers (on the main loop, with the BQL, as penguin.h says)
+    take, restore and drop fast snapshots and save and load internal ones."""
+    fast, snaps = qemu.fast_snapshots, qemu.snapshots
+    qemu.qmp.on("fs-take", lambda args: {"handle": fast.take()})
+    qemu.qmp.on("fs-restore", lambda args: fast.restore(args["handle"]))
+    qemu.qmp.on("fs-drop", lambda args: fast.drop(args["handle"]))
+    qemu.qmp.on("int-save", lambda args: snaps.save(args["name"]))
+    qemu.qmp.on("int-load", lambda args: snaps.load(args["name"]))
+
+
+def context(host: GuestHost, qemu: Qemu, qmp_socket: str, extra_drive: str) -> dict:
+    """From QMP handlers: take, restore, an internal save refused while the snapshot
+    exists, drop, then the internal save and load. Then a drive attached after a take
+    makes the restore refuse."""
+    host.point(1, "wait")
+    handle = 0
+
+    def step(command: str, **args) -> dict:
+        return qmp_exchange(qmp_socket, [{"execute": command, "arguments": args}])[0]
+
+    out: dict = {"take": step("fs-take")}
+    handle = out["take"].get("return", {}).get("handle", 0)
+    out["restore"] = step("fs-restore", handle=handle)
+    out["save_refused"] = step("int-save", name="s1")
+    out["drop"] = step("fs-drop", handle=handle)
+    out["save"] = step("int-save", name="s1")
+    out["load"] = step("int-load", name="s1")
+    ffi = cffi.FFI()
+    ffi.cdef(HMP)
+    lib = ffi.dlopen(str(qemu.path))
+    with qemu.bql():
+        handle = qemu.fast_snapshots.take()
+        lib.qmp_human_monitor_command(f"drive_add 0 {extra_drive}".encode(), False, 0,
+                                      ffi.NULL)
+        out["hotplug_restore"] = attempt(qemu, lambda: qemu.fast_snapshots.restore(handle))
+        qemu.fast_snapshots.drop(handle)
+        host.release()
+    host.report()
+    return out
+
+
+def refused_take(host: GuestHost, qemu: Qemu) -> dict:
+    """A take with a device whose state no snapshot can hold."""
+    host.point(1, "wait")
+    with qemu.bql():
+        out = {"take": attempt(qemu, qemu.fast_snapshots.take)}
+        host.release()
+    host.report()
+    return out
+
+
 def main() -> int:
     spec = json.loads(sys.argv[1])
     qemu = Qemu(spec["name"], library=spec.get("library"), prefix=spec.get("prefix"))
@@ -419,6 +574,8 @@ def main() -> int:
     result: dict = {}
     if spec["scenario"] == "errors":
         result["before_init"] = before_init(qemu)
+    if spec["scenario"] == "context":
+        qmp_handlers(qemu)
 
     def control() -> None:
         try:
@@ -429,6 +586,12 @@ def main() -> int:
                 result.update(errors(host, qemu))
             elif spec["scenario"] == "drive":
                 result.update(drive(host, qemu, spec.get("keep", False)))
+            elif spec["scenario"] == "hostile":
+                result.update(hostile(host, qemu))
+            elif spec["scenario"] == "context":
+                result.update(context(host, qemu, spec["qmp_socket"], spec["extra_drive"]))
+            elif spec["scenario"] == "refused":
+                result.update(refused_take(host, qemu))
             else:
                 result.update(cycles(host, qemu, spec["cycles"]))
         except BaseException:  # noqa: BLE001 - reported to the test
