@@ -5,10 +5,12 @@
 # changed) while the test setup is prepared beside it: the smoke boots' Linux kernels
 # (downloaded or built once, then cached) and the Debian 13 root file system the release
 # is tried in (debootstrap, once, then cached). That setup runs at the lowest CPU
-# priority, so it takes the cores the build leaves idle (configure, links, the env
-# generator) rather than slowing the build. Then the whole pytest suite runs with Debian's
-# python3, in two worker processes (pytest-xdist: a test file stays on one worker, so its
-# module fixtures run once). Extra arguments go to pytest (-n 0: one process).
+# priority while the build runs, so it takes the cores the build leaves idle (configure,
+# links, the env generator) rather than slowing the build, and at normal priority after
+# it. Then the whole pytest suite runs with Debian's python3, in two worker processes
+# (pytest-xdist: a test file stays on one worker, so its module fixtures run once),
+# without waiting for that setup: the test files that need it come last, and their
+# first test waits for it. Extra arguments go to pytest (-n 0: one process).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +42,27 @@ finish_setup() {
     fi
 }
 
+# Once the build is done, the setup still running gets its share of the CPU beside
+# pytest: the process group and its scheduler autogroup back to nice 0 (processes it
+# starts from then on inherit it).
+full_priority() {
+    local pid=${setup_pid[$1]}
+    echo 0 >"/proc/$pid/autogroup" 2>/dev/null || true
+    renice -n 0 -g "$pid" >/dev/null 2>&1 || true
+}
+
+# Every test file, those that need the smoke kernels or the Debian 13 root last:
+# pytest starts while that setup may still run, and the first tests that need it wait
+# for its lock (tests/smoke/kernels.py, tests/roots.py) while the other worker goes on.
+test_files() {
+    local late
+    late=$(grep -lE 'kernel_for|roots\.|vsock_boot|smoke_boot|fastsnap_linux|fastsnap_argv' \
+        tests/test_*.py | sort)
+    printf "%s\n" tests/test_*.py | grep -vxF "$late"
+    echo "$late"
+}
+
+# shellcheck disable=SC2317  # called by the EXIT trap
 stop_setup() {
     local pid
     for pid in "${setup_pid[@]}"; do
@@ -56,9 +79,15 @@ mkdir -p "$setup_log"
 start_setup "smoke-boot kernels" /usr/bin/python3 "$top/tests/smoke/kernels.py"
 start_setup "Debian 13 root file system" /usr/bin/python3 "$top/tests/roots.py"
 "$top/build.sh"
-finish_setup "smoke-boot kernels"
-finish_setup "Debian 13 root file system"
+for name in "${!setup_pid[@]}"; do
+    full_priority "$name"
+done
 echo "== test: pytest ($(date +%T))"
 cd "$top"
-exec /usr/bin/python3 -m pytest -p no:cacheprovider -ra --durations=25 -n 2 \
-    --dist loadfile "$@" tests
+status=0
+# shellcheck disable=SC2046
+/usr/bin/python3 -m pytest -p no:cacheprovider -ra --durations=25 -n 2 \
+    --dist loadfile "$@" $(test_files) || status=$?
+finish_setup "smoke-boot kernels"
+finish_setup "Debian 13 root file system"
+exit "$status"
