@@ -252,8 +252,9 @@ def run_child(arch: Arch, mode: str, ram_mib: int, runs: int, image: Path, stage
     if devices == "vpn":
         sys.path.insert(0, str(REPO / "tests"))
         from vsock.backend import VsockBackend, vsock_argv  # noqa: PLC0415
-        sock = workdir / "vsock.sock"
-        machine = vsock_argv(machine, sock, workdir / "mem0")
+        sock, mem = workdir / "vsock.sock", workdir / "mem0"
+        mem.unlink(missing_ok=True)         # a file of another run's size
+        machine = vsock_argv(machine, sock, mem)
         backend = VsockBackend(sock, workdir / "vsock.log").start()
     args = [*machine, arch.load, str(image), "-nodefaults", "-L",
             str(stage / "share" / "qemu"), "-display", "none", "-monitor", "none",
