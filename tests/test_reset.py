@@ -63,7 +63,8 @@ def run_reset(release: Path, target: Target, workdir: Path, no_reboot: bool = Fa
     sdk = BY_NAME[target.sdk]
     machine = [a for a in sdk.machine if a != "-no-reboot"]
     args = [*machine, sdk.load, str(sdk.build("O2", "reset.c")), "-m", target.ram,
-            "-nodefaults", "-display", "none", "-monitor", "none", "-serial", "none"]
+            "-nodefaults", "-display", "none", "-monitor", "none", "-serial", "none",
+            "-L", str(release / "share" / "qemu")]
     if no_reboot:
         args.append("-no-reboot")
     spec = {"prefix": str(release), "name": target.name, "args": args,

@@ -32,6 +32,7 @@ EVENT = "PENGUIN_TEST_EVENT"
 BAD_NAMES = ["", "9lives", "has space", "semi;colon", "x" * 129, "ünicode"]
 BAD_DATA = ["[1, 2]", "42", "\"text\"", "null", "{\"open\": ", "{} {}", "not json"]
 READ_TIMEOUT = 30
+PACE = 0.0005       # between one thread's emits: the two bursts interleave
 
 
 class Emitter:
@@ -58,6 +59,8 @@ class Emitter:
 
 
 def connect(path: str) -> tuple[socket.socket, object]:
+    """The socket, and a reader of its lines. Commands go out through the socket itself:
+    a text stream's write() drops the lines it has read ahead and not yet returned."""
     sock = socket.socket(socket.AF_UNIX)
     for _ in range(200):
         try:
@@ -66,12 +69,11 @@ def connect(path: str) -> tuple[socket.socket, object]:
         except OSError:
             time.sleep(0.05)
     sock.settimeout(READ_TIMEOUT)
-    return sock, sock.makefile("rw")
+    return sock, sock.makefile("r")
 
 
-def send(stream, command: dict) -> None:
-    stream.write(json.dumps(command) + "\n")
-    stream.flush()
+def send(sock: socket.socket, command: dict) -> None:
+    sock.sendall((json.dumps(command) + "\n").encode())
 
 
 def read_until(stream, want, events: list) -> dict | None:
@@ -116,6 +118,7 @@ def main() -> int:
         if burst_go.is_set() and vcpu_left[0] > 0:
             emitter.emit("vcpu")
             vcpu_left[0] -= 1
+            time.sleep(PACE)
         return 0
 
     def x_emit(args: dict) -> dict:
@@ -133,14 +136,15 @@ def main() -> int:
         quiet.settimeout(0.5)
         read_until(stream, lambda m: "QMP" in m, seen["events"])
         seen["silent"].append(quiet_stream.readline())       # its greeting only
-        send(stream, {"execute": "qmp_capabilities"})
+        send(sock, {"execute": "qmp_capabilities"})
         read_until(stream, lambda m: "return" in m, seen["events"])
-        send(stream, {"execute": "x-emit"})
+        send(sock, {"execute": "x-emit"})
         read_until(stream, lambda m: "return" in m, seen["events"])
 
         def plain() -> None:
             for _ in range(spec["burst"]):
                 emitter.emit("thread")
+                time.sleep(PACE)
 
         other = threading.Thread(target=plain, name="plain")
         burst_go.set()
@@ -148,7 +152,7 @@ def main() -> int:
         other.join()
         while vcpu_left[0] > 0:
             time.sleep(0.01)
-        send(stream, {"execute": "x-emit"})
+        send(sock, {"execute": "x-emit"})
         read_until(stream, lambda m: "return" in m, seen["events"])
         emitter.emit("no-data", None)
         emitter.emit("empty-data", "")

@@ -4,7 +4,8 @@ usage: smoke_boot.py SPEC-JSON
 SPEC: {"prefix", "name", "nr", "answer", "record": [numbers], "console", "result",
        "timeout", "args": [qemu args], "qmp": {"socket", "commands"} (optional),
        "mode": "system" or "kvm" (optional; the library family, default "system"),
-       "stop": false (optional: leave the VM running after init's last line)}
+       "stop": false (optional: leave the VM running after init's last line; then the
+       file "ready" (optional) is written once the QMP answers are in)}
 The host answers hypercall nr with answer and each number in record with 0, and keeps
 every call in the order they came; a watcher thread reads the console file and stops the
 VM through the library once init has printed its last line (or when the timeout passes),
@@ -51,7 +52,8 @@ def wait_for_init(console: Path, deadline: float, seen: dict,
 
 
 def watch(qemu: Qemu, console: Path, timeout: float, seen: dict,
-          vm_ended: threading.Event, qmp: dict | None = None, stop: bool = True) -> None:
+          vm_ended: threading.Event, qmp: dict | None = None, stop: bool = True,
+          ready: str | None = None) -> None:
     """Stop the VM once init's last line is complete on the console (unless not stop:
     then whoever ends it), or at the timeout; before that, while it runs, ask QMP what
     was given."""
@@ -62,6 +64,8 @@ def watch(qemu: Qemu, console: Path, timeout: float, seen: dict,
         if stop:
             qemu.stop()
             return
+        if ready:
+            Path(ready).write_text(json.dumps(seen.get("qmp")))
         vm_ended.wait(max(0.0, deadline - time.monotonic()))
     if not vm_ended.is_set():
         seen["timed_out"] = True
@@ -90,7 +94,8 @@ def main() -> int:
     vm_ended = threading.Event()
     watcher = threading.Thread(target=watch, daemon=True,
                                args=(qemu, console, spec["timeout"], seen, vm_ended,
-                                     spec.get("qmp"), spec.get("stop", True)))
+                                     spec.get("qmp"), spec.get("stop", True),
+                                     spec.get("ready")))
     watcher.start()
     seen["status"] = qemu.run(spec["args"])
     vm_ended.set()
