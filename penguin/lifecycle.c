@@ -127,11 +127,14 @@ bool penguin_main_loop_allowed(void)
     return true;
 }
 
-/* What callers handed to the main loop before it stopped running it. */
+/*
+ * What callers handed to the main loop before it stopped running it; the
+ * events last, so that those a snapshot's done callback emits go out too.
+ */
 static void finish_queued_work(void)
 {
-    penguin_qmp_events_flush();
     penguin_work_queue_drain();
+    penguin_qmp_events_flush();
 }
 
 void penguin_main_loop_ending(void)

@@ -74,6 +74,10 @@ bool penguin_migration_passes_live_only_blockers(void)
     if (!start_guard) {
         start_guard = qemu_add_vm_change_state_handler(vm_started, NULL);
     }
-    migration_began_stopped = !runstate_is_running();
+    /*
+     * Not live: a suspended guest's vCPUs are paused but its devices (and
+     * vhost backends) still run.
+     */
+    migration_began_stopped = !runstate_is_live(runstate_get());
     return migration_began_stopped;
 }
