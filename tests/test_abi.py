@@ -160,7 +160,7 @@ def test_client_refuses_an_unknown_abi_major(stage):
     r = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
                        env={"PYTHONPATH": str(REPO / "python")})
     assert "REFUSED" in r.stdout, r.stdout + r.stderr
-    assert "implements Penguin ABI 1.2" in r.stdout and "knows ABI 2.x only" in r.stdout
+    assert "implements Penguin ABI 1.3" in r.stdout and "knows ABI 2.x only" in r.stdout
 
 
 def test_setting_callbacks_does_not_leak(stage):
