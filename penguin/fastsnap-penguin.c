@@ -575,9 +575,9 @@ void penguin_fastsnap_schedule(int op)
 
     if (op < PENGUIN_FASTSNAP_TAKE || op > PENGUIN_FASTSNAP_LOOP_RESET_VERIFY) {
         ret = penguin_error(-EINVAL, "penguin_fastsnap: unknown op %d", op);
-    } else if (!penguin_vm_exists()) {
-        ret = penguin_error(-ENODEV, "penguin_fastsnap: no VM yet (call "
-                            "qemu_init() first)");
+    } else if (penguin_vm_absent_reason()) {
+        ret = penguin_error(-ENODEV, "penguin_fastsnap: %s",
+                            penguin_vm_absent_reason());
     }
     if (ret < 0) {
         /* Completed at once, as the op would have: seq moves, rc says why. */

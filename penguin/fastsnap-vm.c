@@ -34,9 +34,10 @@
 
 int fastsnap_check_context(const char *what)
 {
-    if (!penguin_vm_exists()) {
-        return penguin_error(-ENODEV, "%s: no VM yet (call qemu_init() "
-                             "first)", what);
+    const char *absent = penguin_vm_absent_reason();
+
+    if (absent) {
+        return penguin_error(-ENODEV, "%s: %s", what, absent);
     }
     if (!tcg_enabled()) {
         return penguin_error(-ENOTSUP, "%s: fast snapshots need TCG", what);

@@ -258,9 +258,9 @@ int penguin_fast_snapshot_schedule(int op, int handle)
     if (op < PENGUIN_FAST_SNAPSHOT_TAKE || op > PENGUIN_FAST_SNAPSHOT_DROP) {
         ret = penguin_error(-EINVAL, "fast snapshot: unknown operation %d",
                             op);
-    } else if (!penguin_vm_exists()) {
-        ret = penguin_error(-ENODEV, "%s: no VM yet (call qemu_init() first)",
-                            op_names[op]);
+    } else if (penguin_vm_absent_reason()) {
+        ret = penguin_error(-ENODEV, "%s: %s", op_names[op],
+                            penguin_vm_absent_reason());
     }
     if (ret < 0) {
         complete(op, handle, ret);

@@ -54,8 +54,13 @@ static const MemoryRegionOps penguin_mmio_ops = {
     .read = penguin_mmio_read,
     .write = penguin_mmio_write,
     .endianness = DEVICE_NATIVE_ENDIAN,
-    .valid = { .min_access_size = 1, .max_access_size = 8 },
-    .impl = { .min_access_size = 1, .max_access_size = 8 },
+    /*
+     * Unaligned offsets are valid: a region at an odd base sees the guest's
+     * aligned accesses at odd offsets, which QEMU would otherwise refuse
+     * before any callback ran. Each access reaches the callbacks whole.
+     */
+    .valid = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
+    .impl = { .min_access_size = 1, .max_access_size = 8, .unaligned = true },
 };
 
 /* The last byte of [base, base + size), which ends at most at 2^64. */
@@ -83,11 +88,13 @@ static int check_request(uint64_t base, uint64_t size, const char *name,
                          penguin_mmio_read_cb_t read_cb,
                          penguin_mmio_write_cb_t write_cb)
 {
+    const char *why = penguin_vm_absent_reason();
     PenguinMmioRegion *other;
 
-    if (!penguin_vm_exists() || !bql_locked()) {
+    if (why || !bql_locked()) {
         return penguin_error(-EPERM, "MMIO regions need the BQL (add them "
-                             "from the after-guest-init callback)");
+                             "from the after-guest-init callback)%s%s",
+                             why ? ": " : "", why ? why : "");
     }
     if (!name || !read_cb || !write_cb) {
         return penguin_error(-EINVAL, "MMIO region at 0x%" PRIx64 " needs a "
@@ -145,8 +152,11 @@ static void penguin_mmio_free(struct rcu_head *head)
 
 int penguin_qemu_remove_mmio_region(uint64_t base)
 {
-    if (!penguin_vm_exists() || !bql_locked()) {
-        return penguin_error(-EPERM, "removing an MMIO region needs the BQL");
+    const char *why = penguin_vm_absent_reason();
+
+    if (why || !bql_locked()) {
+        return penguin_error(-EPERM, "removing an MMIO region needs the "
+                             "BQL%s%s", why ? ": " : "", why ? why : "");
     }
     for (guint i = 0; penguin_mmio_regions && i < penguin_mmio_regions->len;
          i++) {

@@ -59,12 +59,13 @@ static bool name_ok(const char *name)
 /* Whether a synchronous save or load may run on this thread now. */
 static bool sync_call_ok(const char *name)
 {
+    const char *why = penguin_vm_absent_reason();
+
     if (!name_ok(name)) {
         return false;
     }
-    if (!penguin_vm_exists()) {
-        penguin_error(-ENODEV, "snapshot '%s': no VM yet (call qemu_init() "
-                      "first)", name);
+    if (why) {
+        penguin_error(-ENODEV, "snapshot '%s': %s", name, why);
         return false;
     }
     if (qemu_in_vcpu_thread()) {
@@ -152,15 +153,15 @@ static void run_scheduled(void *opaque)
 
 void penguin_schedule_snapshot(const char *name, bool load)
 {
+    const char *why = penguin_vm_absent_reason();
     PenguinScheduledSnapshot *s;
 
     if (!name_ok(name)) {
         complete(name ? name : "", load, false);
         return;
     }
-    if (!penguin_vm_exists()) {
-        penguin_error(-ENODEV, "snapshot '%s': no VM yet (call qemu_init() "
-                      "first)", name);
+    if (why) {
+        penguin_error(-ENODEV, "snapshot '%s': %s", name, why);
         complete(name, load, false);
         return;
     }

@@ -72,6 +72,11 @@ static void run_queue(void *opaque)
     }
 }
 
+void penguin_work_queue_drain(void)
+{
+    run_queue(NULL);
+}
+
 void penguin_work_queue_push(PenguinWorkFn *fn, void *opaque)
 {
     PenguinWork *work = g_new(PenguinWork, 1);

@@ -117,13 +117,17 @@ def extract(tarball: Path, dest: Path) -> None:
 
 
 def copy_if_changed(src: Path, dst: Path) -> bool:
+    """Copy src over dst unless they hold the same bytes. A copy gets the time of now,
+    not src's: an object built from dst's old content after src was last written would
+    otherwise look newer than the new content to ninja, and never be rebuilt."""
     if dst.is_file() and not dst.is_symlink():
         if (dst.stat().st_size == src.stat().st_size
                 and dst.read_bytes() == src.read_bytes()):
             return False
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = dst.with_name(dst.name + ".penguin-tmp")
-    shutil.copy2(src, tmp)
+    shutil.copyfile(src, tmp)
+    shutil.copymode(src, tmp)
     os.replace(tmp, dst)
     return True
 

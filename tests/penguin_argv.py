@@ -3,8 +3,11 @@
 
 OPTIONS lists every option Penguin can pass and the test that covers it (the README's
 table is made from it); penguin_argv() assembles the console variant for one smoke-boot
-architecture, graphics_argv() the graphics one. Values Penguin fills in come from a
-Where: files in the test's folder, a free loopback port, the unpacked release.
+architecture (with or without the root shell on a second serial, with or without
+-no-reboot), graphics_argv() the graphics one, interactive_console() the stdio console
+that replaces the console file, compose_argv() one compose network. Values Penguin
+fills in come from a Where: files in the test's folder, a free loopback port, the
+unpacked release.
 """
 
 from __future__ import annotations
@@ -57,17 +60,27 @@ OPTIONS = [
            "test_penguin_argv"),
     Option("-drive ... without snapshot=on, -loadvm <tag>", "all",
            "test_vsock_snapshot.py"),
-    Option("-no-reboot", "all", "test_penguin_argv"),
+    Option("-no-reboot", "all", "test_penguin_argv; test_reset.py"),
+    Option("no -no-reboot (core.allow_reboot: the guest's reboot resets the machine in the "
+           "same process)", "all", "test_penguin_argv; test_reset.py; "
+           "test_vsock_reboot.py"),
     Option(f"-rtc base={RTC_BASE}", "all", "test_penguin_argv"),
     Option("-netdev user,id=user.0 -device virtio-net,netdev=user.0", "all",
            "test_penguin_argv"),
     Option("-netdev user,id=ext -device virtio-net-pci,netdev=ext,mac=<mac> "
            "-object filter-dump,id=fext,netdev=ext,file=<pcap>", "all",
            "test_penguin_argv"),
+    Option("-netdev socket,id=compose.N,mcast=230.0.0.1:<port> -device virtio-net-pci,"
+           "netdev=compose.N,mac=<mac> (compose networking)", "all",
+           "test_penguin_argv; test_penguin_argv (compose: two VMs, one group)"),
     Option("-serial file:<out>/console.log -monitor null -display none", "all",
            "test_penguin_argv"),
-    Option("-serial telnet:127.0.0.1:<port>,server,nowait (Penguin binds 0.0.0.0)", "all",
-           "test_penguin_argv"),
+    Option("-chardev stdio,id=char1,logfile=<log>,signal=on -serial chardev:char1 "
+           "-display none (the interactive console, under a terminal)", "x86_64",
+           "test_penguin_argv (interactive console)"),
+    Option("-serial telnet:127.0.0.1:<port>,server,nowait (the root shell on the second "
+           "serial, only when asked; Penguin binds 0.0.0.0)", "all",
+           "test_penguin_argv (on half of them; the other half has none)"),
     Option("-virtfs local,path=<dir>,mount_tag=igloo_shared_dir,"
            "security_model=mapped-xattr", "all", "test_penguin_argv"),
     Option("-object memory-backend-file,id=mem0,mem-path=<file>,size=<mem>,share=on "
@@ -93,6 +106,7 @@ class Where:
     initrd: Path
     vsock_socket: Path
     telnet_port: int
+    compose_port: int = 0  # the compose network's multicast port (0: none)
 
     @property
     def qcow2(self) -> Path:
@@ -150,18 +164,21 @@ def cmdline(arch: SmokeArch) -> str:
 
 
 def penguin_argv(arch: SmokeArch, where: Where, snapshot: bool = True,
-                 external_net: bool = True, vpn: bool = True) -> list[str]:
+                 external_net: bool = True, vpn: bool = True, root_shell: bool = True,
+                 allow_reboot: bool = False, compose_mac: str | None = None) -> list[str]:
     """The console variant of Penguin's command line for arch; snapshot: the root
     drive's snapshot=on; external_net: the optional external network (with its packet
     dump); vpn: the VPN's shared guest RAM and vhost-user-vsock-pci (on by default in
-    Penguin; its fast-snapshot lane runs without it)."""
+    Penguin; its fast-snapshot lane runs without it); the root shell on a second
+    serial only when root_shell, -no-reboot unless allow_reboot, and compose network 0
+    on where.compose_port with compose_mac when given."""
     mem = memory_mib(arch)
     share = where.workdir / "shared"
     share.mkdir(exist_ok=True)
     argv = ["-m", str(mem), "-L", f"{where.prefix / 'share' / 'qemu'}/",
             *machine(arch, vpn), "-kernel", str(where.kernel), "-initrd", str(where.initrd),
-            "-append", cmdline(arch), *root_drive(arch, where, snapshot), "-no-reboot",
-            "-rtc", f"base={RTC_BASE}"]
+            "-append", cmdline(arch), *root_drive(arch, where, snapshot),
+            *([] if allow_reboot else ["-no-reboot"]), "-rtc", f"base={RTC_BASE}"]
     if arch.name == "loongarch64":
         argv += ["-bios", str(where.prefix / "share" / "qemu" / "edk2-loongarch64-code.fd")]
     argv += ["-netdev", "user,id=user.0", "-device", "virtio-net,netdev=user.0"]
@@ -170,9 +187,12 @@ def penguin_argv(arch: SmokeArch, where: Where, snapshot: bool = True,
                  "-device", f"virtio-net-pci,netdev=ext,mac={MAC}",
                  "-object", f"filter-dump,id=fext,netdev=ext,"
                             f"file={where.workdir / 'ext.pcap'}"]
-    argv += ["-serial", f"file:{where.console}", "-monitor", "null", "-display", "none",
-             "-serial", f"telnet:127.0.0.1:{where.telnet_port},server,nowait",
-             "-virtfs", f"local,path={share},mount_tag=igloo_shared_dir,"
+    argv += ["-serial", f"file:{where.console}", "-monitor", "null", "-display", "none"]
+    if compose_mac is not None:
+        argv += compose_argv(0, where.compose_port, compose_mac)
+    if root_shell:
+        argv += ["-serial", f"telnet:127.0.0.1:{where.telnet_port},server,nowait"]
+    argv += ["-virtfs", f"local,path={share},mount_tag=igloo_shared_dir,"
                         "security_model=mapped-xattr"]
     if vpn:
         argv += ["-object", "memory-backend-file,id=mem0,"
@@ -184,6 +204,20 @@ def penguin_argv(arch: SmokeArch, where: Where, snapshot: bool = True,
     argv += ["-smp", "1" if is_malta(arch) else "2",
              "-qmp", f"unix:{where.qmp_socket},server,nowait"]
     return argv
+
+
+def compose_argv(n: int, port: int, mac: str) -> list[str]:
+    """Compose network n: a socket netdev on Penguin's multicast group, and its NIC."""
+    return ["-netdev", f"socket,id=compose.{n},mcast=230.0.0.1:{port}",
+            "-device", f"virtio-net-pci,netdev=compose.{n},mac={mac}"]
+
+
+def interactive_console(where: Where) -> list[str]:
+    """Penguin's interactive console in place of `-serial file:... -monitor null
+    -display none`: the first serial on QEMU's stdio (a terminal), logged to the
+    console file; signal=on keeps ^C a signal to the process."""
+    return ["-chardev", f"stdio,id=char1,logfile={where.console},signal=on",
+            "-serial", "chardev:char1", "-display", "none"]
 
 
 def graphics_argv(password: str, vnc_display: int) -> list[str]:

@@ -15,7 +15,7 @@ import pytest
 from conftest import ARCHES, REPO, STAGE, run_helper
 from guests.guests import GUESTS
 
-ABI_1_3 = 0x10003
+ABI_1_4 = 0x10004
 X86 = next(g for g in GUESTS if g.name == "x86")
 AARCH64 = next(g for g in GUESTS if g.name == "aarch64")
 
@@ -39,7 +39,7 @@ def test_every_library_loads_in_one_process(stage):
     (initial-exec failed at the third)."""
     versions = result_of(run_helper("abi_checks.py", "load-all", str(stage)))["versions"]
     assert len(versions) == len({a.target for a in ARCHES}) == 11
-    assert set(versions.values()) == {ABI_1_3}, versions
+    assert set(versions.values()) == {ABI_1_4}, versions
 
 
 def test_loads_and_boots_without_any_static_tls_surplus(stage, tmp_path):
@@ -161,7 +161,7 @@ def test_client_refuses_an_unknown_abi_major(stage):
     r = subprocess.run(["/usr/bin/python3", "-c", code], capture_output=True, text=True,
                        env={"PYTHONPATH": str(REPO / "python")})
     assert "REFUSED" in r.stdout, r.stdout + r.stderr
-    assert "implements Penguin ABI 1.3" in r.stdout and "knows ABI 2.x only" in r.stdout
+    assert "implements Penguin ABI 1.4" in r.stdout and "knows ABI 2.x only" in r.stdout
 
 
 def test_setting_callbacks_does_not_leak(stage):

@@ -68,27 +68,35 @@ class Arch:
     start_flags: list[str] = field(default_factory=list)
     stub_cc: list[str] | None = None  # compiler for the start stub, when not cc
 
-    def objects(self, opt: str) -> tuple[Path, Path]:
-        return OUT_DIR / f"{self.name}-{opt}.o", OUT_DIR / f"{self.name}-{opt}-start.o"
+    def objects(self, opt: str, program: str = "prog.c") -> tuple[Path, Path]:
+        stem = self.stem(opt, program)
+        return OUT_DIR / f"{stem}.o", OUT_DIR / f"{stem}-start.o"
 
-    def commands(self, opt: str) -> tuple[str, Path]:
-        prog, start = self.objects(opt)
-        out = OUT_DIR / f"{self.name}-{opt}"
+    def stem(self, opt: str, program: str) -> str:
+        """Output name: <arch>-<opt> for prog.c, <arch>-<program>-<opt> for others."""
+        if program == "prog.c":
+            return f"{self.name}-{opt}"
+        return f"{self.name}-{Path(program).stem}-{opt}"
+
+    def commands(self, opt: str, program: str = "prog.c") -> tuple[str, Path]:
+        prog, start = self.objects(opt, program)
+        out = OUT_DIR / self.stem(opt, program)
         cc, stub_cc = " ".join(self.cc), " ".join(self.stub_cc or self.cc)
-        cmds = [f"{cc} {' '.join(CFLAGS)} -{opt} -c -o {prog} {SDK / 'prog.c'}",
+        cmds = [f"{cc} {' '.join(CFLAGS)} -{opt} -c -o {prog} {SDK / program}",
                 f"{stub_cc} -fno-pic -fno-pie -Wa,-I,{INCLUDE} "
                 f"{' '.join(self.start_flags)} -c -o {start} {SDK / self.start}"]
         cmds += [c.replace("OBJS", f"{start} {prog}").replace("OUT", str(out))
                  for c in self.link]
         return " && ".join(cmds), Path(self.image.replace("OUT", str(out)))
 
-    def build(self, opt: str) -> Path:
-        """Build the -O<opt> program; returns the image QEMU loads."""
+    def build(self, opt: str, program: str = "prog.c") -> Path:
+        """Build the -O<opt> program (tests/guest_sdk/<program>, prog.c unless told);
+        returns the image QEMU loads."""
         OUT_DIR.mkdir(parents=True, exist_ok=True)
-        script, image = self.commands(opt)
-        return build_if_changed(f"{self.name} -{opt}", script,
-                                [SDK / "prog.c", SDK / self.start, HEADER, SDK / "x86.ld"],
-                                OUT_DIR / f"{self.name}-{opt}.stamp", image)
+        script, image = self.commands(opt, program)
+        return build_if_changed(f"{self.stem(opt, program)}", script,
+                                [SDK / program, SDK / self.start, HEADER, SDK / "x86.ld"],
+                                OUT_DIR / f"{self.stem(opt, program)}.stamp", image)
 
 
 def _gnu_link(prefix: str, flags: str) -> list[str]:

@@ -122,6 +122,25 @@ def mmio_guest(name: str) -> Guest:
     return Guest(name, f"{name}.S", commands, "OUT", "-kernel", [])
 
 
+def test_mmio_region_at_an_odd_base(stage, tmp_path):
+    """A region at an odd base (one byte below the guest's) answers the guest's aligned
+    1-, 2-, 4- and 8-byte accesses, which fall at odd offsets in it, whole (issue 25)."""
+    target, base, machine = MMIO_GUESTS["mmio-aarch64"]
+    proc = run_helper("runtime_checks.py", "mmio", str(stage_lib(target)), target,
+                      hex(base), "1", "--", *machine, "-kernel",
+                      str(mmio_guest("mmio-aarch64").build()), "-nodefaults", "-display",
+                      "none", "-serial", f"file:{tmp_path / 'console'}")
+    events = result_of(proc)["events"]
+    assert events[0] == ["add", 0]
+    accesses = [e for e in events if e[0] in ("read", "write")]
+    assert [e for e in accesses if e[0] == "write"] == [
+        ["write", off + 1, size, value] for _, off, size, value in EXPECTED_WRITES]
+    assert [e[1:3] for e in accesses if e[0] == "read"] == [
+        [0x102, 1], [0x103, 2], [0x105, 4], [0x109, 8]]
+    verdict = next(e for e in events if e[0] == "verdict")
+    assert verdict[1] == 0, f"guest fail mask {verdict[1]:#x}"     # it read our values
+
+
 @pytest.mark.parametrize("name", sorted(MMIO_GUESTS))
 def test_mmio_region_sizes_offsets_and_removal(stage, name, tmp_path):
     """Sizes 1, 2, 4 and 8 on a little-endian (aarch64) and a big-endian (mips64) guest:

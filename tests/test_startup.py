@@ -28,7 +28,7 @@ from guests.guests import GUESTS
 WAIT_S = 2.0
 PARALLEL = 4
 NAMES = [a.name for a in ARCHES]
-ABI_1_3 = 0x10003
+ABI_1_4 = 0x10004
 
 
 def guest_for(arch) -> tuple:
@@ -100,7 +100,7 @@ def test_raw_cffi_in_penguins_order(runs, name):
     run = runs[(name, "raw")]
     check_run(run)
     pre = run["preinit"]
-    assert pre["abi"] == ABI_1_3
+    assert pre["abi"] == ABI_1_4
     assert pre["mmio_add"][0] == -1 and "BQL" in pre["mmio_add"][1]          # -EPERM
     assert pre["mmio_remove"][0] == -1
     assert pre["save"] == [False,

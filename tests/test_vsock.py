@@ -55,16 +55,19 @@ def guest_initrd(arch: SmokeArch, release: Path, workdir: Path) -> tuple[Path, P
 
 
 def boot(arch: SmokeArch, release: Path, workdir: Path, socket: Path,
-         rounds: int = ROUNDS, extra_args: tuple[str, ...] = (), **options: object) -> dict:
+         rounds: int = ROUNDS, extra_args: tuple[str, ...] = (), no_reboot: bool = True,
+         **options: object) -> dict:
     """One VM process with Penguin's vsock options, until the guest echoed rounds times;
     extra_args go to QEMU (a -drive, -loadvm) and options to vsock_boot.py's spec
-    ("steps", "qmp_socket")."""
+    ("steps", "qmp_socket"); no_reboot=False leaves out -no-reboot, as Penguin does
+    with core.allow_reboot."""
     kernel, initrd = guest_initrd(arch, release, workdir)
     console, result = workdir / "console.txt", workdir / "result.json"
     args = [*vsock_argv(arch.machine, socket, workdir / "mem0"),
             "-kernel", str(kernel), "-initrd", str(initrd), "-append", arch.cmdline(),
             "-L", str(release / "share" / "qemu"), "-nodefaults", "-display", "none",
-            "-monitor", "none", "-no-reboot", "-serial", f"file:{console}", *extra_args]
+            "-monitor", "none", *(["-no-reboot"] if no_reboot else []),
+            "-serial", f"file:{console}", *extra_args]
     spec = {"prefix": str(release), "name": arch.name, "console": str(console),
             "result": str(result), "timeout": BOOT_TIMEOUT, "port": ECHO_PORT,
             "rounds": rounds, "smoke_nr": SMOKE_NR, "smoke_answer": arch.answer(),

@@ -103,10 +103,11 @@ class Machine:
 
     def run(self, name: str, rounds: int, extra: list[str] = (), steps: list[dict] = (),
             qmp: Path | None = None, timeout: float = TIMEOUT,
-            own_backend: bool = False) -> Run:
+            own_backend: bool = False, options: dict | None = None) -> Run:
         """One process (tests/helpers/vsock_boot.py) in workdir/name; a hang fails the
         test through run_helper's timeout. With own_backend the process starts the vsock
-        backend itself, and steps can replace it."""
+        backend itself, and steps can replace it; options go into its spec as they are
+        ("incoming")."""
         out = self.workdir / name
         out.mkdir()
         console, result = out / "console.txt", out / "result.json"
@@ -117,6 +118,7 @@ class Machine:
                 "args": self.argv(console, list(extra))}
         if own_backend:
             spec["backend"] = {"socket": str(self.socket), "logs": str(out)}
+        spec.update(options or {})
         if qmp is not None:
             spec["qmp_socket"] = str(qmp)
             spec["args"] += ["-qmp", f"unix:{qmp},server,nowait"]

@@ -11,8 +11,36 @@
 #include "qapi/qapi-types-run-state.h"
 #include "qemu/atomic.h"
 
+/*
+ * system/vl.c, first thing in qemu_init(): false when qemu_init() already
+ * ran in this process (QEMU's globals hold one VM), and it must return at
+ * once; the reason is recorded.
+ */
+bool penguin_qemu_init_allowed(void);
+
 /* system/vl.c, once qemu_init() has the BQL, the monitor and the main loop. */
 void penguin_vm_starting(void);
+
+/*
+ * system/runstate.c, first thing in qemu_main_loop(): false when there is no
+ * VM to run (qemu_init() did not run, or qemu_cleanup() did); the loop then
+ * returns EXIT_FAILURE at once.
+ */
+bool penguin_main_loop_allowed(void);
+
+/*
+ * system/runstate.c, when qemu_main_loop() is about to return: the work
+ * queued before the shutdown request (scheduled snapshots, QMP events) is
+ * done first.
+ */
+void penguin_main_loop_ending(void);
+
+/*
+ * system/runstate.c, first thing in qemu_cleanup(): false when there is
+ * nothing to clean up (no qemu_init(), or qemu_cleanup() already ran), and it
+ * must return at once; the reason is recorded.
+ */
+bool penguin_qemu_cleanup_allowed(void);
 
 /* system/vl.c, after the command line's devices exist: false stops start-up. */
 bool penguin_after_guest_init(MachineState *ms, Error **errp);
@@ -42,6 +70,13 @@ bool penguin_blocker_is_live_only(const Error *blocker);
 
 /* migration/migration.c, for save_snapshot(): the blockers that apply to it. */
 bool migration_is_blocked_for_snapshot(Error **errp);
+
+/*
+ * migration/migration.c, migrate_prepare(): true when this migration may pass
+ * the live-only blockers like a snapshot, because the VM is stopped as it
+ * starts; a VM started before it ends then cancels it. BQL held.
+ */
+bool penguin_migration_passes_live_only_blockers(void);
 
 /*
  * hw/core/cpu-system.c, cpu_common_post_load(): true while a fast-snapshot

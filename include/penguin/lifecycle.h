@@ -18,10 +18,17 @@
 bool penguin_vm_exists(void);
 
 /*
+ * Why the VM cannot be used now ("no VM yet ...", "the VM has ended ..."),
+ * or NULL when it can: for the reasons of refused calls.
+ */
+const char *penguin_vm_absent_reason(void);
+
+/*
  * Free what @head is embedded in with @free_fn once no reader can still see
- * it. While no VM exists there are no readers (vCPUs, the main loop and the
- * monitor do not exist yet), so it is freed at once; afterwards it goes
- * through call_rcu1(). Callers publish the replacement first.
+ * it. Before the VM exists there are no readers (vCPUs, the main loop and the
+ * monitor do not exist yet), so it is freed at once; from then on, also after
+ * qemu_cleanup() (the vCPU threads are paused, not gone), it goes through
+ * call_rcu1(). Callers publish the replacement first.
  */
 void penguin_retire(struct rcu_head *head, RCUCBFunc *free_fn);
 

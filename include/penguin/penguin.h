@@ -41,8 +41,8 @@ extern "C" {
  * refuses a library of another major number. Any thread.
  */
 #define PENGUIN_ABI_VERSION_MAJOR 1
-#define PENGUIN_ABI_VERSION_MINOR 3
-#define PENGUIN_ABI_VERSION 0x10003
+#define PENGUIN_ABI_VERSION_MINOR 4
+#define PENGUIN_ABI_VERSION 0x10004
 uint32_t penguin_abi_version(void);
 
 /*
@@ -71,6 +71,25 @@ typedef uint64_t vaddr;
  * without a lock; the main loop then returns promptly. cpu_memory_rw_debug()
  * needs the CPU's own thread (a callback) or the BQL; it returns < 0 when the
  * address does not translate.
+ *
+ * Calls out of that order are refused, never aborted: the call does nothing
+ * and records why (penguin_last_error()). qemu_init() a second time in the
+ * process (also after qemu_cleanup(): start a new process for the next VM):
+ * -EALREADY, it returns without the BQL. qemu_main_loop() without a VM (before
+ * qemu_init(), after qemu_cleanup()) -ENODEV, without the BQL -EPERM, while
+ * it already runs on another thread -EBUSY: it returns EXIT_FAILURE at once.
+ * qemu_cleanup() a second time or without qemu_init(): -EALREADY; without the
+ * BQL: -EPERM; while qemu_main_loop() runs: -EBUSY. After qemu_cleanup(),
+ * setting callbacks and registering numbers still work (nothing calls them),
+ * and the calls that need the VM are refused as before qemu_init() (the
+ * reason says "the VM has ended").
+ *
+ * Work queued for the main loop (penguin_schedule_snapshot(),
+ * penguin_fast_snapshot_schedule(), penguin_qmp_emit_event()) before a
+ * shutdown request is done before qemu_main_loop() returns, in order, on its
+ * thread: a snapshot scheduled from a hypercall callback that then requests a
+ * shutdown is saved (and its done callback called) first. Work queued after
+ * qemu_main_loop() returned is done at the start of qemu_cleanup().
  */
 extern int (*qemu_main)(void);
 void qemu_init(int argc, char **argv);
@@ -167,7 +186,17 @@ void penguin_sync_cpu_state(CPUState *cs);
  * The after-guest-init callback runs once inside qemu_init(), on its thread
  * with the BQL held, after the board and the command line's devices exist and
  * before any guest instruction; a non-zero return stops start-up with an
- * error naming the value (qemu_init() then exits the process).
+ * error naming the value (qemu_init() then exits the process). It runs once
+ * per process, not again after a guest reset: what it sets up (MMIO regions)
+ * survives the reset, and adding it again would fail.
+ *
+ * A guest reset (without -no-reboot) resets the CPUs and devices and reloads
+ * the images given on the command line, in the same process. Everything set
+ * up through this ABI survives it unchanged: the callbacks, the registered
+ * numbers, MMIO regions, snapshot and QMP hooks, queued work, the fast
+ * snapshots taken before it (a restore brings back the state they hold, as a
+ * load does), and a vhost-user-vsock device keeps its backend (the guest's
+ * driver sets it up again).
  */
 typedef int (*kvm_penguin_after_guest_init_cb_t)(MachineState *ms,
                                                  void *opaque);
@@ -178,7 +207,9 @@ void set_kvm_penguin_after_guest_init_callback(
  * An I/O region in system memory that only catches accesses nothing else
  * claims (priority below every device). Callbacks see region-relative
  * offsets and accesses of 1, 2, 4 or 8 bytes in the guest's byte order, on
- * the vCPU thread with the BQL.
+ * the vCPU thread with the BQL. Any base works, an odd one too: the offsets
+ * are then odd for the guest's aligned accesses, and each access arrives
+ * whole, as the guest made it, whatever its offset.
  *
  * Adding and removing: after qemu_init(), with the BQL (the after-guest-init
  * callback holds it). Returns 0, or -EPERM (no VM yet, or no BQL), -EINVAL
@@ -530,7 +561,11 @@ int penguin_fastsnap_cov_map_fd(void);
 
 /*
  * Called on every reset request (guest, monitor or QMP), on the requesting
- * thread, with QEMU's ShutdownCause, before QEMU acts on it.
+ * thread, with QEMU's ShutdownCause, before QEMU acts on it. To end the run
+ * instead of the reset (Penguin ends a boot that has a pending change this
+ * way), call qemu_system_shutdown_request() from the callback: the machine
+ * is then not reset, and qemu_main_loop() returns. Otherwise the machine
+ * resets and runs on, or with -no-reboot the run ends.
  */
 typedef void (*penguin_reset_request_cb_t)(int cause, void *opaque);
 void set_penguin_reset_request_callback(penguin_reset_request_cb_t cb,
@@ -561,6 +596,20 @@ typedef int (*penguin_qmp_handler_cb_t)(const char *cmd,
         const char *args_json, char **result, char **error_class,
         char **error_desc, void *opaque);
 void set_penguin_qmp_handler(penguin_qmp_handler_cb_t cb, void *opaque);
+
+/*
+ * Send a QMP event of Penguin's own to every QMP client past capability
+ * negotiation: {"event": @name, "data": <@data_json>, "timestamp": {...}},
+ * without "data" when @data_json is NULL or "". Any thread, after
+ * qemu_init(), hypercall callbacks included: the main loop sends events in
+ * the order of the calls (across threads too), and those emitted before a
+ * shutdown request before qemu_main_loop() returns; a client that connects
+ * later does not get earlier events. Returns 0 when queued, or -EINVAL (a
+ * name that is not 1 to 128 letters, digits, '-', '_' or '.' starting with a
+ * letter; @data_json not a JSON object), -ENODEV (no VM yet, or the VM has
+ * ended); nothing is sent then.
+ */
+int penguin_qmp_emit_event(const char *name, const char *data_json);
 
 #ifdef __cplusplus
 }

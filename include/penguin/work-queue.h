@@ -14,6 +14,13 @@ typedef void PenguinWorkFn(void *opaque);
 /* Queue @fn(@opaque) for the main loop; the VM must exist. Any thread. */
 void penguin_work_queue_push(PenguinWorkFn *fn, void *opaque);
 
+/*
+ * Run every queued item now, in order (main loop, BQL, outside any item):
+ * what was queued before a shutdown request is done before the main loop
+ * returns.
+ */
+void penguin_work_queue_drain(void);
+
 /* Whether a queued item or synchronous snapshot operation runs (main loop). */
 bool penguin_snapshot_busy(void);
 

@@ -191,7 +191,8 @@ class FastSnapshots:
 
 
 class QmpCommands:
-    """QMP commands of our own, answered by Python handlers (after qmp_capabilities)."""
+    """QMP commands of our own, answered by Python handlers (after qmp_capabilities),
+    and events of our own sent to the clients."""
 
     def __init__(self, qemu: "Qemu"):
         self._qemu = qemu
@@ -203,6 +204,17 @@ class QmpCommands:
         """handler(arguments) returns the JSON-able result (None: {}), or raises
         QmpError for an error answer; any other exception becomes a GenericError."""
         self._handlers[command] = handler
+
+    def emit(self, event: str, data: dict | None = None) -> None:
+        """Send {"event": event, "data": data, "timestamp": ...} to every QMP client
+        past negotiation (no "data" when data is None); from any thread, hypercall
+        handlers included. The main loop sends events in the order emitted.
+        QemuError when the library refuses it (a bad name, no VM)."""
+        if data is not None and not isinstance(data, dict):
+            raise TypeError(f"QMP event data must be a dict, not {type(data).__name__}")
+        text = b"" if data is None else json.dumps(data).encode()
+        rc = self._qemu.lib.penguin_qmp_emit_event(event.encode(), text)
+        self._qemu.check(rc, f"emitting QMP event {event!r}")
 
     def _on_command(self, cmd, args_json, result, error_class, error_desc, opaque) -> int:
         lib = self._qemu.lib

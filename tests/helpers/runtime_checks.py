@@ -6,7 +6,9 @@ Prints one line `RESULT <json>`; QEMU's own error messages go to stderr.
   after-init-fails  a callback returning 7 (qemu_init exits with the message)
   reset             every reset request's cause until the VM stops
   qmp               custom QMP commands over the -qmp unix socket given as SOCKET=path
-  mmio BASE         a region at BASE for the MMIO guests (tests/guests/mmio-*.S), and
+  mmio BASE [SHIFT] a region at BASE - SHIFT for the MMIO guests (tests/guests/mmio-*.S),
+                    which access BASE + offset (SHIFT 1: a region at an odd base, whose
+                    callbacks see the guest's aligned accesses at odd offsets), and
                     every bad request the API must refuse
 """
 
@@ -111,11 +113,13 @@ def qmp(qemu: Qemu, events: list, path: str) -> None:
     threading.Thread(target=client, daemon=True).start()
 
 
-def mmio(qemu: Qemu, events: list, base: int) -> None:
+def mmio(qemu: Qemu, events: list, guest_base: int, shift: int = 0) -> None:
     ffi, lib = qemu.ffi, qemu.lib
+    base = guest_base - shift
 
     def rd(off, size, opaque) -> int:
-        value = (0x0102030405060708 + off) & ((1 << (8 * size)) - 1)
+        # The guest expects READ_BASE + its own offset from guest_base.
+        value = (0x0102030405060708 + off - shift) & ((1 << (8 * size)) - 1)
         if not any(e[0] == "save-from-mmio" for e in events):
             # MMIO callbacks run on the vCPU thread with the BQL: no synchronous save.
             events.append(["save-from-mmio", bool(lib.penguin_save_snapshot(b"m")),
@@ -181,7 +185,7 @@ def main() -> int:
     qemu = Qemu(name, library=library)
     events: list = []
     if check == "mmio":
-        mmio(qemu, events, int(extra[0], 0))
+        mmio(qemu, events, *(int(x, 0) for x in extra))
     elif check == "qmp":
         path = next(a for a in qemu_args if a.startswith("unix:")).split(":", 1)[1]
         qmp(qemu, events, path.split(",")[0])

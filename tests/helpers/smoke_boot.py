@@ -3,11 +3,14 @@
 usage: smoke_boot.py SPEC-JSON
 SPEC: {"prefix", "name", "nr", "answer", "record": [numbers], "console", "result",
        "timeout", "args": [qemu args], "qmp": {"socket", "commands"} (optional),
-       "mode": "system" or "kvm" (optional; the library family, default "system")}
+       "mode": "system" or "kvm" (optional; the library family, default "system"),
+       "stop": false (optional: leave the VM running after init's last line; then the
+       file "ready" (optional) is written once the QMP answers are in)}
 The host answers hypercall nr with answer and each number in record with 0, and keeps
 every call in the order they came; a watcher thread reads the console file and stops the
 VM through the library once init has printed its last line (or when the timeout passes),
-after sending the spec's QMP commands, if any, to the running VM (answers in "qmp").
+after sending the spec's QMP commands, if any, to the running VM (answers in "qmp");
+with "stop": false it leaves the VM to whoever ends it (a signal, at the timeout).
 Writes what it saw as JSON to SPEC["result"].
 """
 
@@ -31,27 +34,42 @@ def console_text(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def watch(qemu: Qemu, console: Path, timeout: float, seen: dict,
-          vm_ended: threading.Event, qmp: dict | None = None) -> None:
-    """Stop the VM once init's last line is complete on the console, or at the timeout;
-    before that, while it runs, ask QMP what was given."""
+def wait_for_init(console: Path, deadline: float, seen: dict,
+                  vm_ended: threading.Event) -> bool:
+    """True once init's last line is complete on the console; False when the VM ended
+    or the deadline (time.monotonic()) passed first."""
     start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if vm_ended.is_set():
-            return
+    while time.monotonic() < deadline and not vm_ended.is_set():
         text = console_text(console)
         if INIT_STARTED in text and "init_seconds" not in seen:
             seen["init_seconds"] = round(time.monotonic() - start, 2)
         done = text.find(INIT_DONE)
         if done >= 0 and "\n" in text[done:]:
             seen["done_seconds"] = round(time.monotonic() - start, 2)
-            if qmp:
-                seen["qmp"] = qmp_exchange(qmp["socket"], qmp["commands"])
-            break
+            return True
         time.sleep(0.05)
-    else:
+    return False
+
+
+def watch(qemu: Qemu, console: Path, timeout: float, seen: dict,
+          vm_ended: threading.Event, qmp: dict | None = None, stop: bool = True,
+          ready: str | None = None) -> None:
+    """Stop the VM once init's last line is complete on the console (unless not stop:
+    then whoever ends it), or at the timeout; before that, while it runs, ask QMP what
+    was given."""
+    deadline = time.monotonic() + timeout
+    if wait_for_init(console, deadline, seen, vm_ended):
+        if qmp:
+            seen["qmp"] = qmp_exchange(qmp["socket"], qmp["commands"])
+        if stop:
+            qemu.stop()
+            return
+        if ready:
+            Path(ready).write_text(json.dumps(seen.get("qmp")))
+        vm_ended.wait(max(0.0, deadline - time.monotonic()))
+    if not vm_ended.is_set():
         seen["timed_out"] = True
-    qemu.stop()
+        qemu.stop()
 
 
 def main() -> int:
@@ -76,7 +94,8 @@ def main() -> int:
     vm_ended = threading.Event()
     watcher = threading.Thread(target=watch, daemon=True,
                                args=(qemu, console, spec["timeout"], seen, vm_ended,
-                                     spec.get("qmp")))
+                                     spec.get("qmp"), spec.get("stop", True),
+                                     spec.get("ready")))
     watcher.start()
     seen["status"] = qemu.run(spec["args"])
     vm_ended.set()

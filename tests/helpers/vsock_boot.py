@@ -18,6 +18,11 @@ Then it runs the steps in order:
                                        the BQL (its handle, or the errno and reason)
   {"rounds": N}                        N more echo rounds
   {"asks": N}                          wait until the guest asked N more questions
+  {"reboot": true}                     answer its next question with "reboot -f" and
+                                       wait until it asks again from its next boot
+  {"migrate_file": PATH}               Penguin's file snapshot over QMP: stop, the
+                                       mapped-ram capability, migrate to file:PATH, and
+                                       wait until the migration ends
   {"backend": "kill" | "stop"}         end this process's backend: SIGKILL (a crash) or
                                        SIGTERM (it says goodbye by closing the socket)
   {"backend": "start"}                 a new backend on the same socket; done once it has
@@ -33,7 +38,11 @@ starts, unless SPEC has "backend": then this process starts it (its log is
 logs/backend-0.log, the next ones backend-1.log, ...) and the steps above can replace it
 while the VM runs; each backend's status and log end up in the result's "backends".
 A process started with "-loadvm TAG" among the args works the same way: the
-restored guest goes on asking, and its counters go on from the saved ones.
+restored guest goes on asking, and its counters go on from the saved ones. So does one
+started with "-incoming defer" and SPEC "incoming": "file:PATH": before anything else
+it loads that file over QMP (mapped-ram on, migrate-incoming), waits for the load and
+resumes the VM (the source was stopped, so the VM waits paused), recording how in the
+result's "incoming".
 """
 
 from __future__ import annotations
@@ -52,6 +61,8 @@ from vsock.backend import VsockBackend
 from vsock.guest_link import VsockGuestLink
 
 BACKEND_POLL = 0.05
+MAPPED_RAM = {"execute": "migrate-set-capabilities",
+              "arguments": {"capabilities": [{"capability": "mapped-ram", "state": True}]}}
 
 # include/system/runstate.h: called with the BQL on every run-state change; on a stop,
 # after every vCPU has paused (so no hypercall is half done).
@@ -172,6 +183,52 @@ def wait_asks(link: VsockGuestLink, more: int, timeout: float) -> dict:
     return {"asks": more, "ok": False}
 
 
+def migration_status(qmp_socket: str, timeout: float, done: tuple[str, ...]) -> str:
+    """Poll query-migrate until its status is one of done (or the timeout)."""
+    end, status = time.monotonic() + timeout, "none"
+    while time.monotonic() < end:
+        (answer,) = qmp_exchange(qmp_socket, [{"execute": "query-migrate"}])
+        status = answer.get("return", {}).get("status", "none")
+        if status in done:
+            break
+        time.sleep(BACKEND_POLL)
+    return status
+
+
+def migrate_to_file(qmp_socket: str, path: str, timeout: float) -> dict:
+    """Stop the VM, then migrate it to file:path with mapped-ram; the outcome."""
+    start = time.monotonic()
+    answers = qmp_exchange(qmp_socket, [{"execute": "stop"}, MAPPED_RAM,
+                                        {"execute": "migrate",
+                                         "arguments": {"uri": f"file:{path}"}}])
+    status = migration_status(qmp_socket, timeout, ("completed", "failed", "cancelled"))
+    return {"migrate_file": path, "answers": answers, "status": status,
+            "ok": status == "completed", "seconds": round(time.monotonic() - start, 3)}
+
+
+def incoming(qmp_socket: str, uri: str, timeout: float) -> dict:
+    """Load uri into a VM started with -incoming defer, then let it run."""
+    start = time.monotonic()
+    answers = qmp_exchange(qmp_socket, [MAPPED_RAM, {"execute": "migrate-incoming",
+                                                     "arguments": {"uri": uri}}])
+    end, state = time.monotonic() + timeout, "inmigrate"
+    while state == "inmigrate" and time.monotonic() < end:
+        time.sleep(BACKEND_POLL)
+        (answer,) = qmp_exchange(qmp_socket, [{"execute": "query-status"}])
+        state = answer.get("return", {}).get("status", "none")
+    loaded = round(time.monotonic() - start, 3)
+    resumed = qmp_exchange(qmp_socket, [{"execute": "cont"}]) if state == "paused" else []
+    return {"answers": answers, "state": state, "resumed": resumed, "seconds": loaded}
+
+
+def reboot(link: VsockGuestLink, timeout: float) -> dict:
+    """Have the guest reboot -f; done when it asks from its next boot."""
+    start, boots = time.monotonic(), link.summary()["boots"]
+    link.request_reboot()
+    ok = link.wait_boots(boots + 1, timeout)
+    return {"reboot": True, "ok": ok, "seconds": round(time.monotonic() - start, 3)}
+
+
 def watch_stops(qemu: Qemu, link: VsockGuestLink, stops: list) -> Callable[[Any], int]:
     """An after-guest-init handler that records each stop of the VM with the guest's
     counter in its last question before it."""
@@ -229,6 +286,13 @@ def main() -> int:
                                  step.get("seconds", 0)), rounds
         if "asks" in step:
             return wait_asks(link, step["asks"], spec["timeout"]), rounds
+        if "reboot" in step:
+            return reboot(link, spec["timeout"]), rounds
+        if "migrate_file" in step:
+            stops_before = len(seen["stops"])
+            outcome = migrate_to_file(spec["qmp_socket"], step["migrate_file"],
+                                      spec["timeout"])
+            return {**outcome, "stops": seen["stops"][stops_before:]}, rounds
         if "qmp" in step:
             return {"qmp": qmp_exchange(spec["qmp_socket"], step["qmp"])}, rounds
         if "fast" in step:
@@ -240,6 +304,9 @@ def main() -> int:
     def watch() -> None:
         if qemu.wait_started(spec["timeout"]):
             seen["started_monotonic"] = time.monotonic()   # qemu_init (and -loadvm) done
+        if "incoming" in spec:
+            seen["incoming"] = incoming(spec["qmp_socket"], spec["incoming"],
+                                        spec["timeout"])
         rounds = spec["rounds"]
         if wait_rounds(rounds):
             for step in spec.get("steps", []):

@@ -16,10 +16,11 @@
 #error "linux-syscall.h: no system call door for this architecture"
 #endif
 
-/* reboot(2)'s magic numbers and its power-off command (include/uapi/linux/reboot.h). */
+/* reboot(2)'s magic numbers and commands (include/uapi/linux/reboot.h). */
 #define LINUX_REBOOT_MAGIC1 0xfee1deadL
 #define LINUX_REBOOT_MAGIC2 672274793L
 #define LINUX_REBOOT_CMD_POWER_OFF 0x4321fedcL
+#define LINUX_REBOOT_CMD_RESTART 0x01234567L
 
 /* The same on every architecture (include/uapi/linux/fcntl.h, asm-generic/fcntl.h). */
 #define LINUX_AT_FDCWD (-100L)

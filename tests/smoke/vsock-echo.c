@@ -235,6 +235,11 @@ void vsock_echo_serve(void)
         struct round_result r;
         uint32_t round;
 
+        if ((uint32_t)answer == VSOCK_REBOOT) {
+            say("PENGUIN-VSOCK reboot -f\n");
+            linux_syscall3(__NR_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2,
+                           LINUX_REBOOT_CMD_RESTART);
+        }
         if ((uint32_t)answer >> 16 != VSOCK_GO_TAG) {
             pause_ns(VSOCK_ASK_NS);
             continue;

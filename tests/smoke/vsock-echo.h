@@ -15,8 +15,9 @@
  * Arguments are guest words: on 32-bit guests only their low 32 bits count.
  *   VSOCK_NR(VSOCK_OP_MODULE, index, errno)
  *       one per module, errno 0 = loaded (or built in)
- *   VSOCK_NR(VSOCK_OP_ASK, asks, rounds) -> VSOCK_GO(port) or anything else
- *       VSOCK_GO(port): run a round to that port; else ask again in 20 ms
+ *   VSOCK_NR(VSOCK_OP_ASK, asks, rounds) -> VSOCK_GO(port), VSOCK_REBOOT or else
+ *       VSOCK_GO(port): run a round to that port; VSOCK_REBOOT: reboot -f (the
+ *       reboot system call, restart, at once); else ask again in 20 ms
  *   VSOCK_NR(VSOCK_OP_RESULT, round, step, errno, bytes)
  *       step VSOCK_STEP_OK: all bytes came back equal
  * asks counts the questions (a counter in guest RAM, so it goes on across a
@@ -36,6 +37,7 @@
  */
 #define VSOCK_GO_TAG 0x5653u
 #define VSOCK_GO(port) ((VSOCK_GO_TAG << 16) | ((port) & 0xffffu))
+#define VSOCK_REBOOT 0x56520000u       /* "VR": restart the machine */
 
 #define VSOCK_ECHO_BYTES 10000
 

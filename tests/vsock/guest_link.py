@@ -20,6 +20,7 @@ from penguin_qemu import Hypercall, Qemu
 VSOCK_NR = 0x50454E56
 OP_MODULE, OP_ASK, OP_RESULT = 1, 2, 3
 GO_TAG = 0x5653
+REBOOT = 0x56520000     # vsock-echo.h VSOCK_REBOOT: the guest restarts its machine
 ECHO_BYTES = 10000
 STEPS = {0: "ok", 1: "socket", 2: "connect", 3: "nonblock", 4: "send", 5: "receive",
          6: "peer closed", 7: "timeout", 8: "mismatch"}
@@ -53,6 +54,8 @@ class VsockGuestLink:
         self.first_ask_seconds: float | None = None
         self.requested = 0
         self.always = False
+        self.reboot_requested = False
+        self.boots = 1               # a question with counter 1 after others: a new boot
         self.at_next_ask: list[Callable[[], None]] = []
         qemu.on_hypercall(VSOCK_NR, self._on_call)
 
@@ -74,6 +77,16 @@ class VsockGuestLink:
         with self.cond:
             self.at_next_ask.append(action)
 
+    def request_reboot(self) -> None:
+        """Answer the guest's next question with VSOCK_REBOOT: it reboots -f."""
+        with self.cond:
+            self.reboot_requested = True
+
+    def wait_boots(self, count: int, timeout: float) -> bool:
+        """Wait until the guest asked in its count-th boot; False at the timeout."""
+        with self.cond:
+            return self.cond.wait_for(lambda: self.boots >= count, timeout)
+
     def wait_rounds(self, count: int, timeout: float) -> bool:
         """Wait until count rounds have reported in all; False at the timeout."""
         with self.cond:
@@ -86,7 +99,7 @@ class VsockGuestLink:
 
     def summary(self) -> dict:
         with self.cond:
-            return {"modules": list(self.modules), "asks": self.asks,
+            return {"modules": list(self.modules), "asks": self.asks, "boots": self.boots,
                     "first_ask_counter": self.first_ask_counter,
                     "last_ask_counter": self.last_ask_counter,
                     "first_ask_seconds": self.first_ask_seconds,
@@ -112,11 +125,17 @@ class VsockGuestLink:
         actions, self.at_next_ask = self.at_next_ask, []
         for action in actions:
             action()
+        if counter == 1 and self.asks > 0:
+            self.boots += 1
+            self.cond.notify_all()
         self.asks += 1
         self.last_ask_counter = counter
         if self.first_ask_seconds is None:
             self.first_ask_seconds = round(time.monotonic() - self.start, 3)
             self.first_ask_counter = counter
+        if self.reboot_requested:
+            self.reboot_requested = False
+            return REBOOT
         if self.always or self.requested > 0:
             self.requested = max(0, self.requested - 1)
             return GO_TAG << 16 | (self.port & 0xFFFF)
