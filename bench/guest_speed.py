@@ -16,14 +16,24 @@ The library runs under bench/run_library.c, a C program doing what upstream's
 system/main.c does, so no Python interpreter is in either measurement; the stock
 executables come from `./build.sh --stock` (_build/build-stock). Runs alternate stock,
 library, stock, ...; each figure is the median of --runs, and ratio = library / stock.
+With --baseline-stage the other side is a second staged library tree instead of the stock
+executables (default build against an optimised one, say).
+
+The interval: each interleaved pair (one baseline run, then one library run, close in
+time and so under the same host load) gives a ratio; the table prints the median of those
+ratios and a distribution-free 95% confidence interval for it (order statistics of the
+binomial(n, 1/2) distribution, as the sign test uses; no normality assumed). It needs at
+least 6 pairs; 15 or more narrow it to a few percent on a quiet machine. An interval that
+excludes 1.0 is a difference the runs can see.
 
 usage: bench/guest_speed.py [--runs 5] [--arch A ...] [--workload busy|linux ...]
-                            [--markdown]
+                            [--baseline-stage DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import statistics
@@ -161,10 +171,30 @@ def median(samples: list[Sample], field: str) -> float:
     return statistics.median(getattr(s, field) for s in samples)
 
 
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median of values: the k-th smallest and
+    k-th largest, with k the largest index whose binomial(n, 1/2) tails leave at least
+    `confidence` between them. (nan, nan) when n is too small for any such k."""
+    ordered, n = sorted(values), len(values)
+    tail, k = 0.0, 0
+    while True:
+        tail += math.comb(n, k) / 2 ** n     # P(X <= k) after this step
+        if 2 * tail > 1 - confidence:
+            break
+        k += 1
+    if k == 0:
+        return math.nan, math.nan
+    return ordered[k - 1], ordered[n - k]
+
+
 def row(arch: str, workload: str, field: str, samples: dict[str, list[Sample]]) -> str:
     stock, library = median(samples["stock"], field), median(samples["library"], field)
+    ratios = [getattr(lib, field) / getattr(base, field)
+              for base, lib in zip(samples["stock"], samples["library"])]
+    lo, hi = median_interval(ratios)
     return (f"| {arch} | {workload} | {field} | {stock:.3f} | {library:.3f} | "
-            f"{library / stock:.3f} |")
+            f"{library / stock:.3f} | {statistics.median(ratios):.3f} | "
+            f"{lo:.3f}-{hi:.3f} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,26 +204,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workload", action="append", choices=["busy", "linux"])
     p.add_argument("--stage", type=Path, default=REPO / "dist" / "stage")
     p.add_argument("--stock-dir", type=Path, default=REPO / "_build" / "build-stock")
+    p.add_argument("--baseline-stage", type=Path,
+                   help="compare against this staged tree's libraries, not stock QEMU")
     p.add_argument("--firmware", type=Path,
                    default=REPO / "_build" / "firmware" / "share" / "qemu")
     args = p.parse_args(argv)
     arches = args.arch or sorted(ARCHES)
     for name in arches:
-        for path, fix in ((args.stock_dir / f"qemu-system-{name}", "./build.sh --stock"),
+        baseline = (args.baseline_stage / "lib" / f"libqemu-system-{name}.so"
+                    if args.baseline_stage else args.stock_dir / f"qemu-system-{name}")
+        for path, fix in ((baseline, "./build.sh --stock, or stage that tree"),
                           (args.stage / "lib" / f"libqemu-system-{name}.so", "./build.sh")):
             if not path.exists():
                 p.error(f"{path} is missing: run {fix} first")
+    base_name = "baseline" if args.baseline_stage else "stock"
     print(f"# {time.strftime('%Y-%m-%d')} on {platform.node()}: {os.cpu_count()} CPUs, "
-          f"{platform.processor() or platform.machine()}, {args.runs} runs each, medians")
-    print("| arch | workload | measure | stock s | library s | ratio |")
-    print("|---|---|---|---|---|---|")
+          f"{platform.processor() or platform.machine()}, {args.runs} interleaved pairs, "
+          f"medians; ratio = library / {base_name}; 95% interval of the pairs' median ratio")
+    print(f"| arch | workload | measure | {base_name} s | library s | ratio of medians | "
+          "median ratio | 95% interval |")
+    print("|---|---|---|---:|---:|---:|---:|---|")
     with tempfile.TemporaryDirectory(prefix="guest-speed-") as tmp:
         workdir = Path(tmp)
         runner = build_runner(workdir)
         for name in arches:
             arch = ARCHES[name]
-            stock = [str(args.stock_dir / f"qemu-system-{name}")]
             library = [str(runner), str(args.stage / "lib" / f"libqemu-system-{name}.so")]
+            stock = ([str(runner), str(args.baseline_stage / "lib" /
+                                       f"libqemu-system-{name}.so")]
+                     if args.baseline_stage else [str(args.stock_dir / f"qemu-system-{name}")])
             for workload in args.workload or ["busy", "linux"]:
                 if workload == "busy":
                     qemu_args = [*arch.busy_args, str(build_busy(arch, workdir)), *QUIET,
