@@ -244,15 +244,15 @@ def penguin_devices(arch: Arch, stage: Path, workdir: Path) -> list[str]:
 
 
 def run_child(arch: Arch, mode: str, ram_mib: int, runs: int, image: Path, stage: Path,
-              workdir: Path, devices: str = "none") -> dict:
+              workdir: Path, devices: str = "none", mem_dir: Path | None = None) -> dict:
     result_file = workdir / "result.json"
     result_file.unlink(missing_ok=True)
     machine = [*arch.machine, "-m", str(ram_mib)]
-    backend = None
+    backend, mem = None, None
     if devices == "vpn":
         sys.path.insert(0, str(REPO / "tests"))
         from vsock.backend import VsockBackend, vsock_argv  # noqa: PLC0415
-        sock, mem = workdir / "vsock.sock", workdir / "mem0"
+        sock, mem = workdir / "vsock.sock", (mem_dir or workdir) / f"mem0-{os.getpid()}"
         mem.unlink(missing_ok=True)         # a file of another run's size
         machine = vsock_argv(machine, sock, mem)
         backend = VsockBackend(sock, workdir / "vsock.log").start()
@@ -277,6 +277,8 @@ def run_child(arch: Arch, mode: str, ram_mib: int, runs: int, image: Path, stage
     finally:
         if backend:
             backend.stop()
+        if mem:
+            mem.unlink(missing_ok=True)
     if proc.returncode != 0 or not result_file.exists():
         raise SystemExit(f"{arch.name}/{mode}/{ram_mib} MiB: child failed "
                          f"(rc={proc.returncode})\n{proc.stdout}{proc.stderr}")
@@ -323,11 +325,16 @@ def main() -> int:
     parser.add_argument("--arch", action="append", choices=list(ARCHES),
                         help="only this arch (repeatable; default all)")
     parser.add_argument("--ram", action="append", type=positive_int,
-                        help="guest RAM in MiB (repeatable; default 128 and 1024)")
+                        help="guest RAM in MiB (repeatable; default 256 and 1024)")
     parser.add_argument("--devices", action="append", choices=DEVICE_SETS,
                         help="none (bare machine), penguin (its drive, network and 9p) "
                              "or vpn (penguin plus shared RAM and vhost-user-vsock); "
                              "repeatable, default all three")
+    parser.add_argument("--mem-dir", type=Path,
+                        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
+                        help="where the VPN's shared RAM file goes (default /dev/shm, "
+                             "memory as guest RAM is; a disk file system adds the "
+                             "kernel's writeback to every write)")
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument("--stage", type=Path, default=REPO / "dist" / "stage",
                         help="the staged tree whose libraries run (default dist/stage)")
@@ -348,7 +355,7 @@ def main() -> int:
                     print(f"{name}, {ram_mib} MiB, {devices} ...", file=sys.stderr,
                           flush=True)
                     fast = run_child(arch, "fast", ram_mib, args.runs, image, args.stage,
-                                     workdir, devices)
+                                     workdir, devices, args.mem_dir)
                     qcow2 = None
                     if devices == "none":
                         qcow2 = run_child(arch, "qcow2", ram_mib, args.runs, image,

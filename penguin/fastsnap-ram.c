@@ -22,7 +22,8 @@
  * Small blocks (ROM blobs QEMU rewrites through its own pointers) and blocks
  * shared with another process (memory-backend-file, share=on: a vhost-user
  * backend writes them without telling QEMU) are copied whole at the take
- * instead; a shared block counts as wholly changed at every sync point. A
+ * instead; a shared block counts as wholly changed at every sync point, and
+ * a restore compares its pages and writes back only those that differ. A
  * device that owns RAM (pflash's ROM device, VGA's video RAM) and writes it
  * from its MMIO handlers keeps its blocks whole at its first MMIO write after
  * a take.
@@ -574,17 +575,26 @@ static void restore_run(EngineTable *t, unsigned i, SnapBlock *sb,
     mark_changed(i, page, end - page);
     for (unsigned long p = page; p < end; p++) {
         ram_addr_t addr = eb->offset + ((ram_addr_t)p << TARGET_PAGE_BITS);
+        const uint8_t *saved = eb->eager
+            ? sb->copy + ((ram_addr_t)p << TARGET_PAGE_BITS) : sb->saved[p];
 
-        memcpy(page_host(eb, p),
-               eb->eager ? sb->copy + ((ram_addr_t)p << TARGET_PAGE_BITS)
-                         : sb->saved[p], TARGET_PAGE_SIZE);
+        /*
+         * A shared block counts as wholly changed, but the backend writes
+         * few of its pages: reading costs less than writing a page that did
+         * not change (a file-backed one would be dirtied and written back),
+         * and its translated code stays valid.
+         */
+        if (eb->shared && !memcmp(page_host(eb, p), saved, TARGET_PAGE_SIZE)) {
+            continue;
+        }
+        memcpy(page_host(eb, p), saved, TARGET_PAGE_SIZE);
+        stats->restored_pages++;
         /* A page with translated code has its CODE dirty bit clear. */
         if (!cpu_physical_memory_get_dirty_flag(addr, DIRTY_MEMORY_CODE)) {
             tb_invalidate_phys_range(addr, addr + TARGET_PAGE_SIZE - 1);
             stats->restored_code_pages++;
         }
     }
-    stats->restored_pages += end - page;
 }
 
 static int restore_block(EngineTable *t, unsigned i, SnapBlock *sb,
