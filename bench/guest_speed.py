@@ -220,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     base_name = "baseline" if args.baseline_stage else "stock"
     print(f"# {time.strftime('%Y-%m-%d')} on {platform.node()}: {os.cpu_count()} CPUs, "
           f"{platform.processor() or platform.machine()}, {args.runs} interleaved pairs, "
-          f"medians; ratio = library / {base_name}; 95% interval of the pairs' median ratio")
+          f"medians; ratio = library / {base_name}; "
+          "95% interval of the pairs' median ratio")
     print(f"| arch | workload | measure | {base_name} s | library s | ratio of medians | "
           "median ratio | 95% interval |")
     print("|---|---|---|---:|---:|---:|---:|---|")
@@ -230,9 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         for name in arches:
             arch = ARCHES[name]
             library = [str(runner), str(args.stage / "lib" / f"libqemu-system-{name}.so")]
-            stock = ([str(runner), str(args.baseline_stage / "lib" /
-                                       f"libqemu-system-{name}.so")]
-                     if args.baseline_stage else [str(args.stock_dir / f"qemu-system-{name}")])
+            if args.baseline_stage:
+                stock = [str(runner),
+                         str(args.baseline_stage / "lib" / f"libqemu-system-{name}.so")]
+            else:
+                stock = [str(args.stock_dir / f"qemu-system-{name}")]
             for workload in args.workload or ["busy", "linux"]:
                 if workload == "busy":
                     qemu_args = [*arch.busy_args, str(build_busy(arch, workdir)), *QUIET,
