@@ -10,7 +10,10 @@
 # it. Then the whole pytest suite runs with Debian's python3, in two worker processes
 # (pytest-xdist: a test file stays on one worker, so its module fixtures run once),
 # without waiting for that setup: the test files that need it come last, and their
-# first test waits for it. Extra arguments go to pytest (-n 0: one process).
+# first test waits for it. Beside pytest, at the lowest CPU priority so that it takes
+# what pytest leaves idle, QEMU's own system-mode TCG tests run through the staged
+# libraries (scripts/penguin-tcg-tests.py); their summary comes after pytest's.
+# Extra arguments go to pytest (-n 0: one process).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")" && pwd)
@@ -82,6 +85,7 @@ start_setup "Debian 13 root file system" /usr/bin/python3 "$top/tests/roots.py"
 for name in "${!setup_pid[@]}"; do
     full_priority "$name"
 done
+start_setup "QEMU TCG tests" /usr/bin/python3 "$top/scripts/penguin-tcg-tests.py"
 echo "== test: pytest ($(date +%T))"
 cd "$top"
 status=0
@@ -90,4 +94,5 @@ status=0
     --dist loadfile "$@" $(test_files) || status=$?
 finish_setup "smoke-boot kernels"
 finish_setup "Debian 13 root file system"
+finish_setup "QEMU TCG tests"
 exit "$status"

@@ -23,9 +23,11 @@ backports_pkgs=(meson python3-pycotap)
 # zstd-compressed kernel with zstd. Their glibc stage (tests/smoke/libc_stage.c) links
 # each architecture's static glibc from Debian's cross libc6-dev packages. debootstrap
 # makes the Debian 13 root file system the release is tried in (tests/roots.py).
-# pytest-xdist runs the suite in two processes (test.sh).
+# pytest-xdist runs the suite in two processes (test.sh). QEMU's configure takes
+# gdb-multiarch (4 MB, 16 s to install here) for the gdbstub runs of QEMU's TCG tests on
+# the foreign targets (scripts/penguin-tcg-tests.py; the host's gdb serves x86_64 only).
 test_pkgs=(
-    python3-pytest python3-pytest-xdist gdb binutils
+    python3-pytest python3-pytest-xdist gdb gdb-multiarch binutils
     binutils-arm-linux-gnueabi binutils-aarch64-linux-gnu binutils-mips-linux-gnu
     binutils-mipsel-linux-gnu binutils-mips64-linux-gnuabi64 binutils-mips64el-linux-gnuabi64
     binutils-powerpc-linux-gnu binutils-powerpc64-linux-gnu binutils-powerpc64le-linux-gnu
