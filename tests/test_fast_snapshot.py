@@ -326,6 +326,7 @@ def test_hostile_restores_leave_a_sane_guest(stage, guest, boot, tmp_path):
     answers = {int(k): v for k, v in out["answers"].items()}
     assert set(answers) <= {0, EBUSY} and answers.get(0, 0) > 0, answers
     assert out["scheduled"] in ([], [0]), out["scheduled"]
+    assert out["final_restore"] == 0, out["final_restore"]
     final = out["final"]
     assert (final["slot"], final["dev"], final["buf_ok"]) == (1, dev(1), True), final
 

@@ -98,6 +98,8 @@ EVENT_DRIVEN: dict[str, dict[int, str]] = {
     "aarch64": {95: "SPSR_EL1, ELR_EL1, ESR_EL1 and FAR_EL1: the state of the last "
                     "exception taken to EL1 (a timer interrupt lands anywhere)",
                 99: "ELR_EL1", 197: "ESR_EL1", 233: "FAR_EL1",
+                119: "SP_EL0 as a system register: QEMU's copy saved when an exception "
+                     "last left EL0 (the program's live stack pointer is register 31)",
                 152: "CNTV_CTL_EL0: ISTATUS says whether the virtual timer has fired",
                 161: "CNTV_CVAL_EL0: the next timer deadline the kernel set"},
     "mipsel": {26: "k0 and k1: the kernel's scratch registers in exception handlers",

@@ -24,6 +24,7 @@ Writes what happened as JSON to SPEC["result"] after the VM stopped.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import queue
@@ -495,13 +496,21 @@ def hostile(host: GuestHost, qemu: Qemu) -> dict:
     out = paused_twice(host, qemu)
     out.update(racing(host, qemu, out["handle"]))
     # The guest is sane after all that: one more paused restore, a report from the
-    # take's point with its slot, device value and RAM.
-    with qemu.bql():
-        host.qmp.qmp_stop(host.qmp_ffi.NULL)
-        qemu.fast_snapshots.restore(out["handle"])
-        host.release()
-        host.qmp.qmp_cont(host.qmp_ffi.NULL)
+    # take's point with its slot, device value and RAM. A restore the guest scheduled
+    # before the race ended may still run on the main loop: while it pauses the vCPUs
+    # this one answers -EBUSY, as documented, and is tried again.
     deadline = time.monotonic() + WAIT
+    while True:
+        with qemu.bql():
+            host.qmp.qmp_stop(host.qmp_ffi.NULL)
+            code = attempt_errno(qemu, lambda: qemu.fast_snapshots.restore(out["handle"]))
+            if code == 0:
+                host.release()
+            host.qmp.qmp_cont(host.qmp_ffi.NULL)
+        if code != -errno.EBUSY or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    out["final_restore"] = code
     while time.monotonic() < deadline:
         report = host.reports.get(timeout=WAIT)
         if report["i"] == 1:
