@@ -7,19 +7,25 @@ import socket
 import time
 
 
+def connect_unix(path: str, seconds: float = 5.0) -> socket.socket:
+    """A socket connected to QEMU's unix socket at path, once QEMU listens there."""
+    sock = socket.socket(socket.AF_UNIX)
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            sock.connect(path)
+            return sock
+        except OSError:
+            if time.monotonic() > deadline:
+                sock.close()
+                raise ConnectionError(f"no QMP server at {path} after {seconds:g} s")
+            time.sleep(0.05)
+
+
 def qmp_exchange(path: str, commands: list[dict], negotiate: bool = True) -> list[dict]:
     """Connect to QEMU's QMP socket, negotiate (unless told not to), send each command,
     return the answers to the commands."""
-    sock = socket.socket(socket.AF_UNIX)
-    for _ in range(100):
-        try:
-            sock.connect(path)
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        sock.close()
-        raise ConnectionError(f"no QMP server at {path} after 5 s")
+    sock = connect_unix(path)
     stream = sock.makefile("rw")
 
     def read() -> dict:

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from penguin_qemu import Qemu, QemuError
+from qmp_client import connect_unix
 
 NR_TICK = 0x50454E30
 EVENT = "PENGUIN_TEST_EVENT"
@@ -61,13 +62,7 @@ class Emitter:
 def connect(path: str) -> tuple[socket.socket, object]:
     """The socket, and a reader of its lines. Commands go out through the socket itself:
     a text stream's write() drops the lines it has read ahead and not yet returned."""
-    sock = socket.socket(socket.AF_UNIX)
-    for _ in range(200):
-        try:
-            sock.connect(path)
-            break
-        except OSError:
-            time.sleep(0.05)
+    sock = connect_unix(path, seconds=10)
     sock.settimeout(READ_TIMEOUT)
     return sock, sock.makefile("r")
 
