@@ -276,6 +276,9 @@ int fastsnap_devices_restore(FastSnapDevices *block, FastSnapDevStats *stats,
     fastsnap_devices_free(now);
     stats->loaded = todo->len;
     ret = todo->len ? load_sections(block, todo, errp) : 0;
+    if (ret == 0) {
+        fastsnap_net_reset();
+    }
     return ret;
 }
 

@@ -349,23 +349,12 @@ def test_ram_and_registers_equal_the_take(booted, name):
         f"{[(n, before['regs'][str(n)], first['regs'][str(n)]) for n in diff]}"
 
 
-# Known limit (issue 23): slirp keeps the connections the guest opened after the take.
-# After the restore the guest's TCP stack (in restored RAM) picks the same local port
-# for its next connection to the same listener, and slirp, which still has that
-# connection established, never answers the new SYN: connect() times out. Seen on every
-# run of every boot. (The VPN boots got through while a restore rewrote all of shared
-# RAM and so threw away all translated code: the slower guest reconnected late enough.
-# Restores now write back only the pages that differ, and the VPN boots meet the limit
-# as the lane boot always did.)
-TCP_AFTER_RESTORE = "issue 23: slirp keeps the guest's connections across a restore; " \
-                    "the same port's new SYN goes unanswered"
-
-
-@pytest.mark.xfail(reason=TCP_AFTER_RESTORE, strict=True)
 @pytest.mark.parametrize("name", list(BOOTS))
 def test_tcp_connects_again_after_the_restore(booted, name):
     """A TCP connection through slirp, open at the restore, is the guest's past: it
-    connects and echoes again; the host's listener saw every connection."""
+    connects and echoes again; the host's listener saw every connection. (The guest
+    reconnects from the port of the connection it forgot: slirp must have ended that
+    one at the restore, penguin/fastsnap-net.c.)"""
     b = booted(name)
     seen = checked(b)
     after, again = outcomes(seen["after"]), outcomes(seen["again"])
@@ -373,6 +362,9 @@ def test_tcp_connects_again_after_the_restore(booted, name):
         after["tcp"]
     assert again["tcp"]["step"] == "ok" and again["tcp"]["value"] == fl.TCP_BYTES, \
         f"{name}: TCP after the restore: {again['tcp']}\n{tail(b)}"
+    assert again["tcp"]["port"] == after["tcp"]["port"], \
+        f"{name}: the guest did not reuse its port, so slirp's old connection was not " \
+        f"in the way: {after['tcp']} then {again['tcp']}"
     assert [c["received"] for c in seen["tcp_connections"]] == [fl.TCP_BYTES] * 3, \
         seen["tcp_connections"]
 

@@ -126,6 +126,12 @@ int fastsnap_devices_restore(FastSnapDevices *devs, FastSnapDevStats *stats,
                              Error **errp);
 void fastsnap_devices_free(FastSnapDevices *devs);
 
+/*
+ * End user-mode networking's TCP connections, as a -loadvm in a new process
+ * finds them (penguin/fastsnap-net.c): after every restore of the devices.
+ */
+void fastsnap_net_reset(void);
+
 int fastsnap_devices_count(FastSnapDevices *devs);
 uint64_t fastsnap_devices_bytes(FastSnapDevices *devs);
 char *fastsnap_devices_names(FastSnapDevices *devs);

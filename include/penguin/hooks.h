@@ -133,6 +133,8 @@ const char *penguin_savevm_section_name(void *section, uint32_t *instance_id,
                                         const char **vmsd_name);
 int penguin_savevm_section_save(void *section, QEMUFile *f, Error **errp);
 int penguin_savevm_section_load(void *section, QEMUFile *f);
+/* What the section was registered with (slirp's: its Slirp). */
+void *penguin_savevm_section_opaque(void *section);
 
 /*
  * hw/virtio/vhost-user-vsock.c: realize waits for a reconnecting chardev's
