@@ -91,10 +91,10 @@ static void build_reset(uint8_t *frame, const Connection *c, uint32_t seq)
 
 /*
  * One line of slirp_connection_info(): "  TCP[STATE]  fd  src port  dst
- * port recvq sendq". A connection the guest opened has its own address as
- * the source; a host forward's listener and accepted connections do not
- * parse (their source is a host address or "*", and the caller's reset
- * of a wrong pair finds no connection and is dropped).
+ * port recvq sendq". A connection the guest opened lists the guest's
+ * address and port as its source. A host forward's listener is skipped; a
+ * connection it accepted lists the host's address instead, so its reset
+ * names no connection slirp has, and slirp drops it.
  */
 static bool parse_line(const char *line, Connection *c)
 {
