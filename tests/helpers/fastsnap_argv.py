@@ -39,6 +39,7 @@ import time
 import traceback
 from pathlib import Path
 
+from fastsnap_guest import rss_kib
 from guest_registers import GuestRegisters
 from penguin_qemu import Qemu
 from penguin_qemu.runtime import FastSnapshotResult
@@ -49,14 +50,6 @@ from vsock_boot import watch_stops
 PRE_SEED, POST_SEED, FIRST_CYCLE_SEED = 1, 2, 3
 PRE_MARK, POST_MARK = 1, 2
 RSS_EVERY = 50            # cycles between two samples of the process's RSS
-
-
-def rss_kib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class EchoServer:
