@@ -9,6 +9,11 @@
 #   ./build.sh              everything
 #   ./build.sh --stock      only stock qemu-system-<target> executables from the upstream
 #                           tree (configure --stock), same feature set, for bench/
+#   ./build.sh --optimize=lto|pgo|lto,pgo [--targets=aarch64,x86_64]
+#                           the release built optimised in _build/build-<kinds>
+#                           (configs/features.conf's [opt:] lines; pgo trains on the smoke
+#                           boots, scripts/penguin-pgo-train.py); with --targets only those
+#                           libraries, linked into _build/stage-<kinds>/lib for bench/
 #   QEMU_TARBALL=path ./build.sh    use a local copy of the pinned tarball
 set -euo pipefail
 
@@ -74,7 +79,7 @@ generate_env() {
 # Every target's env header and module, then every library name's cffi header and the
 # manifest, per mode: system, then kvm for the KVM targets given (none: no kvm files).
 generate() {
-    local kvm=$1 stage=$top/dist/stage target
+    local kvm=$1 build=$2 stage=$top/dist/stage target
     mkdir -p "$stage/include/penguin-qemu-cffi" "$stage/lib/penguin-qemu-env" \
         "$top/_build/env-gen"
     for target in $(targets); do
@@ -109,13 +114,82 @@ stock() {
     step "stock done in $((SECONDS - start)) s"
 }
 
-main() {
-    local start=$SECONDS
-    case ${1:-} in
-        "") ;;
-        --stock) stock; return ;;
-        *) echo "usage: $0 [--stock]" >&2; exit 2 ;;
+# The build folder's own meson, to change one option without configuring anew.
+meson_option() {
+    local dir=$1 option=$2
+    "$dir/pyvenv/bin/meson" configure "$dir" "$option" >/dev/null
+}
+
+# Profile-guided: build instrumented, boot every target's smoke kernels through it, then
+# rebuild the same folder with the profile. The profile is made anew each time: one left
+# from older sources would no longer match them.
+pgo_build() {
+    local dir=$1 libs=$2 targets=$3
+    meson_option "$dir" -Db_pgo=generate
+    step "compile instrumented (gcc -fprofile-generate)"
+    # shellcheck disable=SC2086
+    ninja -C "$dir" $libs | ninja_progress
+    find "$dir" -name '*.gcda' -delete
+    step "firmware (pinned Debian packages, configs/firmware.conf)"
+    "$top/scripts/penguin-firmware.sh" "$top/_build/firmware"
+    step "train on the smoke boots"
+    # shellcheck disable=SC2086
+    /usr/bin/python3 "$top/scripts/penguin-pgo-train.py" --build-dir "$dir" \
+        --firmware "$top/_build/firmware/share/qemu" $targets
+    meson_option "$dir" -Db_pgo=use
+}
+
+# ./build.sh --optimize=KINDS [--targets=LIST]: the optimised build in a folder of its
+# own, so the default build stays incremental beside it.
+optimized() {
+    local kinds=$1 only=$2 start=$SECONDS dir targets libs qemu_targets stage target
+    case $kinds in
+        lto|pgo|lto,pgo) ;;
+        *) echo "$0: --optimize takes lto, pgo or lto,pgo (not '$kinds')" >&2; exit 2 ;;
     esac
+    dir=$top/_build/build-${kinds//,/-}
+    targets=${only//,/ }
+    targets=${targets:-$(targets)}
+    libs=$(for target in $targets; do echo "libqemu-system-$target.so"; done)
+    qemu_targets=$(for target in $targets; do echo "$target-softmmu"; done | paste -sd, -)
+    step "dependencies"
+    "$top/scripts/penguin-install-deps.sh" build
+    step "configure --optimize $kinds"
+    "$top/configure" --optimize "$kinds" --build-dir "$dir" --targets "$qemu_targets"
+    case $kinds in *pgo*) pgo_build "$dir" "$libs" "$targets" ;; esac
+    step "compile optimised"
+    [ -n "$only" ] || libs="$libs qemu-img"
+    # shellcheck disable=SC2086
+    ninja -C "$dir" $libs | ninja_progress
+    if [ -z "$only" ]; then
+        release "$dir"
+    else
+        stage=$top/_build/stage-${kinds//,/-}
+        rm -rf "$stage"
+        mkdir -p "$stage/lib"
+        for target in $targets; do
+            ln -s "$dir/libqemu-system-$target.so" "$stage/lib/"
+        done
+        echo "build: $stage/lib has the optimised libraries (bench/guest_speed.py --stage $stage)"
+    fi
+    step "optimised build done in $((SECONDS - start)) s"
+}
+
+main() {
+    local start=$SECONDS optimize="" only="" arg
+    for arg in "$@"; do
+        case $arg in
+            --stock) stock; return ;;
+            --optimize=*) optimize=${arg#*=} ;;
+            --targets=*) only=${arg#*=} ;;
+            *) usage ;;
+        esac
+    done
+    if [ -n "$optimize" ]; then
+        optimized "$optimize" "$only"
+        return
+    fi
+    [ -z "$only" ] || usage
     step "dependencies"
     "$top/scripts/penguin-install-deps.sh" build
     step "configure"
@@ -123,6 +197,19 @@ main() {
     step "compile"
     # shellcheck disable=SC2046
     ninja -C "$build" $(libraries) qemu-img | ninja_progress
+    release "$build"
+    step "done in $((SECONDS - start)) s"
+}
+
+usage() {
+    echo "usage: $0 [--stock | --optimize=lto|pgo|lto,pgo [--targets=T1,T2]]" >&2
+    exit 2
+}
+
+# Firmware, the staged /usr/local tree, its generated headers and modules, the bundled
+# runtime libraries and the archives, from the libraries of build folder $1.
+release() {
+    local build=$1
     step "firmware (pinned Debian packages, configs/firmware.conf)"
     "$top/scripts/penguin-firmware.sh" "$top/_build/firmware"
     step "stage"
@@ -132,7 +219,7 @@ main() {
         --guest-header "$top/guest/include/penguin-hypercall.h" \
         --plugin-header "$top/_build/src/include/qemu/qemu-plugin.h"
     step "generate cffi headers, env headers and env modules"
-    generate "$(kvm_targets)"
+    generate "$(kvm_targets)" "$build"
     step "bundle the runtime libraries (all but glibc)"
     /usr/bin/python3 "$top/scripts/penguin-bundle-libs.py" --stage "$top/dist/stage" \
         --out "$top/_build/runtime-libs"
@@ -140,7 +227,6 @@ main() {
     /usr/bin/python3 "$top/scripts/penguin-qemu-package.py" --stage "$top/dist/stage" \
         --out "$top/dist" --firmware-dir "$top/_build/firmware" \
         --runtime-libs-dir "$top/_build/runtime-libs"
-    step "done in $((SECONDS - start)) s"
 }
 
 main "$@"
