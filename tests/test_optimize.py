@@ -111,3 +111,14 @@ def test_trainer_fails_when_the_boot_does_not_reach_init(tmp_path):
     assert r.returncode == 1
     assert "mipsel: the boot did not reach init" in r.stderr
     assert "missing symbol qemu_init" in r.stderr
+
+
+def test_trainer_boots_a_real_library_on_penguins_kernels():
+    """The training as build.sh runs it, on the default library instead of an
+    instrumented one (the boots are the same; only the counts are not written)."""
+    r = train("--build-dir", str(REPO / "dist" / "stage" / "lib"), "--firmware",
+              str(REPO / "_build" / "firmware" / "share" / "qemu"), "mipsel", "x86_64")
+    assert r.returncode == 0, r.stderr
+    booted = [line.split()[1] for line in r.stdout.splitlines()
+              if line.startswith("pgo-train:")]
+    assert booted == ["mipsel", "x86_64"], r.stdout
