@@ -8,6 +8,7 @@ the build folder, run as a program by bench/run_library.c (what upstream's main 
 Each run's exit writes the profile counts (.gcda files beside the build's objects; gcc
 adds runs of one object together). A boot that does not reach init fails the training:
 a profile of a guest that never got there would teach the compiler the wrong paths.
+A target none of whose names has a smoke boot (32-bit ppc) is named and left untrained.
 
 usage: penguin-pgo-train.py --build-dir DIR --firmware DIR TARGET...
 """
@@ -60,13 +61,29 @@ def sdk_include(workdir: Path) -> Path:
 
 
 def names_of(target: str) -> list[str]:
-    """The Penguin names built from a QEMU target that have a smoke boot."""
-    names = [a.name for a in penguin_arches.by_mode("system")
-             if a.target == target and a.name in SMOKE_ARCHES]
-    if not names:
-        raise TrainingError(f"no smoke boot trains target '{target}' (configs/arches.tsv "
-                            "names it for no architecture of tests/smoke/boots.py)")
-    return names
+    """The Penguin names built from a QEMU target that have a smoke boot (none for a
+    target whose names have no smoke boot, such as 32-bit ppc)."""
+    arches = [a for a in penguin_arches.by_mode("system") if a.target == target]
+    if not arches:
+        raise TrainingError(f"'{target}' is not a target of configs/arches.tsv")
+    return [a.name for a in arches if a.name in SMOKE_ARCHES]
+
+
+def plan_of(targets: list[str]) -> list[tuple[str, str]]:
+    """(target, name) for every boot to run; a target without a smoke boot is named and
+    left untrained (gcc optimises its own files without a profile; the files it shares
+    with other targets get theirs)."""
+    plan = []
+    for target in targets:
+        names = names_of(target)
+        if not names:
+            print(f"pgo-train: {target}: no smoke boot runs on it, so its own code is "
+                  "built without a profile", flush=True)
+        plan += [(target, name) for name in names]
+    if not plan:
+        raise TrainingError(f"no smoke boot runs on any of {', '.join(targets)}: "
+                            "nothing to train on")
+    return plan
 
 
 def boot(runner: Path, library: Path, name: str, workdir: Path, include: Path,
@@ -101,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("targets", nargs="+", help="QEMU targets, e.g. aarch64 mipsel")
     args = p.parse_args(argv)
     try:
-        plan = [(t, n) for t in args.targets for n in names_of(t)]
+        plan = plan_of(args.targets)
         for target in args.targets:
             library = args.build_dir / f"libqemu-system-{target}.so"
             if not library.is_file():

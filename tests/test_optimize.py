@@ -87,10 +87,17 @@ def train(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
-def test_trainer_names_a_target_without_a_smoke_boot(tmp_path):
+def test_trainer_names_an_unknown_target(tmp_path):
     r = train("--build-dir", str(tmp_path), "--firmware", str(tmp_path), "sparc")
     assert r.returncode == 1
-    assert "no smoke boot trains target 'sparc'" in r.stderr
+    assert "'sparc' is not a target of configs/arches.tsv" in r.stderr
+
+
+def test_trainer_refuses_targets_it_cannot_train(tmp_path):
+    """32-bit ppc has no smoke boot (tests/smoke/boots.py): alone, nothing is trained."""
+    r = train("--build-dir", str(tmp_path), "--firmware", str(tmp_path), "ppc")
+    assert r.returncode == 1
+    assert "no smoke boot runs on any of ppc: nothing to train on" in r.stderr
 
 
 def test_trainer_names_the_missing_library(tmp_path):
@@ -117,8 +124,10 @@ def test_trainer_boots_a_real_library_on_penguins_kernels():
     """The training as build.sh runs it, on the default library instead of an
     instrumented one (the boots are the same; only the counts are not written)."""
     r = train("--build-dir", str(REPO / "dist" / "stage" / "lib"), "--firmware",
-              str(REPO / "_build" / "firmware" / "share" / "qemu"), "mipsel", "x86_64")
+              str(REPO / "_build" / "firmware" / "share" / "qemu"), "mipsel", "ppc", "x86_64")
     assert r.returncode == 0, r.stderr
     booted = [line.split()[1] for line in r.stdout.splitlines()
-              if line.startswith("pgo-train:")]
+              if line.startswith("pgo-train:") and " booted " in line]
     assert booted == ["mipsel", "x86_64"], r.stdout
+    assert "ppc: no smoke boot runs on it, so its own code is built without a profile" \
+        in r.stdout
