@@ -123,8 +123,9 @@ def test_trainer_fails_when_the_boot_does_not_reach_init(tmp_path):
 def test_trainer_boots_a_real_library_on_penguins_kernels():
     """The training as build.sh runs it, on the default library instead of an
     instrumented one (the boots are the same; only the counts are not written)."""
+    firmware = REPO / "_build" / "firmware" / "share" / "qemu"
     r = train("--build-dir", str(REPO / "dist" / "stage" / "lib"), "--firmware",
-              str(REPO / "_build" / "firmware" / "share" / "qemu"), "mipsel", "ppc", "x86_64")
+              str(firmware), "mipsel", "ppc", "x86_64")
     assert r.returncode == 0, r.stderr
     booted = [line.split()[1] for line in r.stdout.splitlines()
               if line.startswith("pgo-train:") and " booted " in line]
