@@ -149,6 +149,13 @@ optimized() {
     esac
     dir=$top/_build/build-${kinds//,/-}
     targets=${only//,/ }
+    for target in $targets; do
+        case " $(targets | paste -sd' ' -) " in
+            *" $target "*) ;;
+            *) echo "$0: --targets: '$target' is not a target of configs/arches.tsv" \
+                   "(known: $(targets | paste -sd, -))" >&2; exit 2 ;;
+        esac
+    done
     targets=${targets:-$(targets)}
     libs=$(for target in $targets; do echo "libqemu-system-$target.so"; done)
     qemu_targets=$(for target in $targets; do echo "$target-softmmu"; done | paste -sd, -)

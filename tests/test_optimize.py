@@ -73,6 +73,8 @@ def test_configure_refuses_bad_optimisations(args, message, tmp_path):
     (["--optimize=o3"], "--optimize takes lto, pgo or lto,pgo (not 'o3')"),
     (["--optimize=pgo,lto"], "--optimize takes lto, pgo or lto,pgo"),
     (["--targets=aarch64"], "usage:"),
+    (["--optimize=lto", "--targets=aarch64,sparc"],
+     "--targets: 'sparc' is not a target of configs/arches.tsv (known: aarch64,"),
     (["--fast"], "usage:"),
 ])
 def test_build_refuses_bad_requests_before_any_work(args, message):
