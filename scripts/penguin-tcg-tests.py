@@ -35,6 +35,8 @@ DEFAULT_TARGETS = "aarch64,arm,riscv64,x86_64"
 # hangs without spinning.
 CPU_LIMIT = 60
 TIMEOUT = 1200
+# Seconds the gdb wrapper waits for QEMU's gdbstub socket (write_gdb_wrapper).
+GDB_WAIT = 120
 # Make arguments of a target. arm: Debian 12's gcc-arm-linux-gnueabi (configure's
 # --cross-prefix-arm, configs/features.conf) defaults to ARMv5TE, which has no isb for
 # the tests' boot code; configure refuses -march=armv7-a in --cross-cc-cflags-arm (no =
@@ -95,6 +97,34 @@ def write_wrapper(out: Path, runner: Path, stage: Path, target: str,
     return wrapper
 
 
+def write_gdb_wrapper(out: Path, gdb: str, wait: float = GDB_WAIT) -> Path:
+    """gdb that starts once the gdbstub's socket listens.
+
+    tests/guest-debug/run-test.py starts QEMU, sleeps one second and starts gdb with
+    `-ex 'target remote SOCKET'`; at nice 19 beside pytest, the library may not have
+    opened the socket by then, and gdb fails the test at once. The wrapper waits for
+    SOCKET to listen (/proc/net/unix: flags 00010000) for up to WAIT seconds, then runs
+    gdb as it was asked (gdb reports a socket that never came).
+    """
+    wrapper = out / "bin" / "gdb"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        "for arg; do\n"
+        '    case "$arg" in "target remote "*) socket=${arg#target remote };; esac\n'
+        "done\n"
+        f"tries={max(1, round(wait * 10))}\n"
+        'while [ -n "$socket" ] && [ "$tries" -gt 0 ] && ! awk -v s="$socket" \\\n'
+        "        '$4 == \"00010000\" && $8 == s { found = 1 } END { exit !found }' \\\n"
+        "        /proc/net/unix; do\n"
+        "    tries=$((tries - 1))\n"
+        "    sleep 0.1\n"
+        "done\n"
+        f'exec "{gdb}" "$@"\n')
+    wrapper.chmod(0o755)
+    return wrapper
+
+
 def parse(result: Result, output: str) -> None:
     """The runs, failures and skips of one target's make output."""
     for line in output.splitlines():
@@ -118,6 +148,15 @@ def parse(result: Result, output: str) -> None:
             result.runs.append(name)
 
 
+def config_value(config: Path, name: str) -> str:
+    """NAME's value in a config-target.mak, or "" when it has none."""
+    for line in config.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip() == name:
+            return value.strip()
+    return ""
+
+
 def run_target(build: Path, out: Path, wrapper: Path, target: str, jobs: int,
                timeout: int) -> Result:
     result = Result(target)
@@ -127,10 +166,13 @@ def run_target(build: Path, out: Path, wrapper: Path, target: str, jobs: int,
                        f"({config.relative_to(build)} is missing)")
         return result
     log = out / f"{target}.log"
+    make_args = [f"QEMU={wrapper}", f"TIMEOUT={timeout}", *MAKE_ARGS.get(target, [])]
+    if gdb := config_value(config, "GDB"):
+        make_args.append(f"GDB={write_gdb_wrapper(out, gdb)}")
     start = time.monotonic()
     proc = subprocess.run(
         ["make", "-C", str(build), "-k", f"-j{jobs}", f"run-tcg-tests-{target}-softmmu",
-         f"QEMU={wrapper}", f"TIMEOUT={timeout}", *MAKE_ARGS.get(target, [])],
+         *make_args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=dict(os.environ, LC_ALL="C"))
     result.seconds = time.monotonic() - start
