@@ -158,15 +158,18 @@ static void note_written(uint32_t index)
 
 /*
  * The header of @index for one more log of @type, @shape and @attr; the
- * slot the log goes into (hits before it, modulo @height) in *slot.
+ * slot the log goes into (hits before it, modulo @height, a power of 2) in
+ * *slot.
  */
-static void header_add(CmplogMap *map, uint32_t index, unsigned type,
+static inline void header_add(CmplogMap *map, uint32_t index, unsigned type,
                        unsigned shape, unsigned attr, unsigned height,
                        unsigned *slot)
 {
     uint64_t hdr = qatomic_read(&map->headers[index]);
     uint64_t hits = hdr & CMPLOG_HITS_MASK;
 
+    QEMU_BUILD_BUG_ON(PENGUIN_CMPLOG_MAP_H & (PENGUIN_CMPLOG_MAP_H - 1));
+    QEMU_BUILD_BUG_ON(PENGUIN_CMPLOG_RTN_H & (PENGUIN_CMPLOG_RTN_H - 1));
     if (hits == 0 || ((hdr >> CMPLOG_TYPE_SHIFT) & 3) != type) {
         if (hits == 0) {
             note_written(index);
@@ -179,7 +182,7 @@ static void header_add(CmplogMap *map, uint32_t index, unsigned type,
         hdr = (hdr & ~(31ULL << CMPLOG_SHAPE_SHIFT)) |
               (uint64_t)shape << CMPLOG_SHAPE_SHIFT;
     }
-    *slot = hits % height;
+    *slot = hits & (height - 1);
     if (hits < CMPLOG_HITS_MASK) {
         hits++;
     }
@@ -199,7 +202,11 @@ static void log_ins(const void *env, uint64_t a, uint64_t b, uint32_t meta)
     uint64_t mask = shape == 7 ? UINT64_MAX : (1ULL << (8 * shape + 8)) - 1;
     CmplogOperands *entry;
 
-    if (!map || !in_space(env, meta)) {
+    /*
+     * Equal operands tell a fuzzer nothing its input does not already
+     * satisfy; AFL++'s own instruction hooks skip them too.
+     */
+    if (!map || ((a ^ b) & mask) == 0 || !in_space(env, meta)) {
         return;
     }
     header_add(map, CMPLOG_META_INDEX(meta), CMPLOG_TYPE_INS, shape,

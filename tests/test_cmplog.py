@@ -1,7 +1,8 @@
 """Compare tracking (penguin_cmplog_*, Qemu.cmplog) on four targets: the guest's
 compares are logged at their own instruction with the right width and operands,
-immediates included; a compare outside the range is not; a strcmp-like routine named by
-the host logs both strings; disarmed, nothing is logged.
+immediates included; a compare outside the range is not, nor one of equal operands
+(AFL++'s rule); a strcmp-like routine named by the host logs both strings; disarmed,
+nothing is logged.
 
 The guests are tests/guests/cmplog-*.S (CMPLOG.md)."""
 
@@ -43,6 +44,7 @@ EXPECTED = {
 }
 LEFT, RIGHT = b"penguin-routine-left\0", b"penguin-routine-right\0"
 OUTSIDE = 0xDEADBEEF
+EQUAL = 0x600D600D      # compared with itself: AFL++ logs no equal operands
 
 
 def run_guest(guest: Guest, workdir: Path) -> dict:
@@ -76,6 +78,7 @@ def test_compares_and_routines_are_logged(stage, guest, tmp_path):
         assert lo <= e["pc"] < hi, f"{target}: a compare at {e['pc']:#x} outside the range"
         assert e["hits"] >= 1 and e["attribute"] in (1, 2, 3, 4, 5), e
         assert all(OUTSIDE not in pair for pair in e["operands"]), e
+        assert all(EQUAL not in pair for pair in e["operands"]), e
     routines = [e for e in armed if e["kind"] == "rtn"]
     assert [e["pc"] for e in routines] == [routine], routines
     (left, right), = routines[0]["operands"]

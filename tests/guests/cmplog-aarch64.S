@@ -44,7 +44,11 @@ cmps:
     b.lo    2f
 2:  cmp     x3, x4                      // 8 bytes: 0x1122334455667788, ...99
     b.ne    3f
-3:  ret
+3:  ldr     x7, =0x600d600d
+    mov     x8, x7
+    cmp     x7, x8                      // equal operands: never logged
+    b.eq    4f
+4:  ret
 cmps_end:
 
 // A strcmp-like routine: the host logs what x0 and x1 point to at its entry.

@@ -44,7 +44,11 @@ cmps:
     li   $9, 0x41
     bne  $16, $9, 2f            # 4 bytes: 0x11223344, 0x41
     nop
-2:  jr   $31
+2:  li   $11, 0x600d600d
+    move $12, $11
+    beq  $11, $12, 3f           # equal operands: never logged
+    nop
+3:  jr   $31
     nop
 cmps_end:
 

@@ -36,7 +36,10 @@ cmps:
 1:  slti t0, s3, 0x123          # 8 bytes, immediate: 0x1000, 0x123
     li   t1, 0x41424344
     bne  s3, t1, 2f             # 8 bytes: 0x1000, 0x41424344
-2:  ret
+2:  li   t3, 0x600d600d
+    mv   t4, t3
+    beq  t3, t4, 3f             # equal operands: never logged
+3:  ret
 cmps_end:
 
 # A strcmp-like routine: the host logs what a0 and a1 point to at its entry.

@@ -61,7 +61,11 @@ cmps:
 4:  mov   $0x11223344, %eax
     cmp   $0x12345678, %eax             # 4 bytes, unsigned below: 0x11223344, ...
     jb    5f
-5:  ret
+5:  mov   $0x600d600d, %eax
+    mov   %eax, %ebx
+    cmp   %ebx, %eax                    # equal operands: never logged
+    je    6f
+6:  ret
 cmps_end:
 
 # A strcmp-like routine: the host logs what rdi and rsi point to at its entry.
