@@ -190,9 +190,18 @@ def make_devices(root: Path) -> None:
             node.chmod(0o666)
 
 
+def native(package: str) -> str:
+    """PACKAGE of this machine's own architecture: once a foreign architecture is added
+    (./build.sh --host=arm64 adds arm64), a bare libc6 names two installed packages and
+    dpkg-query -L refuses it."""
+    arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    return f"{package}:{arch}"
+
+
 def package_files(package: str) -> list[Path]:
-    out = subprocess.run(["dpkg-query", "-L", package], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(["dpkg-query", "-L", native(package)], capture_output=True,
+                         text=True, check=True).stdout
     return [Path(line) for line in out.splitlines() if line.startswith("/")]
 
 
@@ -216,7 +225,7 @@ def glibc_root(dest: Path) -> str:
         (dest / sub).mkdir(parents=True, exist_ok=True)
     (dest / "tmp").chmod(0o1777)
     make_devices(dest)
-    version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libc6"],
+    version = subprocess.run(["dpkg-query", "-W", "-f=${Version}", native("libc6")],
                              capture_output=True, text=True, check=True).stdout.strip()
     return f"libc6 {version}"
 
