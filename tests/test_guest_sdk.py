@@ -67,6 +67,8 @@ class Arch:
     dest_last: bool = False      # AT&T syntax: the destination is the last operand
     start_flags: list[str] = field(default_factory=list)
     stub_cc: list[str] | None = None  # compiler for the start stub, when not cc
+    o2_sentinels: int = 10       # prog.c's ten calls as -O2 code has them
+    o2_inlined: bool = True      # -O2 inlines every call into penguin_main
 
     def objects(self, opt: str, program: str = "prog.c") -> tuple[Path, Path]:
         stem = self.stem(opt, program)
@@ -138,6 +140,16 @@ ARCHES = [
          ["aarch64-linux-gnu-objdump", "-d"], "d500501f", r"msr\s+s0_0_c5_c0_0, xzr",
          ["x8", "x0", "x1", "x2", "x3", "x4", "x5"], "aarch64",
          ["-M", "virt", "-cpu", "cortex-a57"], registers=FAMILIES["aarch64"]),
+    # The doorbell form, which KVM can reach (the MMU is off: the address is physical).
+    Arch("aarch64-doorbell", ["aarch64-linux-gnu-gcc", "-mgeneral-regs-only",
+                              "-DPENGUIN_HYPERCALL_DOORBELL=0x09fff000"], "start-aarch64.S",
+         _gnu_link("aarch64-linux-gnu-", "-Ttext=0x40000000"), "OUT",
+         ["aarch64-linux-gnu-objdump", "-d"], "b900021f", r"str\s+wzr, \[x16\]",
+         ["x8", "x0", "x1", "x2", "x3", "x4", "x5"], "aarch64",
+         ["-M", "virt", "-cpu", "cortex-a57"], registers=FAMILIES["aarch64"],
+         # GCC 12 keeps penguin_hypercall1 out of line at -O2 here (its two calls
+         # share one doorbell store); the run below still counts all ten calls.
+         o2_sentinels=9, o2_inlined=False),
     Arch("mips", ["mips-linux-gnu-gcc", "-EB", *MIPS_O32], "start-mips.S",
          _gnu_link("mips-linux-gnu-", "-EB -Ttext-segment=0x80100000"), "OUT",
          ["mips-linux-gnu-objdump", "-d", *MIPS_DUMP], "0000000a", r"movz\s+\$0,\$0,\$0",
@@ -348,8 +360,9 @@ def test_disassembly(arch: Arch, opt: str) -> None:
             else:
                 since |= written(arch, insn)
     # -O2 inlines all ten calls of prog.c into penguin_main; -O0 keeps one out-of-line copy.
-    assert found == (10 if opt == "O2" else 1), f"{found} sentinels in -{opt} code"
-    if opt == "O2":
+    assert found == (arch.o2_sentinels if opt == "O2" else 1), \
+        f"{found} sentinels in -{opt} code"
+    if opt == "O2" and arch.o2_inlined:
         assert set(functions) == {"penguin_main"}, sorted(functions)
 
 

@@ -17,6 +17,7 @@
  *   arch                 sentinel                  nr   a0..a5
  *   arm (A32 and T32)    mcr p7, 0, r0, c0, c0, 0  r7   r0..r5
  *   aarch64              msr S0_0_C5_C0_0, xzr     x8   x0..x5
+ *     (under KVM)        str wzr, [doorbell]; isb  x8   x0..x5
  *   mips o32, n32, n64   movz $0, $0, $0           v0   $4..$7, $8, $9
  *   ppc, ppc64 (BE, LE)  xori r10, r10, 0          r0   r3..r8
  *   riscv64              xori x0, x0, 0            a7   a0..a5
@@ -55,6 +56,15 @@
  * call without libc; call it once per thread, before the first hypercall.
  * Without the permission the OUT raises #GP and the process gets SIGSEGV.
  *
+ * AArch64 under KVM: the sentinel is UNDEFINED there (KVM never sees it). A
+ * guest that may run under KVM defines PENGUIN_HYPERCALL_DOORBELL, before
+ * including this file, to the address at which it reaches the virt board's
+ * doorbell page (physical PENGUIN_HYPERCALL_DOORBELL_PHYS): the number itself
+ * with the MMU off, what ioremap() gave in a kernel, a mapping of /dev/mem in a
+ * process. Each call is then a 32-bit store of zero to that address (x16
+ * holds it) followed by an ISB, with the sentinel's registers; it works under
+ * TCG too. Reading the doorbell gives PENGUIN_HYPERCALL_DOORBELL_MAGIC.
+ *
  * ARM: Thumb-1-only cores (ARMv6-M, and ARMv4T..ARMv6 when compiling with
  * -mthumb) have no 32-bit coprocessor instruction; compile that code as A32
  * (-marm) or for a Thumb-2 core. r7 (nr) is the frame pointer of Thumb code, so
@@ -84,6 +94,8 @@
 
 #if defined(__aarch64__)
 #define PENGUIN_HYPERCALL_REG_BITS 64
+#define PENGUIN_HYPERCALL_DOORBELL_PHYS  0x09fff000
+#define PENGUIN_HYPERCALL_DOORBELL_MAGIC 0x50454e47 /* "PENG" */
 #elif defined(__arm__)
 #if defined(__thumb__) && !defined(__thumb2__)
 /* Thumb-1 has no coprocessor instruction: compile with -marm or for Thumb-2. */
@@ -198,12 +210,22 @@ static inline uint64_t penguin_hypercall(uint64_t nr, uint64_t a0, uint64_t a1,
     PENGUIN_HYPERCALL_REG(x3, "x3", a3);
     PENGUIN_HYPERCALL_REG(x4, "x4", a4);
     PENGUIN_HYPERCALL_REG(x5, "x5", a5);
+#if defined(PENGUIN_HYPERCALL_DOORBELL)
+    PENGUIN_HYPERCALL_REG(x16, "x16", (uintptr_t)(PENGUIN_HYPERCALL_DOORBELL));
+    __asm__ __volatile__("str wzr, [x16]\n\t"
+                         "isb  /* Penguin hypercall through the doorbell */"
+                         : "+r"(x8), "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3),
+                           "+r"(x4), "+r"(x5)
+                         : "r"(x16)
+                         : "memory");
+#else
     __asm__ __volatile__(".inst 0xd500501f  "
                          "/* msr S0_0_C5_C0_0, xzr: Penguin hypercall */"
                          : "+r"(x8), "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3),
                            "+r"(x4), "+r"(x5)
                          :
                          : "memory");
+#endif
     return x0;
 
 #elif defined(__arm__)

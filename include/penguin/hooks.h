@@ -152,9 +152,16 @@ void penguin_vsock_backend_unfollow(struct VHostUserVSock *vsock);
 /*
  * accel/kvm/kvm-all.c, on every KVM_EXIT_IO before QEMU handles it (a real
  * exit only: not after a KVM_RUN that returned EINTR with the old exit still
- * in kvm_run). Defined by each KVM target's door; x86 is the only one built.
+ * in kvm_run). Defined by each KVM target's door: x86's port 0x88; a no-op on
+ * Arm, whose door is the doorbell below.
  */
 struct kvm_run;
 void penguin_kvm_io_exit(CPUState *cs, struct kvm_run *run);
+
+/*
+ * hw/arm/virt.c, once the board's memory map is built: Penguin's hypercall
+ * doorbell (target/arm/penguin-doorbell.c), the door that works under KVM.
+ */
+void penguin_arm_doorbell_map(MemoryRegion *sysmem);
 
 #endif /* PENGUIN_HOOKS_H */

@@ -135,6 +135,11 @@ GUESTS = [
           _gnu("aarch64-linux-gnu-", "", "-Ttext=0x40000000"), "OUT",
           "-kernel", [Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a57"])],
           family="aarch64", args64=1, user_calls=1),
+    # The same program through the doorbell, the door arm64 KVM can reach.
+    Guest("aarch64-doorbell", "aarch64.S",
+          _gnu("aarch64-linux-gnu-", "--defsym DOORBELL=1", "-Ttext=0x40000000"), "OUT",
+          "-kernel", [Boot("aarch64", ["-M", "virt", "-cpu", "cortex-a57"])],
+          family="aarch64", args64=1, user_calls=1),
     Guest("mips", "mips.S", _mips("mips-linux-gnu-", "-EB", False), "OUT", "-kernel",
           [Boot("mips", MALTA)], family="mips", args32=2, user_calls=1),
     Guest("mipsel", "mips.S", _mips("mipsel-linux-gnu-", "-EL", False), "OUT", "-kernel",
