@@ -152,7 +152,8 @@ void penguin_vsock_backend_unfollow(struct VHostUserVSock *vsock);
 /*
  * accel/kvm/kvm-all.c, on every KVM_EXIT_IO before QEMU handles it (a real
  * exit only: not after a KVM_RUN that returned EINTR with the old exit still
- * in kvm_run). Defined by each KVM target's door; x86 is the only one built.
+ * in kvm_run). Defined by each KVM target's door: x86's dispatches port
+ * 0x88; Arm's (the arm64 release) does nothing, as Arm has no port I/O.
  */
 struct kvm_run;
 void penguin_kvm_io_exit(CPUState *cs, struct kvm_run *run);
