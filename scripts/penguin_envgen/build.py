@@ -134,7 +134,9 @@ def build_module_cross(api: ApiCdef, flags: list[str], name: str, tmpdir: Path,
         raise EnvGenError(f"cffi rejects the module cdef: {exc}") from exc
     ffi.set_source(name, api.source)
     source = tmpdir / f"{name}.c"
-    ffi.emit_c_code(str(source))
+    with captured_output() as log:      # cffi says "generating <file>"
+        ffi.emit_c_code(str(source))
+    log.unlink(missing_ok=True)
     out = tmpdir / f"{name}{STABLE_ABI_SUFFIX}"
     cmd = [cc, *CROSS_COMPILE_FLAGS, *flags, *MODULE_EXTRA_FLAGS,
            f"-ffile-prefix-map={tmpdir}=.", f"-I{include}", *CROSS_LINK_FLAGS,
