@@ -14,6 +14,13 @@
 #                           (configs/features.conf's [opt:] lines; pgo trains on the smoke
 #                           boots, scripts/penguin-pgo-train.py); with --targets only those
 #                           libraries, linked into _build/stage-<kinds>/lib for bench/
+#   ./build.sh --host=arm64 [--targets=aarch64,x86_64]
+#                           the release for arm64 hosts, cross-compiled on this x86_64
+#                           machine (aarch64-linux-gnu-gcc, Debian's :arm64 libraries) in
+#                           _build/build-arm64, staged in _build/stage-arm64, packaged as
+#                           dist/penguin-qemu-arm64.tar.gz (+ -arm64-debug, SHA256SUMS-arm64);
+#                           aarch64's library has KVM (libqemu-kvm-aarch64.so); with
+#                           --targets only those targets' libraries and names
 #   QEMU_TARBALL=path ./build.sh    use a local copy of the pinned tarball
 set -euo pipefail
 
@@ -39,29 +46,31 @@ arches() {
 }
 
 targets() {
-    arches --field target | sort -u
+    arches --field target "$@" | sort -u
 }
 
 # The QEMU targets of the host's KVM library names (scripts/penguin_arches.py: x86_64 on
-# an x86_64 host, none elsewhere).
+# an x86_64 host, aarch64 on an aarch64 host); extra arguments (--host, --targets) go to
+# penguin_arches.py.
 kvm_targets() {
-    arches --mode kvm --field target | sort -u
+    arches --mode kvm --field target "$@" | sort -u
 }
 
 # The typed-env header and compiled module of one target's library (from its DWARF),
 # regenerated only when the library or the generator (the command, its package
 # scripts/penguin_envgen and the helpers it imports) changed.
 generate_env() {
-    local mode=$1 target=$2 builddir=$3
-    local stage=$top/dist/stage gen=$top/scripts/penguin-env-cffi-gen.py
+    local mode=$1 target=$2 builddir=$3 stage=${4:-$top/dist/stage}
+    local stamps=${5:-$top/_build/env-gen} gen=$top/scripts/penguin-env-cffi-gen.py
+    local -a cross=("${@:6}")
     local lib=$stage/lib/libqemu-$mode-$target.so
     local header=$stage/include/penguin-qemu-cffi/qemu_cffi_${mode}_${target}_env.h
     local stamp want
     # The system stamps keep their old names, so an existing tree is not regenerated.
     if [ "$mode" = system ]; then
-        stamp=$top/_build/env-gen/$target.stamp
+        stamp=$stamps/$target.stamp
     else
-        stamp=$top/_build/env-gen/$mode-$target.stamp
+        stamp=$stamps/$mode-$target.stamp
     fi
     want="$(stat -Lc '%s %Y' "$lib") $(cat "$gen" "$top"/scripts/penguin_envgen/*.py \
         "$top/scripts/penguin_common.py" | sha256sum | cut -c1-64)"
@@ -72,29 +81,37 @@ generate_env() {
     /usr/bin/python3 "$gen" --library "$lib" --target "$target" --mode "$mode" \
         --out-header "$header" --module-dir "$stage/lib/penguin-qemu-env" \
         --compile-commands "$builddir/compile_commands.json" --source-dir "$top/_build/src" \
-        --build-dir "$builddir" --quiet
+        --build-dir "$builddir" --quiet "${cross[@]}"
     echo "$want" >"$stamp"
 }
 
 # Every target's env header and module, then every library name's cffi header and the
 # manifest, per mode: system, then kvm for the KVM targets given (none: no kvm files).
+# A cross build ($3 = --host, $4 = --targets, for the scripts; $5 = the stage, $6 = the
+# env stamps) compiles the env modules with the cross compiler and keeps their layout
+# checks for the host (scripts/penguin-env-layout-check.py).
 generate() {
-    local kvm=$1 build=$2 stage=$top/dist/stage target
-    mkdir -p "$stage/include/penguin-qemu-cffi" "$stage/lib/penguin-qemu-env" \
-        "$top/_build/env-gen"
-    for target in $(targets); do
-        generate_env system "$target" "$build"
+    local kvm=$1 build=$2 host=${3:-} only=${4:-} stage=${5:-$top/dist/stage}
+    local stamps=${6:-$top/_build/env-gen} target
+    local -a sel=() cross=()
+    [ -z "$host" ] || sel+=(--host "$host")
+    [ -z "$only" ] || sel+=(--targets "$only")
+    [ -z "$host" ] || cross=(--host "$host" --layout-check-dir "$stamps/layout-checks")
+    mkdir -p "$stage/include/penguin-qemu-cffi" "$stage/lib/penguin-qemu-env" "$stamps"
+    for target in $(targets "${sel[@]}"); do
+        generate_env system "$target" "$build" "$stage" "$stamps" "${cross[@]}"
     done
-    /usr/bin/python3 "$top/scripts/penguin-cffi-gen.py" --stage "$stage"
+    /usr/bin/python3 "$top/scripts/penguin-cffi-gen.py" --stage "$stage" "${sel[@]}"
     [ -n "$kvm" ] || return 0
     for target in $kvm; do
-        generate_env kvm "$target" "$build"
+        generate_env kvm "$target" "$build" "$stage" "$stamps" "${cross[@]}"
     done
-    /usr/bin/python3 "$top/scripts/penguin-cffi-gen.py" --stage "$stage" --mode kvm
+    /usr/bin/python3 "$top/scripts/penguin-cffi-gen.py" --stage "$stage" --mode kvm \
+        "${sel[@]}"
 }
 
 libraries() {
-    arches --field canonical_library | sort -u
+    arches --field canonical_library "$@" | sort -u
 }
 
 # Let ccache share objects between checkouts at different paths (CI clones anew): paths
@@ -149,13 +166,7 @@ optimized() {
     esac
     dir=$top/_build/build-${kinds//,/-}
     targets=${only//,/ }
-    for target in $targets; do
-        case " $(targets | paste -sd' ' -) " in
-            *" $target "*) ;;
-            *) echo "$0: --targets: '$target' is not a target of configs/arches.tsv" \
-                   "(known: $(targets | paste -sd, -))" >&2; exit 2 ;;
-        esac
-    done
+    check_targets "$only"
     targets=${targets:-$(targets)}
     libs=$(for target in $targets; do echo "libqemu-system-$target.so"; done)
     qemu_targets=$(for target in $targets; do echo "$target-softmmu"; done | paste -sd, -)
@@ -182,16 +193,63 @@ optimized() {
     step "optimised build done in $((SECONDS - start)) s"
 }
 
+# --targets=LIST: each must be a target of configs/arches.tsv (checked before any work).
+check_targets() {
+    local target
+    for target in ${1//,/ }; do
+        case " $(targets | paste -sd' ' -) " in
+            *" $target "*) ;;
+            *) echo "$0: --targets: '$target' is not a target of configs/arches.tsv" \
+                   "(known: $(targets | paste -sd, -))" >&2; exit 2 ;;
+        esac
+    done
+}
+
+# ./build.sh --host=HOST [--targets=LIST]: the release for another host, cross-compiled
+# in a build folder, stage and archive names of its own; the default build is untouched.
+cross() {
+    local host=$1 only=$2 start=$SECONDS dir stage qemu_targets
+    local -a sel=(--host "$host")
+    [ -z "$only" ] || sel+=(--targets "$only")
+    dir=$top/_build/build-$host
+    stage=$top/_build/stage-$host
+    qemu_targets=$(arches --field qemu_target "${sel[@]}" | sort -u | paste -sd, -)
+    step "dependencies ($host cross build)"
+    "$top/scripts/penguin-install-deps.sh" "$host"
+    step "configure --host $host"
+    "$top/configure" --host "$host" --build-dir "$dir" --targets "$qemu_targets"
+    step "compile for $host"
+    # shellcheck disable=SC2046
+    ninja -C "$dir" $(libraries "${sel[@]}") qemu-img | ninja_progress
+    release "$dir" "$host" "$only" "$stage"
+    step "$host build done in $((SECONDS - start)) s"
+}
+
 main() {
-    local start=$SECONDS optimize="" only="" arg
+    local start=$SECONDS optimize="" only="" host="" stock_only="" arg
     for arg in "$@"; do
         case $arg in
-            --stock) stock; return ;;
+            --stock) stock_only=1 ;;
             --optimize=*) optimize=${arg#*=} ;;
             --targets=*) only=${arg#*=} ;;
+            --host=*) host=${arg#*=} ;;
             *) usage ;;
         esac
     done
+    if [ -n "$stock_only" ]; then
+        [ -z "$host" ] || { echo "$0: --host builds the release; --stock is for bench/" \
+                                 "on this machine only" >&2; exit 2; }
+        stock
+        return
+    fi
+    if [ -n "$host" ]; then
+        [ -z "$optimize" ] || { echo "$0: --host and --optimize together are not" \
+                                     "supported" >&2; exit 2; }
+        arches --host "$host" >/dev/null || exit 2
+        check_targets "$only"
+        cross "$host" "$only"
+        return
+    fi
     if [ -n "$optimize" ]; then
         optimized "$optimize" "$only"
         return
@@ -209,31 +267,42 @@ main() {
 }
 
 usage() {
-    echo "usage: $0 [--stock | --optimize=lto|pgo|lto,pgo [--targets=T1,T2]]" >&2
+    echo "usage: $0 [--stock | --optimize=lto|pgo|lto,pgo [--targets=T1,T2] |" \
+         "--host=arm64 [--targets=T1,T2]]" >&2
     exit 2
 }
 
 # Firmware, the staged /usr/local tree, its generated headers and modules, the bundled
-# runtime libraries and the archives, from the libraries of build folder $1.
+# runtime libraries and the archives, from the libraries of build folder $1. A cross
+# build names its host ($2), its targets ($3, empty: all) and its stage ($4); its
+# runtime libraries and env stamps go to folders named after the host.
 release() {
-    local build=$1
+    local build=$1 host=${2:-} only=${3:-} stage=${4:-$top/dist/stage}
+    local runtime=$top/_build/runtime-libs stamps=$top/_build/env-gen
+    local -a sel=()
+    if [ -n "$host" ]; then
+        runtime=$top/_build/runtime-libs-$host
+        stamps=$top/_build/env-gen-$host
+        sel=(--host "$host")
+        [ -z "$only" ] || sel+=(--targets "$only")
+    fi
     step "firmware (pinned Debian packages, configs/firmware.conf)"
     "$top/scripts/penguin-firmware.sh" "$top/_build/firmware"
     step "stage"
     /usr/bin/python3 "$top/scripts/penguin-stage.py" --build-dir "$build" \
-        --stage "$top/dist/stage" --firmware-dir "$top/_build/firmware" \
+        --stage "$stage" --firmware-dir "$top/_build/firmware" \
         --abi-header "$top/include/penguin/penguin.h" \
         --guest-header "$top/guest/include/penguin-hypercall.h" \
-        --plugin-header "$top/_build/src/include/qemu/qemu-plugin.h"
+        --plugin-header "$top/_build/src/include/qemu/qemu-plugin.h" "${sel[@]}"
     step "generate cffi headers, env headers and env modules"
-    generate "$(kvm_targets)" "$build"
+    generate "$(kvm_targets "${sel[@]}")" "$build" "$host" "$only" "$stage" "$stamps"
     step "bundle the runtime libraries (all but glibc)"
-    /usr/bin/python3 "$top/scripts/penguin-bundle-libs.py" --stage "$top/dist/stage" \
-        --out "$top/_build/runtime-libs"
+    /usr/bin/python3 "$top/scripts/penguin-bundle-libs.py" --stage "$stage" \
+        --out "$runtime" ${host:+--host "$host"}
     step "package"
-    /usr/bin/python3 "$top/scripts/penguin-qemu-package.py" --stage "$top/dist/stage" \
+    /usr/bin/python3 "$top/scripts/penguin-qemu-package.py" --stage "$stage" \
         --out "$top/dist" --firmware-dir "$top/_build/firmware" \
-        --runtime-libs-dir "$top/_build/runtime-libs"
+        --runtime-libs-dir "$runtime" "${sel[@]}"
 }
 
 main "$@"

@@ -7,6 +7,8 @@
 #  - deb for trixie, pinned at priority 100: only for named architecture-all packages
 #    (python3-pycotap, python3-pyelftools) installed as pkg/trixie. Without the pin, the next
 #    plain `apt-get install` would upgrade libc6, python3 and systemd to trixie.
+#    Its binary entries are amd64 only: once the arm64 cross build (penguin-install-deps.sh
+#    arm64) adds arm64 to dpkg, apt would otherwise fetch trixie's arm64 indices too.
 #
 # The archive host is taken from the machine's own Debian sources, never named here.
 # Idempotent: re-running rewrites the same files and updates the lists only when they changed.
@@ -51,8 +53,15 @@ Signed-By: $keyring
 
 Types: deb
 URIs: $uri
-Suites: bookworm-backports trixie
+Suites: bookworm-backports
 Components: main
+Signed-By: $keyring
+
+Types: deb
+URIs: $uri
+Suites: trixie
+Components: main
+Architectures: amd64
 Signed-By: $keyring
 SRC
     cat >"$pin_file" <<PIN
@@ -65,7 +74,7 @@ PIN
        ! ls /var/lib/apt/lists/*trixie*Sources* >/dev/null 2>&1; then
         install -m 0644 "$new" "$sources_file"
         echo "penguin-apt-sources: updating apt lists (bookworm-backports, trixie)"
-        apt-get update -q
+        apt-get -o DPkg::Lock::Timeout=600 update -q
     fi
     rm -f "$new"
 }

@@ -2,11 +2,17 @@
 """Gather the runtime libraries the staged ELF files need, except glibc, for the archive.
 
     penguin-bundle-libs.py --stage dist/stage --out _build/runtime-libs
+    penguin-bundle-libs.py --host arm64 --stage _build/stage-arm64 \
+        --out _build/runtime-libs-arm64
 
 Walks the real dependency closure of every ELF file the archive ships from the stage
 (bin/qemu-img, the lib/libqemu-*.so libraries, the env modules): `ldd` on this build
 machine says which shared object each DT_NEEDED name resolves to, transitively, and
-`dpkg-query -S` which Debian package owns it. Everything owned by libc6 (glibc: libc,
+`dpkg-query -S` which Debian package owns it. For another host's ELF files (--host,
+a cross build), which this machine's ldd cannot load, the DT_NEEDED names are walked
+instead (pyelftools), each looked up in the host's multiarch directories
+(/usr/lib/<triplet>, /lib/<triplet>: Debian's :<arch> packages) and taken only when it
+is an ELF file of the same machine and class. Everything owned by libc6 (glibc: libc,
 libm, the loader, libresolv, ...) is left to the target system; everything else is
 copied, as Debian built it, to
 
@@ -39,7 +45,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import penguin_arches  # noqa: E402
 from penguin_common import write_if_changed  # noqa: E402
 
 BUNDLE_DIR = "lib/penguin-qemu"
@@ -109,6 +120,66 @@ def ldd(path: Path) -> dict[str, Path]:
     return resolved
 
 
+@dataclass(frozen=True)
+class ElfKind:
+    """What makes two ELF files loadable together: machine, class and byte order."""
+    machine: str
+    elfclass: int
+    little_endian: bool
+
+
+def elf_info(path: Path) -> tuple[ElfKind, list[str]]:
+    """path's ELF kind and DT_NEEDED names; BundleError when it is not an ELF file."""
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            kind = ElfKind(elf["e_machine"], elf.elfclass, elf.little_endian)
+            names = [tag.needed for section in elf.iter_sections()
+                     if isinstance(section, DynamicSection)
+                     for tag in section.iter_tags() if tag.entry.d_tag == "DT_NEEDED"]
+    except (OSError, ELFError) as exc:
+        raise BundleError(f"{path}: not a readable ELF file: {exc}") from None
+    return kind, names
+
+
+def multiarch_dirs(triplet: str) -> list[Path]:
+    """Where Debian's packages of an architecture put their shared libraries."""
+    return [Path("/usr/lib") / triplet, Path("/lib") / triplet]
+
+
+def find_needed(name: str, kind: ElfKind, dirs: list[Path]) -> Path | None:
+    """The first file called name in dirs that is an ELF file of kind."""
+    for directory in dirs:
+        candidate = directory / name
+        if candidate.is_file():
+            try:
+                found, _ = elf_info(candidate)
+            except BundleError:
+                continue
+            if found == kind:
+                return candidate
+    return None
+
+
+def needed_walk(path: Path, dirs: list[Path]) -> dict[str, Path]:
+    """DT_NEEDED name -> file, for path's whole closure, resolved in dirs without
+    loading anything: what ldd says, for ELF files of another machine."""
+    kind, first = elf_info(path)
+    resolved: dict[str, Path] = {}
+    queue = [(path, name) for name in first]
+    while queue:
+        parent, name = queue.pop(0)
+        if name in resolved:
+            continue
+        found = find_needed(name, kind, dirs)
+        if found is None:
+            raise BundleError(f"{parent.name}: {name} not found as a {kind.machine} "
+                              f"library in {', '.join(map(str, dirs))}")
+        resolved[name] = found
+        queue += [(found, n) for n in elf_info(found)[1]]
+    return resolved
+
+
 def spellings(path: Path) -> list[str]:
     """path and its target, each under /lib and /usr/lib: with merged /usr a file may be
     registered in dpkg's database under either."""
@@ -118,9 +189,10 @@ def spellings(path: Path) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def owners(paths: list[Path]) -> dict[Path, tuple[str, str]]:
+def owners(paths: list[Path], arch: str | None = None) -> dict[Path, tuple[str, str]]:
     """path -> (package, version) of the Debian package that installed it, asked of dpkg
-    in two calls (each call reads its whole database)."""
+    in two calls (each call reads its whole database); arch: the packages' Debian
+    architecture when it is not this machine's (their versions are asked as pkg:arch)."""
     asked = {s: path for path in paths for s in spellings(path)}
     # Exit status 1 only means some spelling is unknown; each line is "pkg[:arch]: path".
     out = subprocess.run(["dpkg-query", "-S", *asked], capture_output=True,
@@ -137,20 +209,27 @@ def owners(paths: list[Path]) -> dict[Path, tuple[str, str]]:
     if unowned:
         raise BundleError(f"no Debian package owns {', '.join(unowned)}")
     names = sorted(set(package_of.values()))
+    asked_names = [f"{n}:{arch}" for n in names] if arch else names
     versions = dict(line.split(" ", 1) for line in run(
-        ["dpkg-query", "-W", "-f=${Package} ${Version}\n", *names]).splitlines())
+        ["dpkg-query", "-W", "-f=${Package} ${Version}\n", *asked_names]).splitlines())
     return {p: (pkg, versions[pkg]) for p, pkg in package_of.items()}
 
 
-def closure(elves: list[Path]) -> list[Dependency]:
+def closure(elves: list[Path], host: str | None = None) -> list[Dependency]:
+    """Every library elves need, with its package; host: a Debian architecture other
+    than this machine's (the NEEDED walk through its multiarch directories)."""
     resolved: dict[str, Path] = {}
+    dirs = None
+    if host is not None:
+        dirs = multiarch_dirs(penguin_arches.host_machine(host) + "-linux-gnu")
     for elf in elves:
-        for soname, path in ldd(elf).items():
+        found = ldd(elf) if dirs is None else needed_walk(elf, dirs)
+        for soname, path in found.items():
             if soname in resolved and (os.path.realpath(resolved[soname]) !=
                                        os.path.realpath(path)):
                 raise BundleError(f"{soname} resolves to {resolved[soname]} and to {path}")
             resolved.setdefault(soname, path)
-    owned = owners(list(resolved.values()))
+    owned = owners(list(resolved.values()), host)
     return [Dependency(soname, Path(os.path.realpath(path)), *owned[path])
             for soname, path in sorted(resolved.items())]
 
@@ -190,8 +269,9 @@ def remove_stale(out: Path, keep: set[Path]) -> None:
                 os.rmdir(dirpath)
 
 
-def bundle(stage: Path, out: Path) -> tuple[list[Dependency], list[Dependency], int]:
-    deps = closure(shipped_elves(stage))
+def bundle(stage: Path, out: Path, host: str | None = None
+           ) -> tuple[list[Dependency], list[Dependency], int]:
+    deps = closure(shipped_elves(stage), host)
     system = [d for d in deps if d.package == GLIBC_PACKAGE]
     bundled = [d for d in deps if d.package != GLIBC_PACKAGE]
     keep: set[Path] = set()
@@ -221,9 +301,17 @@ def main(argv: list[str]) -> int:
     p.add_argument("--stage", type=Path, required=True, help="the staged /usr/local tree")
     p.add_argument("--out", type=Path, required=True,
                    help="where lib/penguin-qemu and share/doc/penguin-qemu-libs go")
+    p.add_argument("--host", help="the staged files' host, a Debian architecture "
+                                  "other than this machine's (a cross build: arm64)")
     args = p.parse_args(argv)
+    host = args.host
     try:
-        bundled, system, changed = bundle(args.stage, args.out)
+        if host is not None and not penguin_arches.cross_prefix(host):
+            host = None   # this machine's own: ldd
+    except ValueError as e:
+        p.error(f"--host: {e}")
+    try:
+        bundled, system, changed = bundle(args.stage, args.out, host)
     except BundleError as e:
         print(f"penguin-bundle-libs: error: {e}", file=sys.stderr)
         return 1

@@ -93,8 +93,10 @@ def declared_symbol(declaration: str) -> str | None:
     return m.group(1)
 
 
-def exported_symbols(library: Path) -> set[str]:
-    out = subprocess.run(["nm", "-D", "--defined-only", str(library)], check=True,
+def exported_symbols(library: Path, nm: str = "nm") -> set[str]:
+    """The dynamic symbols library defines, by nm (a cross nm for another host's ELF
+    files: this machine's nm reads only its own architecture's)."""
+    out = subprocess.run([nm, "-D", "--defined-only", str(library)], check=True,
                          capture_output=True, text=True).stdout
     return {line.split()[-1] for line in out.splitlines() if line.strip()}
 
@@ -143,21 +145,26 @@ def main(argv: list[str]) -> int:
                    help="the C ABI to declare (default: include/penguin/penguin.h)")
     p.add_argument("--no-env", action="store_true",
                    help="do not require env headers and modules (generator tests)")
+    penguin_arches.add_selection_args(p)
     args = p.parse_args(argv)
+    try:
+        sel = penguin_arches.selection(args)
+    except ValueError as e:
+        p.error(str(e))
     include = args.stage / "include" / "penguin-qemu-cffi"
     env_dir = args.stage / "lib" / "penguin-qemu-env"
     include.mkdir(parents=True, exist_ok=True)
     entries = []
     decls = declarations(args.abi_header)
     symbols = [s for s in map(declared_symbol, decls) if s]
-    arches = penguin_arches.by_mode(args.mode)
+    arches = sel.of_mode(args.mode)
     if not arches:
         raise SystemExit(f"penguin-cffi-gen: error: no {args.mode} libraries for this host")
     for arch in arches:
         library = args.stage / "lib" / arch.library
         if not library.exists():
             raise SystemExit(f"penguin-cffi-gen: error: {library} does not exist")
-        exported = exported_symbols(library)
+        exported = exported_symbols(library, sel.tool("nm"))
         missing = [s for s in symbols if s not in exported]
         if missing:
             raise SystemExit(f"penguin-cffi-gen: error: {arch.library} does not export "

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# penguin-install-deps.sh build|test|lint: install from Debian's archive what building or
+# penguin-install-deps.sh build|arm64|test|lint: install from Debian's archive what building or
 # testing needs, and nothing when it is all there already. Needs root (apt-get).
 #
 # Everything comes from Debian 12 (bookworm) except meson >= 1.5 and python3-pycotap,
@@ -46,6 +46,23 @@ test_pkgs=(
 # clang-19 and lld-19 build the glibc stage against them.
 trixie_test_pkgs=(libc6-dev-loong64-cross libgcc-14-dev-loong64-cross)
 
+# ./build.sh --host=arm64: the cross compiler and the arm64 (:arm64) copies of the build's
+# libraries, beside build_pkgs (meson, python3-cffi and the rest run on the build
+# machine). Each :arm64 library must carry the version of its installed amd64 twin
+# (Multi-Arch: same), so installing them may upgrade those in lock-step. Bookworm's
+# libfdt-dev has no Multi-Arch field: its arm64 copy would remove the amd64 one the
+# x86_64 build needs. So only libfdt1:arm64 is installed (its headers are
+# architecture-independent, /usr/include), and ./configure --host arm64 links it through
+# a libfdt.so symlink of its own. libfdt-dev is named here too, so that apt fails rather
+# than removes it. libpython3.11-dev:arm64 gives the env modules aarch64's pyconfig.h;
+# pkgconf:arm64 gives aarch64-linux-gnu-pkg-config, which QEMU's configure asks for.
+arm64_pkgs=(
+    crossbuild-essential-arm64 binutils-aarch64-linux-gnu libfdt-dev
+    libglib2.0-dev:arm64 libpixman-1-dev:arm64 libfdt1:arm64 libcapstone-dev:arm64
+    libslirp-dev:arm64 zlib1g-dev:arm64 libcap-ng-dev:arm64 libattr1-dev:arm64
+    libzstd-dev:arm64 nettle-dev:arm64 libpython3.11-dev:arm64 pkgconf:arm64
+)
+
 # scripts/lint: pyflakes, pycodestyle and shellcheck (checkpatch.pl comes from the QEMU
 # tarball and needs only perl).
 lint_pkgs=(python3-pyflakes pycodestyle shellcheck perl git xz-utils)
@@ -67,11 +84,26 @@ install() {
     local suite=$1; shift
     [ $# -gt 0 ] || return 0
     echo "penguin-install-deps: installing $*"
+    # Another process may hold the dpkg lock (a second build, a debootstrap): wait.
+    local -a apt=(apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends)
     if [ "$suite" = default ]; then
-        apt-get install -y -q --no-install-recommends "$@"
+        "${apt[@]}" "$@"
     else
-        apt-get install -y -q --no-install-recommends -t "$suite" "$@"
+        "${apt[@]}" -t "$suite" "$@"
     fi
+}
+
+# dpkg learns arm64 once; apt then needs the arm64 indices of the bookworm entries
+# (penguin-apt-sources.sh keeps trixie's entry amd64-only).
+add_arm64() {
+    if dpkg --print-foreign-architectures | grep -qx arm64 &&
+       ls /var/lib/apt/lists/*_dists_bookworm_main_binary-arm64_Packages* >/dev/null 2>&1
+    then
+        return 0
+    fi
+    echo "penguin-install-deps: adding the arm64 architecture to dpkg and apt"
+    dpkg --add-architecture arm64
+    apt-get -o DPkg::Lock::Timeout=600 update -q
 }
 
 main() {
@@ -81,10 +113,13 @@ main() {
         build) mapfile -t need < <(missing "${build_pkgs[@]}")
                mapfile -t bp < <(missing "${backports_pkgs[@]}")
                if meson_too_old && [ ${#bp[@]} -eq 0 ]; then bp=(meson); fi ;;
+        arm64) mapfile -t need < <(missing "${build_pkgs[@]}" "${arm64_pkgs[@]}")
+               mapfile -t bp < <(missing "${backports_pkgs[@]}")
+               if meson_too_old && [ ${#bp[@]} -eq 0 ]; then bp=(meson); fi ;;
         test)  mapfile -t need < <(missing "${test_pkgs[@]}")
                mapfile -t tp < <(missing "${trixie_test_pkgs[@]}") ;;
         lint)  mapfile -t need < <(missing "${lint_pkgs[@]}") ;;
-        *) echo "usage: $0 build|test|lint" >&2; exit 2 ;;
+        *) echo "usage: $0 build|arm64|test|lint" >&2; exit 2 ;;
     esac
     export DEBIAN_FRONTEND=noninteractive
     # Also what the QEMU source and the firmware downloads need; a no-op when in place.
@@ -92,6 +127,7 @@ main() {
     if [ ${#need[@]} -eq 0 ] && [ ${#bp[@]} -eq 0 ] && [ ${#tp[@]} -eq 0 ]; then
         return 0
     fi
+    [ "$what" != arm64 ] || add_arm64
     install default "${need[@]}"
     install bookworm-backports "${bp[@]}"
     install default "${tp[@]/%//trixie}"

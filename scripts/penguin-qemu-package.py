@@ -28,6 +28,13 @@ Writes, in --out:
   SHA256SUMS
       `sha256sum -c` format, for both archives.
 
+--host arm64 (a cross build, ./build.sh --host=arm64) packages another host's stage under
+names of their own, so the x86_64 release beside it stays as it is:
+penguin-qemu-arm64.tar.gz, penguin-qemu-arm64-debug.tar.gz and SHA256SUMS-arm64 (both
+arm64 archives); their ELF files are stripped with that host's cross objcopy (this
+machine's objcopy knows only its own architecture). --targets aarch64,x86_64 ships only
+those targets' library names (a subset release, e.g. CI's).
+
 Every ELF file of bin/ and lib/ ships through `objcopy --strip-debug --add-gnu-debuglink`:
 the DWARF goes, the symbol tables stay (.dynsym, which cffi's dlsym needs, and .symtab).
 The env generators have read the DWARF before this runs. Then `patchelf --set-rpath`
@@ -232,17 +239,41 @@ def add_manifest(c: Collector, stage: Path, name: str, mode: str,
     return libraries
 
 
+@dataclass(frozen=True)
+class Names:
+    """The output files of one host's release."""
+    archive: str
+    debug_archive: str
+    sums: str
+    stamp: str
+
+    @property
+    def all(self) -> tuple[str, str, str, str]:
+        return (self.archive, self.debug_archive, self.sums, self.stamp)
+
+
+def output_names(host: str | None) -> Names:
+    """This machine's release (host None, or this machine's own architecture): the
+    names of CONTRACT section 8; another host's: its Debian architecture name added."""
+    if host is None or not penguin_arches.cross_prefix(host):
+        return Names(ARCHIVE, DEBUG_ARCHIVE, SUMS, STAMP)
+    return Names(f"penguin-qemu-{host}.tar.gz", f"penguin-qemu-{host}-debug.tar.gz",
+                 f"{SUMS}-{host}", f".penguin-qemu-package-{host}.stamp")
+
+
 def collect(args: argparse.Namespace) -> dict[str, Entry]:
     stage: Path = args.stage
+    sel: penguin_arches.Selection = args.sel
     c = Collector()
     c.add_tree_path(stage, "bin/qemu-img", "CONTRACT section 8")
-    for arch in penguin_arches.load():
+    system_arches = sel.system()
+    for arch in system_arches:
         c.add_tree_path(stage, f"lib/{arch.library}", "configs/arches.tsv")
-    kvm_arches = penguin_arches.kvm_arches()
+    kvm_arches = sel.kvm()
     for arch in kvm_arches:
         c.add_tree_path(stage, f"lib/{arch.library}", "this host's KVM library")
 
-    add_manifest(c, stage, MANIFEST, "system", penguin_arches.load(), "configs/arches.tsv")
+    add_manifest(c, stage, MANIFEST, "system", system_arches, "configs/arches.tsv")
     staged_kvm = sorted(p.name for p in (stage / "lib").glob("libqemu-kvm-*.so"))
     if kvm_arches or staged_kvm:
         named = add_manifest(c, stage, KVM_MANIFEST, "kvm", kvm_arches,
@@ -271,7 +302,7 @@ def collect(args: argparse.Namespace) -> dict[str, Entry]:
         c.add_tree(runtime, BUNDLE_DOC)
         for line in (runtime / BUNDLE_DOC / "FILES").read_text().splitlines():
             c.add_tree_path(runtime, line.split("\t", 1)[0], f"{BUNDLE_DOC}/FILES")
-    c.entries[PKGCONFIG] = Entry(PKGCONFIG, data=pkgconfig_text().encode())
+    c.entries[PKGCONFIG] = Entry(PKGCONFIG, data=pkgconfig_text(sel).encode())
 
     fw: Path = args.firmware_dir
     if not (fw / "share" / "qemu").is_dir():
@@ -298,11 +329,11 @@ def upstream_version() -> str:
     raise PackageError(f"{UPSTREAM_CONF}: no QEMU_VERSION line")
 
 
-def pkgconfig_text() -> str:
+def pkgconfig_text(sel: penguin_arches.Selection = penguin_arches.Selection()) -> str:
     """penguin-qemu.pc: the header's cflags; one library per architecture, so Libs gives
     where they are and the program names one (-lqemu-system-<name>) or dlopens it."""
-    names = " ".join(sorted(a.name for a in penguin_arches.load()))
-    kvm = " ".join(sorted(a.name for a in penguin_arches.kvm_arches()))
+    names = " ".join(sorted(a.name for a in sel.system()))
+    kvm = " ".join(sorted(a.name for a in sel.kvm()))
     title = f"penguin-qemu {upstream_version()}: QEMU, one shared library per guest"
     return f"""# {title} architecture.
 # A C program includes <penguin.h> and links one architecture's library, NAME one of
@@ -427,7 +458,8 @@ def set_runpath(rel: str, path: Path, bundle: Bundle) -> None:
         raise PackageError(f"{rel}: patchelf left RUNPATH {runpath(path)!r}, not {want!r}")
 
 
-def strip_one(entry: Entry, work: Path, bundle: Bundle) -> Stripped:
+def strip_one(entry: Entry, work: Path, bundle: Bundle, objcopy: str = "objcopy"
+              ) -> Stripped:
     src = entry.src
     assert src is not None
     bid = build_id(src)
@@ -437,9 +469,9 @@ def strip_one(entry: Entry, work: Path, bundle: Bundle) -> Stripped:
     out.parent.mkdir(parents=True, exist_ok=True)
     if not debug.exists():  # identical ELF files share one build-id and one .debug
         with replacing(debug) as tmp:
-            run(["objcopy", "--only-keep-debug", "--compress-debug-sections=zlib", str(src),
+            run([objcopy, "--only-keep-debug", "--compress-debug-sections=zlib", str(src),
                  str(tmp)])
-    run(["objcopy", "--strip-debug", f"--add-gnu-debuglink={debug}", str(src), str(out)])
+    run([objcopy, "--strip-debug", f"--add-gnu-debuglink={debug}", str(src), str(out)])
     got = build_id(out)
     if got != bid:
         raise PackageError(f"{entry.path}: build-id changed by stripping ({bid} -> {got})")
@@ -454,7 +486,8 @@ def strip_one(entry: Entry, work: Path, bundle: Bundle) -> Stripped:
     return Stripped(entry.path, out, bid, debug)
 
 
-def strip_all(entries: dict[str, Entry], work: Path, jobs: int) -> list[Stripped]:
+def strip_all(entries: dict[str, Entry], work: Path, jobs: int,
+              objcopy: str = "objcopy") -> list[Stripped]:
     # Our own binaries only: firmware ELF images (OpenSBI) and the bundled libraries
     # ship as Debian built them.
     bundle = Bundle.read(entries)
@@ -466,7 +499,7 @@ def strip_all(entries: dict[str, Entry], work: Path, jobs: int) -> list[Stripped
         assert e.src is not None
         check_needed(e.path, e.src, bundle)
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        done = list(pool.map(lambda e: strip_one(e, work, bundle), elves))
+        done = list(pool.map(lambda e: strip_one(e, work, bundle, objcopy), elves))
     for s in done:
         entries[s.rel].src = s.stripped
     return done
@@ -537,25 +570,26 @@ def package(args: argparse.Namespace) -> None:
     start = time.monotonic()
     mtime = source_date_epoch(args.source_date_epoch)
     out: Path = args.out
+    names = output_names(args.sel.host)
     try:
         entries = collect(args)   # fails before any work if something is missing
     except PackageError:
-        for name in (ARCHIVE, DEBUG_ARCHIVE, SUMS, STAMP):   # nothing stale is left to ship
+        for name in names.all:   # nothing stale is left to ship
             (out / name).unlink(missing_ok=True)
         raise
-    stamp_file = out / STAMP
+    stamp_file = out / names.stamp
     stamp = fingerprint(entries, mtime, args.compresslevel)
-    if (not args.force and all((out / n).is_file() for n in (ARCHIVE, DEBUG_ARCHIVE, SUMS))
+    if (not args.force and all((out / n).is_file() for n in names.all[:3])
             and stamp_file.is_file() and stamp_file.read_text() == stamp):
-        log(f"{out / ARCHIVE} is up to date (inputs unchanged; --force repackages)")
+        log(f"{out / names.archive} is up to date (inputs unchanged; --force repackages)")
         return
     out.mkdir(parents=True, exist_ok=True)
-    for name in (ARCHIVE, DEBUG_ARCHIVE, SUMS, STAMP):   # no stale outputs after a failure
+    for name in names.all:   # no stale outputs after a failure
         (out / name).unlink(missing_ok=True)
 
     with tempfile.TemporaryDirectory(prefix=".penguin-package.", dir=out) as tmp:
         work = Path(tmp)
-        stripped = strip_all(entries, work, args.jobs)
+        stripped = strip_all(entries, work, args.jobs, args.sel.tool("objcopy"))
         log(f"stripped {len(stripped)} ELF files ({time.monotonic() - start:.0f} s)")
 
         paths = sorted([*entries, PACKAGE_JSON])
@@ -570,21 +604,24 @@ def package(args: argparse.Namespace) -> None:
 
         # zlib releases the GIL: both archives compress at once.
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            jobs = [pool.submit(write_archive, out / ARCHIVE, list(entries.values()), mtime,
-                                args.compresslevel),
-                    pool.submit(write_archive, out / DEBUG_ARCHIVE,
+            jobs = [pool.submit(write_archive, out / names.archive, list(entries.values()),
+                                mtime, args.compresslevel),
+                    pool.submit(write_archive, out / names.debug_archive,
                                 list(debug_entries.values()), mtime, args.compresslevel)]
             for j in jobs:
                 j.result()
 
     sums = "".join(f"{sha256_file(out / n)}  {n}\n"
-                   for n in sorted((ARCHIVE, DEBUG_ARCHIVE)))
-    atomic_write(out / SUMS, sums)
+                   for n in sorted((names.archive, names.debug_archive)))
+    atomic_write(out / names.sums, sums)
     stamp_file.write_text(stamp)
-    log(f"{out / ARCHIVE}: {human((out / ARCHIVE).stat().st_size)}, {len(entries)} entries")
-    log(f"{out / DEBUG_ARCHIVE}: {human((out / DEBUG_ARCHIVE).stat().st_size)}, "
+    log(f"{out / names.archive}: {human((out / names.archive).stat().st_size)}, "
+        f"{len(entries)} entries")
+    log(f"{out / names.debug_archive}: "
+        f"{human((out / names.debug_archive).stat().st_size)}, "
         f"{len(debug_entries)} .debug files")
-    log(f"{out / SUMS}; SOURCE_DATE_EPOCH={mtime}; {time.monotonic() - start:.0f} s")
+    log(f"{out / names.sums}; SOURCE_DATE_EPOCH={mtime}; "
+        f"{time.monotonic() - start:.0f} s")
 
 
 def abi_version(header: Path) -> str:
@@ -622,7 +659,12 @@ def main(argv: list[str]) -> int:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     p.add_argument("--force", action="store_true",
                    help="repackage even when no input changed since the last run")
+    penguin_arches.add_selection_args(p)
     args = p.parse_args(argv)
+    try:
+        args.sel = penguin_arches.selection(args)
+    except ValueError as e:
+        p.error(str(e))
     try:
         package(args)
     except PackageError as e:

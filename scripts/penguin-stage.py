@@ -43,16 +43,19 @@ def symlink(target: str, dst: Path) -> None:
     dst.symlink_to(target)
 
 
-def stage_libraries(build: Path, lib: Path) -> tuple[int, int]:
-    """Every system name, then every KVM name; returns how many of each."""
-    arches = penguin_arches.by_mode("system")
+def stage_libraries(build: Path, lib: Path,
+                    sel: penguin_arches.Selection = penguin_arches.Selection()
+                    ) -> tuple[int, int]:
+    """Every system name, then every KVM name (of sel's host and targets); returns how
+    many of each."""
+    arches = sel.system()
     for arch in arches:
         if not arch.is_alias:
             link_file(build / arch.canonical_library, lib / arch.canonical_library)
     for arch in arches:
         if arch.is_alias:
             symlink(arch.canonical_library, lib / arch.library)
-    kvm_arches = penguin_arches.by_mode("kvm")
+    kvm_arches = sel.kvm()
     for arch in kvm_arches:
         symlink(arch.built_library, lib / arch.library)
     return len(arches), len(kvm_arches)
@@ -89,8 +92,13 @@ def main(argv: list[str]) -> int:
     p.add_argument("--plugin-header", type=Path,
                    help="QEMU's include/qemu/qemu-plugin.h: stage as "
                         "include/penguin-qemu/qemu-plugin.h")
+    penguin_arches.add_selection_args(p)
     args = p.parse_args(argv)
-    names, kvm_names = stage_libraries(args.build_dir, args.stage / "lib")
+    try:
+        sel = penguin_arches.selection(args)
+    except ValueError as e:
+        p.error(str(e))
+    names, kvm_names = stage_libraries(args.build_dir, args.stage / "lib", sel)
     link_file(args.build_dir / "qemu-img", args.stage / "bin" / "qemu-img")
     extra = ""
     if args.firmware_dir is not None:

@@ -7,6 +7,9 @@ system library, which is built with KVM beside TCG.
 
     penguin_arches.py --mode kvm           prints one "<name> <target>" line per library
     penguin_arches.py --field qemu_target  prints that field, one line per library name
+    --host arm64                           the names of a release for another host (the
+                                           default is this machine: uname -m)
+    --targets aarch64,x86_64               only the names of those QEMU targets
 
 build.sh and configure read arches.tsv only through this command.
 """
@@ -26,9 +29,17 @@ MODES = ("system", "kvm")
 FIELDS = ("name", "target", "qemu_target", "library", "canonical_library")
 
 # Host machine (uname -m) -> the arches.tsv names its KVM libraries are built for. The
-# canonical name only: Penguin asks for libqemu-kvm-x86_64.so, never an alias. The
-# contract's -aarch64 on arm64 hosts goes here once target/arm has a KVM door.
-KVM_HOSTS = {"x86_64": ("x86_64",)}
+# canonical name only: Penguin asks for libqemu-kvm-x86_64.so, never an alias. On an
+# aarch64 host QEMU's meson builds aarch64-softmmu with KVM (kvm_targets), so its
+# library gets the KVM name too; no Penguin hypercall reaches it under arm64 KVM yet
+# (notes/arm64-host-release.md section 4).
+KVM_HOSTS = {"x86_64": ("x86_64",), "aarch64": ("aarch64",)}
+
+# The hosts a release can be built for (./build.sh --host): Debian's architecture name
+# -> the machine name (uname -m, the [arch] tags of configs/features.conf).
+HOSTS = {"amd64": "x86_64", "arm64": "aarch64"}
+# Machine name -> the GNU cross prefix of its Debian cross toolchain.
+CROSS_PREFIXES = {"x86_64": "x86_64-linux-gnu-", "aarch64": "aarch64-linux-gnu-"}
 
 
 @dataclass(frozen=True)
@@ -95,29 +106,119 @@ def targets(path: Path = ARCHES_TSV) -> list[str]:
     return list(seen)
 
 
-def kvm_arches(host: str | None = None, path: Path = ARCHES_TSV) -> list[Arch]:
-    """The KVM libraries of host (default: this machine), in kvm mode."""
-    names = KVM_HOSTS.get(host or platform.machine(), ())
-    return [dataclasses.replace(by_name(name, path), mode="kvm") for name in names]
+def host_machine(host: str | None = None) -> str:
+    """The machine name (uname -m) of host, a Debian architecture name (--host) or a
+    machine name; None: this machine."""
+    if host is None:
+        return platform.machine()
+    if host in HOSTS:
+        return HOSTS[host]
+    if host in HOSTS.values():
+        return host
+    raise ValueError(f"unknown host {host!r}; known: {', '.join(HOSTS)}")
 
 
-def by_mode(mode: str, path: Path = ARCHES_TSV) -> list[Arch]:
-    """Every library name of mode: all of arches.tsv, or this host's KVM libraries."""
+def cross_prefix(host: str) -> str:
+    """The cross tools' prefix for host ("" when it is this machine)."""
+    machine = host_machine(host)
+    return "" if machine == platform.machine() else CROSS_PREFIXES[machine]
+
+
+def only_targets(arches: list[Arch], wanted: list[str] | None,
+                 path: Path = ARCHES_TSV) -> list[Arch]:
+    """The arches whose QEMU target (without -softmmu) is one of wanted (None or
+    empty: all of them); an unknown target is an error."""
+    if not wanted:
+        return arches
+    known = targets(path)
+    unknown = [t for t in wanted if t not in known]
+    if unknown:
+        raise ValueError(f"unknown target {', '.join(map(repr, unknown))}; known: "
+                         f"{', '.join(known)}")
+    return [a for a in arches if a.target in wanted]
+
+
+def kvm_arches(host: str | None = None, path: Path = ARCHES_TSV,
+               wanted: list[str] | None = None) -> list[Arch]:
+    """The KVM libraries of host (default: this machine), in kvm mode, of the wanted
+    targets (default: all)."""
+    names = KVM_HOSTS.get(host_machine(host), ())
+    arches = [dataclasses.replace(by_name(name, path), mode="kvm") for name in names]
+    return only_targets(arches, wanted, path)
+
+
+def by_mode(mode: str, path: Path = ARCHES_TSV, host: str | None = None,
+            wanted: list[str] | None = None) -> list[Arch]:
+    """Every library name of mode: all of arches.tsv, or host's KVM libraries (default:
+    this machine's), of the wanted targets (default: all)."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
-    return load(path) if mode == "system" else kvm_arches(path=path)
+    if mode == "system":
+        return only_targets(load(path), wanted, path)
+    return kvm_arches(host, path, wanted)
+
+
+def target_list(text: str | None) -> list[str] | None:
+    """"aarch64,x86_64" -> ["aarch64", "x86_64"]; None or "" -> None (all)."""
+    if not text:
+        return None
+    return [t for t in text.split(",") if t]
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which library names a script works on: those of a host (None: this machine)
+    and of some targets (None: all). What --host and --targets of the release scripts
+    say, checked."""
+    host: str | None = None
+    wanted: list[str] | None = None
+
+    def system(self, path: Path = ARCHES_TSV) -> list[Arch]:
+        return by_mode("system", path, self.host, self.wanted)
+
+    def kvm(self, path: Path = ARCHES_TSV) -> list[Arch]:
+        return kvm_arches(self.host, path, self.wanted)
+
+    def of_mode(self, mode: str, path: Path = ARCHES_TSV) -> list[Arch]:
+        return by_mode(mode, path, self.host, self.wanted)
+
+    @property
+    def machine(self) -> str:
+        return host_machine(self.host)
+
+    def tool(self, name: str) -> str:
+        """A binutils program for the host's ELF files: "nm", or "aarch64-linux-gnu-nm"
+        when cross-building (the build machine's are BFD-based and know only its own
+        architecture)."""
+        return cross_prefix(self.host) + name if self.host else name
+
+
+def add_selection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="the release's host, a Debian architecture name "
+                                       f"({', '.join(HOSTS)}; default: this machine)")
+    parser.add_argument("--targets", help="only these QEMU targets (without -softmmu), "
+                                          "comma-separated (default: all)")
+
+
+def selection(args: argparse.Namespace, path: Path = ARCHES_TSV) -> Selection:
+    """The checked Selection of --host and --targets; ValueError names a bad one."""
+    host_machine(args.host)
+    wanted = target_list(args.targets)
+    only_targets([], wanted, path)
+    return Selection(args.host, wanted)
 
 
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description="Print each library name of a mode and its "
                                             "QEMU target (without -softmmu).")
     p.add_argument("--mode", choices=MODES, default="system")
+    add_selection_args(p)
     p.add_argument("--field", choices=FIELDS,
                    help="print only this field, one line per library name (in file order, "
                         "repeated where names share it)")
     args = p.parse_args(argv)
     try:
-        arches = by_mode(args.mode)
+        arches = selection(args).of_mode(args.mode)
     except (OSError, ValueError, KeyError) as exc:
         print(f"penguin_arches: error: {exc}", file=sys.stderr)
         return 1

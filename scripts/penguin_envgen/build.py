@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -16,7 +18,7 @@ from penguin_common import STABLE_ABI_SUFFIX, atomic_write
 
 from .api_emitter import ApiCdef
 from .common import ENV_NAME, EnvGenError, new_ffi
-from .layout_check import check_records
+from .layout_check import check_records, layout_spec
 from .model import Record
 
 # -w silences the warnings of cffi's field type checks (void * for typed
@@ -97,6 +99,63 @@ def build_module(api: ApiCdef, flags: list[str], name: str, tmpdir: Path) -> Pat
     finally:
         if log is not None:
             log.unlink(missing_ok=True)
+
+
+# What cffi's setuptools route passes a native build (CPython's CFLAGS, CCSHARED and
+# LDSHARED, less the hardening that is the compiler's default on Debian anyway): the
+# cross route compiles and links with the same.
+CROSS_COMPILE_FLAGS = ["-fPIC", "-g", "-fwrapv", "-O2", "-fstack-protector-strong"]
+CROSS_LINK_FLAGS = ["-shared", "-Wl,-O1", "-Wl,-Bsymbolic-functions", "-Wl,-z,relro"]
+
+
+def cross_python_headers(cc: str) -> Path:
+    """Python.h's directory, checked to give cc's target its pyconfig.h: Debian's
+    /usr/include/python3.X/pyconfig.h includes <TRIPLET/python3.X/pyconfig.h>, which
+    libpython3.X-dev:<arch> installs."""
+    include = python_headers()
+    triplet = cc.rsplit("/", 1)[-1].removesuffix("gcc").rstrip("-")
+    arch_config = Path("/usr/include") / triplet / include.name / "pyconfig.h"
+    if not arch_config.is_file():
+        raise EnvGenError(f"cannot build the env module with {cc}: {arch_config} is "
+                          f"missing (Debian: lib{include.name}-dev for {triplet}; "
+                          "scripts/penguin-install-deps.sh arm64)")
+    return include
+
+
+def build_module_cross(api: ApiCdef, flags: list[str], name: str, tmpdir: Path,
+                       cc: str) -> Path:
+    """The module compiled by cc (a cross compiler): cffi writes its C source
+    (ffi.emit_c_code), cc builds <name>.abi3.so from it. Nothing is imported."""
+    include = cross_python_headers(cc)
+    ffi = new_ffi()
+    try:
+        ffi.cdef(api.text)
+    except Exception as exc:
+        raise EnvGenError(f"cffi rejects the module cdef: {exc}") from exc
+    ffi.set_source(name, api.source)
+    source = tmpdir / f"{name}.c"
+    with captured_output() as log:      # cffi says "generating <file>"
+        ffi.emit_c_code(str(source))
+    log.unlink(missing_ok=True)
+    out = tmpdir / f"{name}{STABLE_ABI_SUFFIX}"
+    cmd = [cc, *CROSS_COMPILE_FLAGS, *flags, *MODULE_EXTRA_FLAGS,
+           f"-ffile-prefix-map={tmpdir}=.", f"-I{include}", *CROSS_LINK_FLAGS,
+           source.name, "-o", out.name]
+    p = subprocess.run(cmd, cwd=tmpdir, capture_output=True, text=True)
+    if p.returncode != 0:
+        detail = "\n".join(p.stderr.splitlines()[-25:])
+        print(detail, file=sys.stderr)
+        raise EnvGenError(f"building {name} with {cc} failed ({p.returncode})")
+    return out
+
+
+def write_layout_check(path: Path, name: str, api: ApiCdef, env: Record) -> Path:
+    """The module's layout check, written down for its host
+    (scripts/penguin-env-layout-check.py)."""
+    spec = layout_spec(name, ENV_NAME, env.size,
+                       [(r.c_name, r.record, r.checks) for r in api.records])
+    atomic_write(path, json.dumps(spec, indent=1, sort_keys=True) + "\n")
+    return path
 
 
 def install_file(built: Path, directory: Path, name: str) -> Path:

@@ -8,11 +8,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+import penguin_arches
 from penguin_common import atomic_write, env_module_name
 
 from .abi_emitter import AbiHeader, render_abi_header, verify_abi_header
 from .api_emitter import render_api_cdef
-from .build import build_module, install_file, load_module, verify_module
+from .build import (build_module, build_module_cross, install_file, load_module,
+                    verify_module, write_layout_check)
 from .common import MAIN_HEADER_DECLS, PROG, EnvGenError, new_ffi
 from .compile_flags import target_flags
 from .model import Model
@@ -45,16 +47,37 @@ def generate_module(model: Model, names: TypeNames, args: argparse.Namespace,
                               "(no include/qemu/osdep.h)")
         flags, entry = target_flags(args.compile_commands, args.target, args.build_dir)
         api = render_api_cdef(model.env, names)
+    cc = cross_compiler(args.host)
     with tempfile.TemporaryDirectory(prefix="penguin-env-build-") as tmp:
-        with timer.step(f"module build ({name})"):
-            built = build_module(api, flags, name, Path(tmp))
-        with timer.step("module import + layout check"):
-            verify_module(load_module(built, name), api, model.env)
+        if cc is None:
+            with timer.step(f"module build ({name})"):
+                built = build_module(api, flags, name, Path(tmp))
+            with timer.step("module import + layout check"):
+                verify_module(load_module(built, name), api, model.env)
+        else:
+            with timer.step(f"module build ({name}, {cc})"):
+                built = build_module_cross(api, flags, name, Path(tmp), cc)
+            check = write_layout_check(args.layout_check_dir / f"{name}.json", name,
+                                       api, model.env)
+            timer.say(f"layout check for the host: {check} "
+                      "(scripts/penguin-env-layout-check.py)")
         path = install_file(built, args.module_dir, name)
     if api.dropped:
         timer.say(f"module leaves to the compiler: {'; '.join(api.dropped)}")
     timer.say(f"wrote {path} (flags of {entry.get('file')})")
     return path
+
+
+def cross_compiler(host: str | None) -> str | None:
+    """The C compiler for host's modules when it is not this machine; None: native
+    (cffi's own build, then the import and layout check here)."""
+    if host is None:
+        return None
+    try:
+        prefix = penguin_arches.cross_prefix(host)
+    except ValueError as exc:
+        raise EnvGenError(f"--host: {exc}") from exc
+    return f"{prefix}gcc" if prefix else None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -75,8 +98,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--mode", default="system", help="library mode (default: system)")
     parser.add_argument("--main-header", type=Path,
                         help="also check that the ABI header cdefs after this main header")
+    parser.add_argument("--host", help="the module's host (Debian architecture name); "
+                        "another than this machine's: compile with its cross gcc and "
+                        "write the layout check to --layout-check-dir instead of "
+                        "importing the module")
+    parser.add_argument("--layout-check-dir", type=Path,
+                        help="where a cross-built module's layout check goes "
+                             "(<module>.json, for scripts/penguin-env-layout-check.py)")
     parser.add_argument("--quiet", action="store_true", help="print errors only")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.host is not None and args.layout_check_dir is None:
+        parser.error("--host needs --layout-check-dir (the layout check runs on the host)")
+    return args
 
 
 def read_main_header(path: Path | None) -> str:
