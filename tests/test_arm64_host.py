@@ -1,0 +1,241 @@
+"""The arm64 host release, run on this x86_64 machine under emulation.
+
+dist/penguin-qemu-arm64.tar.gz (./build.sh --host=arm64; PENGUIN_ARM64_ARCHIVE names
+another copy) is unpacked into /usr/local of a Debian 12 arm64 root (tests/roots.py:
+debootstrap minbase with python3 3.11 and python3-cffi, cached), whose programs run
+under qemu-user's qemu-aarch64 through binfmt_misc (tests/binfmt.py registers it). In
+that root, through chroot:
+- the loader resolves each shipped library's dependencies, the bundled ones inside
+  /usr/local/lib/penguin-qemu, and qemu-img makes and reads a qcow2 image;
+- arm64 python3 with cffi dlopens libqemu-system-{aarch64,mipsel,riscv64,x86_64}.so and
+  boots the bare-metal hypercall guests of tests/guests on each through the client
+  (python/penguin_qemu, tests/helpers/hypercall_guest.py): each hypercall reaches the
+  Python callback with its number and arguments, registers and the env (through the
+  compiled module) read right, and the guest checks each return value and register write
+  and reports its verdict;
+- the env modules (_penguin_qemu_env_system_<target>.abi3.so) import into arm64 CPython
+  and type CPUArchState as the release's ABI headers do (tests/helpers/env_layout.py).
+Everything runs translated twice (Python and QEMU's own TCG under qemu-aarch64): each
+step prints its time. A missing archive fails, as a missing x86_64 one does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import roots
+from conftest import REPO
+from guests.guests import FAMILIES, GUESTS, Boot, Guest
+from test_hypercalls import NR_ARGS32, NR_ARGS64, expected_args
+
+ARCHIVE = Path(os.environ.get("PENGUIN_ARM64_ARCHIVE",
+                              REPO / "dist" / "penguin-qemu-arm64.tar.gz"))
+# The targets the arm64 release is tested with here (notes/arm64-host-release.md §5).
+TARGETS = ["aarch64", "mipsel", "riscv64", "x86_64"]
+FAMILY_OF = {"aarch64": "aarch64", "mipsel": "mips", "riscv64": "riscv", "x86_64": "x86_64"}
+CASES = [(g, b) for g in GUESTS for b in g.boots if b.target in TARGETS]
+LOADER = "/lib/ld-linux-aarch64.so.1"
+BUNDLE = "lib/penguin-qemu"
+# Bundled libraries the loader must take from the tree, not from the root's own copies
+# (the root has zlib, zstd and pcre2 of its own: minbase needs them).
+BUNDLED = ("libglib-2.0.so", "libpixman-1.so", "libcapstone.so", "libslirp.so",
+           "libzstd.so", "libz.so")
+EM_AARCH64 = 183
+INSIDE = "/opt/penguin-test"
+CHROOT_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+GUEST_TIMEOUT = 900      # seconds; a guest takes tens of seconds emulated
+STEP_TIMEOUT = 600
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="binfmt_misc, chroot and mknod need root")
+
+
+def step(what: str, start: float) -> None:
+    """Print how long a step took (pytest -s, or the report of a failing test, shows
+    it)."""
+    print(f"arm64-host: {what}: {time.monotonic() - start:.1f} s", flush=True)
+
+
+def chroot(root: Path, *cmd: str, timeout: float = STEP_TIMEOUT,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([*roots.in_root(root), *cmd], capture_output=True, text=True,
+                          timeout=timeout, env={**CHROOT_ENV, **(env or {})})
+
+
+def elf_machine(path: Path) -> int:
+    with path.open("rb") as f:
+        header = f.read(20)
+    assert header[:4] == b"\x7fELF", f"{path} is not ELF"
+    return int.from_bytes(header[18:20], "little")
+
+
+def unpack(archive: Path, dest: Path) -> None:
+    """tar -xzf penguin-qemu-arm64.tar.gz -C /usr/local, as a user unpacks it."""
+    if not archive.is_file():
+        pytest.fail(f"{archive} is missing: run ./build.sh --host=arm64 first (the arm64 "
+                    "host release is a required architecture, not an optional one)")
+    dest.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-C", str(dest), "-xzf", str(archive)], check=True)
+
+
+def install_client(root: Path) -> None:
+    """The client and the child helpers, in INSIDE (the release does not ship them)."""
+    opt = root / INSIDE.lstrip("/")
+    shutil.copytree(REPO / "python" / "penguin_qemu", opt / "python" / "penguin_qemu",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (opt / "helpers").mkdir(parents=True)
+    for helper in ("hypercall_guest.py", "env_layout.py"):
+        shutil.copy(REPO / "tests" / "helpers" / helper, opt / "helpers")
+
+
+@pytest.fixture(scope="module")
+def arm64_root(tmp_path_factory) -> Path:
+    """A private copy of the cached arm64 root, the release in its /usr/local."""
+    start = time.monotonic()
+    try:
+        cached = roots.bookworm_arm64_root()
+    except roots.RootError as e:
+        pytest.fail(f"no Debian 12 arm64 root: {e}")
+    step(f"arm64 root ready ({cached.origin})", start)
+    root = tmp_path_factory.mktemp("arm64") / "root"
+    root.mkdir()
+    roots.copy_root(cached.path, root)
+    start = time.monotonic()
+    unpack(ARCHIVE, root / "usr" / "local")
+    install_client(root)
+    step(f"{ARCHIVE.name} unpacked", start)
+    return root
+
+
+def test_release_is_arm64_and_python_is_emulated(arm64_root):
+    local = arm64_root / "usr" / "local"
+    for target in TARGETS:
+        library = local / "lib" / f"libqemu-system-{target}.so"
+        assert library.exists(), f"the arm64 release has no {library.name}"
+        assert elf_machine(library.resolve()) == EM_AARCH64, f"{library.name} is not arm64"
+    assert elf_machine((local / "bin" / "qemu-img").resolve()) == EM_AARCH64
+    start = time.monotonic()
+    r = chroot(arm64_root, "/usr/bin/python3", "-c",
+               "import platform, sys, cffi; "
+               "print(platform.machine(), sys.version.split()[0], cffi.__version__)")
+    step("python3 -c 'import cffi'", start)
+    assert r.returncode == 0, r.stderr
+    machine, python, _ = r.stdout.split()
+    assert machine == "aarch64", f"the root's python3 runs as {machine}"
+    assert python.startswith("3.11."), f"bookworm's python3 is {python}"
+
+
+def loader_list(root: Path, path: str) -> dict[str, str]:
+    """DT_NEEDED name -> resolved path for path's closure, from the root's arm64 loader."""
+    r = chroot(root, LOADER, "--list", path)
+    assert r.returncode == 0, f"{path}: {r.stdout}{r.stderr}"
+    resolved = {}
+    for line in r.stdout.splitlines():
+        assert "not found" not in line, f"{path}:\n{r.stdout}"
+        m = re.match(r"\s*(\S+) => (\S+)", line)
+        if m:
+            resolved[m.group(1)] = os.path.normpath(m.group(2))
+    return resolved
+
+
+def test_loader_takes_bundled_libraries_from_the_tree(arm64_root):
+    local = arm64_root / "usr" / "local"
+    elves = [p for p in [*local.glob("bin/*"), *local.glob("lib/*.so")]
+             if p.is_file() and not p.is_symlink() and p.read_bytes()[:4] == b"\x7fELF"]
+    assert elves
+    start = time.monotonic()
+    for elf in elves:
+        inside = f"/{elf.relative_to(arm64_root)}"
+        for name, path in loader_list(arm64_root, inside).items():
+            if name.startswith(BUNDLED):
+                assert path.startswith(f"/usr/local/{BUNDLE}/"), \
+                    f"{inside}: {name} => {path}"
+    step(f"ld.so --list of {len(elves)} files", start)
+
+
+def test_qemu_img_in_the_arm64_root(arm64_root):
+    start = time.monotonic()
+    image = "/tmp/img.qcow2"
+    r = chroot(arm64_root, "/usr/local/bin/qemu-img", "create", "-f", "qcow2",
+               "-o", "compression_type=zstd", image, "16M")
+    assert r.returncode == 0, r.stderr
+    r = chroot(arm64_root, "/usr/local/bin/qemu-img", "info", "--output=json", image)
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert (info["format"], info["virtual-size"]) == ("qcow2", 16 << 20)
+    assert info["format-specific"]["data"]["compression-type"] == "zstd"
+    step("qemu-img create + info", start)
+
+
+def guest_spec(guest: Guest, boot: Boot, inside: str, image: str) -> dict:
+    return {
+        "name": boot.target, "result": f"{inside}/result.json", "env": "auto",
+        "registers": dataclasses.asdict(guest.registers),
+        "args": [*boot.machine, guest.load, f"{inside}/{image}", "-nodefaults",
+                 "-display", "none", "-monitor", "none", "-serial",
+                 f"file:{inside}/console.txt"],
+    }
+
+
+def check_seen(seen: dict, guest: Guest, console: str) -> None:
+    assert seen["verdict"] == 0, f"guest fail mask {seen['verdict']}\n{console}"
+    assert seen["status"] == 0, f"qemu_main_loop returned {seen['status']}"
+    assert seen["env_auto"] == "module", "the env came from the header, not the module"
+    assert seen["write"] == 1, "the register-write hypercall did not arrive once"
+    calls = [c for c in seen["args"] if c[0] in (NR_ARGS32, NR_ARGS64)]
+    assert len(calls) == guest.args32 + guest.args64, calls
+    for call in calls:
+        assert call[1:] in expected_args(guest, call[0]), f"arguments {call[1:]}"
+    assert len(seen["user"]) == guest.user_calls, seen["user"]
+    state = seen["state"][0]
+    assert state["pc_reg"] == state["pc_module"] == state["args"][0]
+    assert state["args_reg"] == state["args_module"] == state["args"]
+
+
+@pytest.mark.parametrize("guest,boot", CASES, ids=[f"{g.name}-on-{b.target}"
+                                                   for g, b in CASES])
+def test_hypercall_guest_under_emulation(arm64_root, guest, boot):
+    """The guest's protocol through the client, arm64 Python and library emulated."""
+    work = arm64_root / "tmp" / f"guest-{guest.name}-{boot.target}"
+    work.mkdir()
+    image = guest.build()
+    shutil.copy(image, work / image.name)
+    inside = f"/tmp/{work.name}"
+    start = time.monotonic()
+    r = chroot(arm64_root, "/usr/bin/python3", f"{INSIDE}/helpers/hypercall_guest.py",
+               json.dumps(guest_spec(guest, boot, inside, image.name)),
+               timeout=GUEST_TIMEOUT, env={"PYTHONPATH": f"{INSIDE}/python"})
+    step(f"guest {guest.name} on libqemu-system-{boot.target}.so", start)
+    console = (work / "console.txt").read_text(errors="replace") \
+        if (work / "console.txt").exists() else ""
+    assert r.returncode == 0 and (work / "result.json").exists(), (
+        f"rc={r.returncode}\n{r.stdout}\n{r.stderr}\nconsole:\n{console}")
+    check_seen(json.loads((work / "result.json").read_text()), guest, console)
+
+
+def test_env_modules_match_the_abi_headers(arm64_root):
+    """Each env module imports into arm64 CPython 3.11 and gives CPUArchState the size
+    and PC, a0..a5 offsets the ABI header gives it (cffi's own layout in that root)."""
+    fields = {t: [FAMILIES[FAMILY_OF[t]].env_pc, *FAMILIES[FAMILY_OF[t]].env_args]
+              for t in TARGETS}
+    start = time.monotonic()
+    r = chroot(arm64_root, "/usr/bin/python3", f"{INSIDE}/helpers/env_layout.py",
+               "/usr/local", json.dumps(fields))
+    step(f"env modules of {', '.join(TARGETS)}", start)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout)
+    assert result["machine"] == "aarch64"
+    for target in TARGETS:
+        seen = result["targets"][target]
+        assert seen["module"] == seen["header"], target
+        assert seen["module"]["sizeof"] > 0, target
+        print(f"arm64-host: env module {target}: {seen['seconds']} s", flush=True)
