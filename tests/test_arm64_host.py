@@ -59,10 +59,19 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="binfmt_misc, chroot and mknod need root")
 
 
-def step(what: str, start: float) -> None:
-    """Print how long a step took (pytest -s, or the report of a failing test, shows
-    it)."""
-    print(f"arm64-host: {what}: {time.monotonic() - start:.1f} s", flush=True)
+@dataclasses.dataclass(frozen=True)
+class Arm64Root:
+    path: Path
+    setup: list[str]     # how long its preparation took, step by step
+
+
+def step(what: str, start: float, record_property=None) -> str:
+    """How long a step took: printed, recorded for the summary (tests/conftest.py)."""
+    line = f"{what}: {time.monotonic() - start:.1f} s"
+    print(f"arm64-host: {line}", flush=True)
+    if record_property is not None:
+        record_property("arm64_host", line)
+    return line
 
 
 def chroot(root: Path, *cmd: str, timeout: float = STEP_TIMEOUT,
@@ -98,36 +107,38 @@ def install_client(root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def arm64_root(tmp_path_factory) -> Path:
+def arm64_root(tmp_path_factory) -> Arm64Root:
     """A private copy of the cached arm64 root, the release in its /usr/local."""
     start = time.monotonic()
     try:
         cached = roots.bookworm_arm64_root()
     except roots.RootError as e:
         pytest.fail(f"no Debian 12 arm64 root: {e}")
-    step(f"arm64 root ready ({cached.origin})", start)
+    setup = [step(f"arm64 root ready ({cached.origin})", start)]
     root = tmp_path_factory.mktemp("arm64") / "root"
     root.mkdir()
-    roots.copy_root(cached.path, root)
     start = time.monotonic()
+    roots.copy_root(cached.path, root)
     unpack(ARCHIVE, root / "usr" / "local")
     install_client(root)
-    step(f"{ARCHIVE.name} unpacked", start)
-    return root
+    setup.append(step(f"root copied, {ARCHIVE.name} unpacked", start))
+    return Arm64Root(root, setup)
 
 
-def test_release_is_arm64_and_python_is_emulated(arm64_root):
-    local = arm64_root / "usr" / "local"
+def test_release_is_arm64_and_python_is_emulated(arm64_root, record_property):
+    for line in arm64_root.setup:
+        record_property("arm64_host", line)
+    local = arm64_root.path / "usr" / "local"
     for target in TARGETS:
         library = local / "lib" / f"libqemu-system-{target}.so"
         assert library.exists(), f"the arm64 release has no {library.name}"
         assert elf_machine(library.resolve()) == EM_AARCH64, f"{library.name} is not arm64"
     assert elf_machine((local / "bin" / "qemu-img").resolve()) == EM_AARCH64
     start = time.monotonic()
-    r = chroot(arm64_root, "/usr/bin/python3", "-c",
+    r = chroot(arm64_root.path, "/usr/bin/python3", "-c",
                "import platform, sys, cffi; "
                "print(platform.machine(), sys.version.split()[0], cffi.__version__)")
-    step("python3 -c 'import cffi'", start)
+    step("python3 -c 'import cffi'", start, record_property)
     assert r.returncode == 0, r.stderr
     machine, python, _ = r.stdout.split()
     assert machine == "aarch64", f"the root's python3 runs as {machine}"
@@ -147,33 +158,33 @@ def loader_list(root: Path, path: str) -> dict[str, str]:
     return resolved
 
 
-def test_loader_takes_bundled_libraries_from_the_tree(arm64_root):
-    local = arm64_root / "usr" / "local"
+def test_loader_takes_bundled_libraries_from_the_tree(arm64_root, record_property):
+    local = arm64_root.path / "usr" / "local"
     elves = [p for p in [*local.glob("bin/*"), *local.glob("lib/*.so")]
              if p.is_file() and not p.is_symlink() and p.read_bytes()[:4] == b"\x7fELF"]
     assert elves
     start = time.monotonic()
     for elf in elves:
-        inside = f"/{elf.relative_to(arm64_root)}"
-        for name, path in loader_list(arm64_root, inside).items():
+        inside = f"/{elf.relative_to(arm64_root.path)}"
+        for name, path in loader_list(arm64_root.path, inside).items():
             if name.startswith(BUNDLED):
                 assert path.startswith(f"/usr/local/{BUNDLE}/"), \
                     f"{inside}: {name} => {path}"
-    step(f"ld.so --list of {len(elves)} files", start)
+    step(f"ld.so --list of {len(elves)} files", start, record_property)
 
 
-def test_qemu_img_in_the_arm64_root(arm64_root):
+def test_qemu_img_in_the_arm64_root(arm64_root, record_property):
     start = time.monotonic()
     image = "/tmp/img.qcow2"
-    r = chroot(arm64_root, "/usr/local/bin/qemu-img", "create", "-f", "qcow2",
+    r = chroot(arm64_root.path, "/usr/local/bin/qemu-img", "create", "-f", "qcow2",
                "-o", "compression_type=zstd", image, "16M")
     assert r.returncode == 0, r.stderr
-    r = chroot(arm64_root, "/usr/local/bin/qemu-img", "info", "--output=json", image)
+    r = chroot(arm64_root.path, "/usr/local/bin/qemu-img", "info", "--output=json", image)
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout)
     assert (info["format"], info["virtual-size"]) == ("qcow2", 16 << 20)
     assert info["format-specific"]["data"]["compression-type"] == "zstd"
-    step("qemu-img create + info", start)
+    step("qemu-img create + info", start, record_property)
 
 
 def guest_spec(guest: Guest, boot: Boot, inside: str, image: str) -> dict:
@@ -203,18 +214,18 @@ def check_seen(seen: dict, guest: Guest, console: str) -> None:
 
 @pytest.mark.parametrize("guest,boot", CASES, ids=[f"{g.name}-on-{b.target}"
                                                    for g, b in CASES])
-def test_hypercall_guest_under_emulation(arm64_root, guest, boot):
+def test_hypercall_guest_under_emulation(arm64_root, guest, boot, record_property):
     """The guest's protocol through the client, arm64 Python and library emulated."""
-    work = arm64_root / "tmp" / f"guest-{guest.name}-{boot.target}"
+    work = arm64_root.path / "tmp" / f"guest-{guest.name}-{boot.target}"
     work.mkdir()
     image = guest.build()
     shutil.copy(image, work / image.name)
     inside = f"/tmp/{work.name}"
     start = time.monotonic()
-    r = chroot(arm64_root, "/usr/bin/python3", f"{INSIDE}/helpers/hypercall_guest.py",
+    r = chroot(arm64_root.path, "/usr/bin/python3", f"{INSIDE}/helpers/hypercall_guest.py",
                json.dumps(guest_spec(guest, boot, inside, image.name)),
                timeout=GUEST_TIMEOUT, env={"PYTHONPATH": f"{INSIDE}/python"})
-    step(f"guest {guest.name} on libqemu-system-{boot.target}.so", start)
+    step(f"guest {guest.name} on libqemu-system-{boot.target}.so", start, record_property)
     console = (work / "console.txt").read_text(errors="replace") \
         if (work / "console.txt").exists() else ""
     assert r.returncode == 0 and (work / "result.json").exists(), (
@@ -222,15 +233,15 @@ def test_hypercall_guest_under_emulation(arm64_root, guest, boot):
     check_seen(json.loads((work / "result.json").read_text()), guest, console)
 
 
-def test_env_modules_match_the_abi_headers(arm64_root):
+def test_env_modules_match_the_abi_headers(arm64_root, record_property):
     """Each env module imports into arm64 CPython 3.11 and gives CPUArchState the size
     and PC, a0..a5 offsets the ABI header gives it (cffi's own layout in that root)."""
     fields = {t: [FAMILIES[FAMILY_OF[t]].env_pc, *FAMILIES[FAMILY_OF[t]].env_args]
               for t in TARGETS}
     start = time.monotonic()
-    r = chroot(arm64_root, "/usr/bin/python3", f"{INSIDE}/helpers/env_layout.py",
+    r = chroot(arm64_root.path, "/usr/bin/python3", f"{INSIDE}/helpers/env_layout.py",
                "/usr/local", json.dumps(fields))
-    step(f"env modules of {', '.join(TARGETS)}", start)
+    step(f"env modules of {', '.join(TARGETS)}", start, record_property)
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["machine"] == "aarch64"
@@ -238,4 +249,5 @@ def test_env_modules_match_the_abi_headers(arm64_root):
         seen = result["targets"][target]
         assert seen["module"] == seen["header"], target
         assert seen["module"]["sizeof"] > 0, target
-        print(f"arm64-host: env module {target}: {seen['seconds']} s", flush=True)
+        record_property("arm64_host", f"env module {target} imported and laid out: "
+                                      f"{seen['seconds']} s")
