@@ -96,6 +96,6 @@ status=0
     --dist loadfile "$@" $(test_files) || status=$?
 finish_setup "smoke-boot kernels"
 finish_setup "Debian 13 root file system"
-finish_setup "Debian 12 arm64 root file system"
 finish_setup "QEMU TCG tests"
+finish_setup "Debian 12 arm64 root file system"
 exit "$status"
