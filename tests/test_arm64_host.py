@@ -14,7 +14,12 @@ that root, through chroot:
   compiled module) read right, and the guest checks each return value and register write
   and reports its verdict;
 - the env modules (_penguin_qemu_env_system_<target>.abi3.so) import into arm64 CPython
-  and type CPUArchState as the release's ABI headers do (tests/helpers/env_layout.py).
+  and type CPUArchState as the release's ABI headers do (tests/helpers/env_layout.py),
+  and every declared type as the libraries' DWARF does: the layout checks the cross
+  build wrote down (_build/env-gen-arm64/layout-checks), which it cannot run itself, run
+  by scripts/penguin-env-layout-check.py in the root. PENGUIN_ARM64_LAYOUT_CHECK names a
+  folder laid out as that script's own archive instead (the script, penguin_envgen/,
+  layout-checks/).
 Everything runs translated twice (Python and QEMU's own TCG under qemu-aarch64): each
 step prints its time. A missing archive fails, as a missing x86_64 one does.
 """
@@ -39,6 +44,9 @@ from test_hypercalls import NR_ARGS32, NR_ARGS64, expected_args
 
 ARCHIVE = Path(os.environ.get("PENGUIN_ARM64_ARCHIVE",
                               REPO / "dist" / "penguin-qemu-arm64.tar.gz"))
+LAYOUT_CHECKER = REPO / "scripts" / "penguin-env-layout-check.py"
+LAYOUT_CHECKS = REPO / "_build" / "env-gen-arm64" / "layout-checks"
+ENVGEN_FILES = ("__init__.py", "layout_check.py", "model.py")
 # The targets the arm64 release is tested with here (notes/arm64-host-release.md §5).
 TARGETS = ["aarch64", "mipsel", "riscv64", "x86_64"]
 FAMILY_OF = {"aarch64": "aarch64", "mipsel": "mips", "riscv64": "riscv", "x86_64": "x86_64"}
@@ -160,7 +168,8 @@ def loader_list(root: Path, path: str) -> dict[str, str]:
 
 def test_loader_takes_bundled_libraries_from_the_tree(arm64_root, record_property):
     local = arm64_root.path / "usr" / "local"
-    elves = [p for p in [*local.glob("bin/*"), *local.glob("lib/*.so")]
+    elves = [p for p in [*local.glob("bin/*"), *local.glob("lib/*.so"),
+                         *local.glob("lib/penguin-qemu-env/*")]
              if p.is_file() and not p.is_symlink() and p.read_bytes()[:4] == b"\x7fELF"]
     assert elves
     start = time.monotonic()
@@ -251,3 +260,42 @@ def test_env_modules_match_the_abi_headers(arm64_root, record_property):
         assert seen["module"]["sizeof"] > 0, target
         record_property("arm64_host", f"env module {target} imported and laid out: "
                                       f"{seen['seconds']} s")
+
+
+def layout_check_source(tmp_path: Path) -> Path:
+    """A folder with penguin-env-layout-check.py, penguin_envgen/ and layout-checks/:
+    PENGUIN_ARM64_LAYOUT_CHECK's, or put together from this checkout."""
+    given = os.environ.get("PENGUIN_ARM64_LAYOUT_CHECK")
+    if given:
+        return Path(given)
+    if not LAYOUT_CHECKER.is_file():
+        pytest.skip(f"{LAYOUT_CHECKER} is missing: this checkout has no arm64 cross build")
+    if not list(LAYOUT_CHECKS.glob("*.json")):
+        pytest.fail(f"{LAYOUT_CHECKS} has no layout checks: run ./build.sh --host=arm64")
+    dest = tmp_path / "penguin-env-layout-check"
+    (dest / "penguin_envgen").mkdir(parents=True)
+    shutil.copy(LAYOUT_CHECKER, dest)
+    for name in ENVGEN_FILES:
+        shutil.copy(REPO / "scripts" / "penguin_envgen" / name, dest / "penguin_envgen")
+    shutil.copytree(LAYOUT_CHECKS, dest / "layout-checks")
+    return dest
+
+
+def test_env_modules_match_their_dwarf(arm64_root, tmp_path, record_property):
+    """The cross build's written-down layout checks (every declared type's size and
+    members, from the libraries' DWARF) against cffi's layout in arm64 CPython."""
+    source = layout_check_source(tmp_path)
+    checks = sorted(p.stem for p in (source / "layout-checks").glob("*.json"))
+    modules = sorted(p.name.split(".")[0] for p in
+                     (arm64_root.path / "usr/local/lib/penguin-qemu-env").iterdir())
+    assert checks == modules, "a layout check for each env module the release ships"
+    inside = f"{INSIDE}/layout-check"
+    shutil.copytree(source, arm64_root.path / inside.lstrip("/"))
+    start = time.monotonic()
+    r = chroot(arm64_root.path, "/usr/bin/python3", f"{inside}/penguin-env-layout-check.py",
+               "--modules-dir", "/usr/local/lib/penguin-qemu-env",
+               "--checks-dir", f"{inside}/layout-checks")
+    step(f"layout checks of {len(checks)} env modules against DWARF", start,
+         record_property)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{len(checks)} of {len(checks)} modules match their DWARF" in r.stdout, r.stdout
