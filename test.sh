@@ -3,8 +3,9 @@
 # finding fails the run before the build starts), installs what building and testing
 # need from Debian's archive, then builds (./build.sh: incremental, a no-op when nothing
 # changed) while the test setup is prepared beside it: the smoke boots' Linux kernels
-# (downloaded or built once, then cached) and the Debian 13 root file system the release
-# is tried in (debootstrap, once, then cached). That setup runs at the lowest CPU
+# (downloaded or built once, then cached), the Debian 13 root file system the release
+# is tried in and the Debian 12 arm64 one the arm64 release runs in under qemu-aarch64
+# (debootstrap, once, then cached). That setup runs at the lowest CPU
 # priority while the build runs, so it takes the cores the build leaves idle (configure,
 # links, the env generator) rather than slowing the build, and at normal priority after
 # it. Then the whole pytest suite runs with Debian's python3, in two worker processes
@@ -81,6 +82,7 @@ echo "== test: dependencies ($(date +%T))"
 mkdir -p "$setup_log"
 start_setup "smoke-boot kernels" /usr/bin/python3 "$top/tests/smoke/kernels.py"
 start_setup "Debian 13 root file system" /usr/bin/python3 "$top/tests/roots.py"
+start_setup "Debian 12 arm64 root file system" /usr/bin/python3 "$top/tests/roots.py" --arm64
 "$top/build.sh"
 for name in "${!setup_pid[@]}"; do
     full_priority "$name"
@@ -95,4 +97,5 @@ status=0
 finish_setup "smoke-boot kernels"
 finish_setup "Debian 13 root file system"
 finish_setup "QEMU TCG tests"
+finish_setup "Debian 12 arm64 root file system"
 exit "$status"

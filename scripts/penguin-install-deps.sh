@@ -45,6 +45,10 @@ test_pkgs=(
 # /usr/lib/gcc-cross), installed as pkg/trixie so that nothing else leaves bookworm;
 # clang-19 and lld-19 build the glibc stage against them.
 trixie_test_pkgs=(libc6-dev-loong64-cross libgcc-14-dev-loong64-cross)
+# tests/test_arm64_host.py runs the arm64 release under qemu-user's qemu-aarch64 (static,
+# no dependencies; tests/binfmt.py registers it): bookworm's 7.2 mishandles signals
+# between threads, which QEMU's vCPU kicks use, so bookworm-backports' 10.0 by name.
+backports_test_pkgs=(qemu-user)
 
 # ./build.sh --host=arm64: the cross compiler and the arm64 (:arm64) copies of the build's
 # libraries, beside build_pkgs (meson, python3-cffi and the rest run on the build
@@ -73,6 +77,12 @@ missing() {
         dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q "install ok installed" ||
             echo "$p"
     done
+}
+
+qemu_user_too_old() {
+    local v
+    v=$(dpkg-query -W -f='${Version}' qemu-user 2>/dev/null) || return 0
+    ! dpkg --compare-versions "$v" ge 1:9.0
 }
 
 meson_too_old() {
@@ -117,7 +127,8 @@ main() {
                mapfile -t bp < <(missing "${backports_pkgs[@]}")
                if meson_too_old && [ ${#bp[@]} -eq 0 ]; then bp=(meson); fi ;;
         test)  mapfile -t need < <(missing "${test_pkgs[@]}")
-               mapfile -t tp < <(missing "${trixie_test_pkgs[@]}") ;;
+               mapfile -t tp < <(missing "${trixie_test_pkgs[@]}")
+               if qemu_user_too_old; then bp=("${backports_test_pkgs[@]}"); fi ;;
         lint)  mapfile -t need < <(missing "${lint_pkgs[@]}") ;;
         *) echo "usage: $0 build|arm64|test|lint" >&2; exit 2 ;;
     esac

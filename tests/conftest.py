@@ -113,6 +113,11 @@ def pytest_terminal_summary(terminalreporter) -> None:
         terminalreporter.section("the release in other root file systems")
         for line in portable:
             terminalreporter.write_line(line)
+    arm64 = recorded(terminalreporter, "arm64_host")
+    if arm64:
+        terminalreporter.section("the arm64 release under qemu-aarch64: seconds")
+        for line in arm64:
+            terminalreporter.write_line(line)
     vsock_snapshot_summary(terminalreporter)
     fastsnap_argv_summary(terminalreporter)
     rows = recorded(terminalreporter, "smoke_boot")

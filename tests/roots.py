@@ -5,14 +5,20 @@
   distribution, another Python, none of the build machine's libraries. Made once and
   cached in /var/cache/penguin-qemu/roots (PENGUIN_ROOT_CACHE overrides) under a key of
   its recipe; test.sh prepares it before pytest so that the slow step prints progress.
+- Debian 12 (bookworm) for arm64, the same minbase recipe (python3 3.11, python3-cffi),
+  for the arm64 host release (tests/test_arm64_host.py): its programs run under
+  qemu-user's qemu-aarch64 through binfmt_misc (tests/binfmt.py registers it), debootstrap
+  included (one stage: flag F makes the interpreter work inside the new root). Cached the
+  same way; its emulated second stage takes minutes, once.
 - Nothing but glibc: the files of this machine's own libc6 package (Debian 12's glibc,
   the oldest the release supports) and a few device nodes, made afresh in a test's
   temporary folder in about a second. Not even a shell: a Debian root, minbase included,
   always has zlib, zstd and pcre2, which dpkg, apt and libselinux need.
 
-    python3 tests/roots.py [--cache DIR]
+    python3 tests/roots.py [--cache DIR] [--arm64]
 
-prints where the trixie root is, its Python and cffi versions and how long it took.
+prints where the trixie root (--arm64: the arm64 bookworm root) is, its Python and cffi
+versions and how long it took.
 """
 
 from __future__ import annotations
@@ -34,10 +40,10 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import binfmt  # noqa: E402
 from smoke.debian_kernels import debian_mirror  # noqa: E402
 
 DEFAULT_CACHE = Path(os.environ.get("PENGUIN_ROOT_CACHE", "/var/cache/penguin-qemu/roots"))
-SUITE = "trixie"
 # debootstrap's own resolver does not follow virtual packages: python3-pycparser (a
 # dependency of python3-cffi) needs python3-ply-lex-3.10, which only python3-ply
 # provides, so python3-ply is named too. apt would install the same set.
@@ -54,6 +60,22 @@ class RootError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Recipe:
+    suite: str
+    arch: str | None    # None: this machine's
+    packages: tuple[str, ...] = PACKAGES
+
+    @property
+    def name(self) -> str:
+        return f"{self.suite}-python3" if self.arch is None else \
+            f"{self.suite}-{self.arch}-python3"
+
+
+TRIXIE = Recipe("trixie", None)
+BOOKWORM_ARM64 = Recipe("bookworm", "arm64")
+
+
+@dataclass(frozen=True)
 class Root:
     path: Path
     origin: str      # what it is: suite, packages, Python and cffi versions
@@ -63,9 +85,11 @@ def progress(start: float, what: str) -> None:
     print(f"roots: {what} ({time.monotonic() - start:.0f} s)", flush=True)
 
 
-def recipe_key() -> str:
-    recipe = f"{RECIPE_VERSION} {SUITE} minbase {' '.join(PACKAGES)}"
-    return hashlib.sha256(recipe.encode()).hexdigest()[:12]
+def recipe_key(recipe: Recipe) -> str:
+    text = f"{RECIPE_VERSION} {recipe.suite} minbase {' '.join(recipe.packages)}"
+    if recipe.arch is not None:
+        text += f" arch={recipe.arch}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 @contextlib.contextmanager
@@ -116,30 +140,36 @@ def chroot_output(root: Path, *cmd: str) -> str:
     return p.stdout.strip()
 
 
-def describe(root: Path) -> str:
+def describe(root: Path, recipe: Recipe) -> str:
     versions = chroot_output(root, "/usr/bin/python3", "-c",
                              "import sys, cffi; "
                              "print(sys.version.split()[0], cffi.__version__)")
     python, cffi = versions.split()
-    return f"Debian {SUITE} minbase + {', '.join(PACKAGES)}: Python {python}, cffi {cffi}"
+    arch = f" {recipe.arch}" if recipe.arch else ""
+    return (f"Debian {recipe.suite}{arch} minbase + {', '.join(recipe.packages)}: "
+            f"Python {python}, cffi {cffi}")
 
 
-def debootstrap(dest: Path, start: float) -> None:
+def debootstrap(dest: Path, recipe: Recipe, start: float) -> None:
     if shutil.which("debootstrap") is None:
         raise RootError("debootstrap is not installed "
                         "(scripts/penguin-install-deps.sh test)")
     mirror = debian_mirror()
-    progress(start, f"debootstrap --variant=minbase {SUITE} from {mirror}")
-    debs = dest.parent / "debs"   # downloads kept for the next recipe
+    arch = [f"--arch={recipe.arch}"] if recipe.arch else []
+    progress(start, f"debootstrap {' '.join(arch)} --variant=minbase {recipe.suite} "
+                    f"from {mirror}")
+    # Downloads kept for the next recipe; a foreign root's apart, since test.sh makes
+    # both at once.
+    debs = dest.parent / ("debs" if recipe.arch is None else f"debs-{recipe.arch}")
     debs.mkdir(exist_ok=True)
-    p = subprocess.run(["debootstrap", "--variant=minbase",
-                        f"--include={','.join(PACKAGES)}", f"--cache-dir={debs}", SUITE,
-                        str(dest), mirror],
+    p = subprocess.run(["debootstrap", *arch, "--variant=minbase",
+                        f"--include={','.join(recipe.packages)}", f"--cache-dir={debs}",
+                        recipe.suite, str(dest), mirror],
                        capture_output=True, text=True)
     if p.returncode != 0:
         log = dest / "debootstrap" / "debootstrap.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-        raise RootError(f"debootstrap {SUITE} failed ({p.returncode}): "
+        raise RootError(f"debootstrap {recipe.suite} failed ({p.returncode}): "
                         f"{p.stderr.strip()[-2000:]}\n{tail}")
     # The downloaded packages and indexes are not needed to run anything.
     for sub in ("var/cache/apt/archives", "var/lib/apt/lists"):
@@ -148,23 +178,29 @@ def debootstrap(dest: Path, start: float) -> None:
                 entry.unlink()
 
 
-def trixie_root(cache: Path = DEFAULT_CACHE) -> Root:
-    """The cached Debian 13 root, made first when it is missing."""
+def cached_root(recipe: Recipe, cache: Path = DEFAULT_CACHE) -> Root:
+    """The cached root of recipe, made first when it is missing."""
     start = time.monotonic()
-    key = recipe_key()
-    root, done = cache / f"{SUITE}-python3-{key}", cache / f"{SUITE}-python3-{key}.done"
+    if recipe.arch == "arm64":
+        try:
+            progress(start, f"binfmt {binfmt.ensure_aarch64()}")
+        except binfmt.BinfmtError as e:
+            raise RootError(str(e)) from e
+    key = recipe_key(recipe)
+    root, done = cache / f"{recipe.name}-{key}", cache / f"{recipe.name}-{key}.done"
     if done.is_file() and root.is_dir():
         return Root(root, done.read_text().strip())
     cache.mkdir(parents=True, exist_ok=True)
-    with locked(cache / f".lock-{SUITE}-{key}", start):
+    lock_name = recipe.suite if recipe.arch is None else f"{recipe.suite}-{recipe.arch}"
+    with locked(cache / f".lock-{lock_name}-{key}", start):
         if done.is_file() and root.is_dir():
             return Root(root, done.read_text().strip())
-        tmp = cache / f".tmp-{SUITE}-{key}-{os.getpid()}"
+        tmp = cache / f".tmp-{lock_name}-{key}-{os.getpid()}"
         remove_tree(tmp)
         remove_tree(root)
         try:
-            debootstrap(tmp, start)
-            origin = describe(tmp)
+            debootstrap(tmp, recipe, start)
+            origin = describe(tmp, recipe)
             os.replace(tmp, root)
         finally:
             if tmp.exists():
@@ -173,6 +209,16 @@ def trixie_root(cache: Path = DEFAULT_CACHE) -> Root:
         done.write_text(f"{origin}; made in {seconds:.0f} s\n")
         progress(start, f"done: {root}")
     return Root(root, done.read_text().strip())
+
+
+def trixie_root(cache: Path = DEFAULT_CACHE) -> Root:
+    """The cached Debian 13 root, made first when it is missing."""
+    return cached_root(TRIXIE, cache)
+
+
+def bookworm_arm64_root(cache: Path = DEFAULT_CACHE) -> Root:
+    """The cached Debian 12 arm64 root (binfmt registered first), made when missing."""
+    return cached_root(BOOKWORM_ARM64, cache)
 
 
 def copy_root(src: Path, dest: Path) -> None:
@@ -233,15 +279,19 @@ def glibc_root(dest: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Make the cached Debian 13 root file system.")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--arm64", action="store_true",
+                   help="the Debian 12 arm64 root instead (run under qemu-aarch64)")
     args = p.parse_args(argv)
+    recipe = BOOKWORM_ARM64 if args.arm64 else TRIXIE
     start = time.monotonic()
     try:
-        root = trixie_root(args.cache)
+        root = cached_root(recipe, args.cache)
     except RootError as e:
         print(f"roots: error: {e}", file=sys.stderr)
         return 1
     elapsed = time.monotonic() - start
-    print(f"roots: {SUITE}: {root.path} ({root.origin}) in {elapsed:.1f} s", flush=True)
+    print(f"roots: {recipe.name}: {root.path} ({root.origin}) in {elapsed:.1f} s",
+          flush=True)
     return 0
 
 
