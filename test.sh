@@ -2,7 +2,8 @@
 # test.sh: the one test command. Lints first (scripts/lint, under a minute: a style
 # finding fails the run before the build starts), installs what building and testing
 # need from Debian's archive, then builds (./build.sh: incremental, a no-op when nothing
-# changed) while the test setup is prepared beside it: the smoke boots' Linux kernels
+# changed; then the arm64 host release's four-target subset) while the test setup is
+# prepared beside it: the smoke boots' Linux kernels
 # (downloaded or built once, then cached), the Debian 13 root file system the release
 # is tried in and the Debian 12 arm64 one the arm64 release runs in under qemu-aarch64
 # (debootstrap, once, then cached). That setup runs at the lowest CPU
@@ -84,6 +85,9 @@ start_setup "smoke-boot kernels" /usr/bin/python3 "$top/tests/smoke/kernels.py"
 start_setup "Debian 13 root file system" /usr/bin/python3 "$top/tests/roots.py"
 start_setup "Debian 12 arm64 root file system" /usr/bin/python3 "$top/tests/roots.py" --arm64
 "$top/build.sh"
+# The arm64 host release, cross-built for the four targets tests/test_arm64_host.py
+# boots under qemu-aarch64 (all eleven are the release's: ./build.sh --host=arm64).
+"$top/build.sh" --host=arm64 --targets=aarch64,mipsel,riscv64,x86_64
 for name in "${!setup_pid[@]}"; do
     full_priority "$name"
 done
