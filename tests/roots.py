@@ -28,6 +28,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -138,6 +139,22 @@ def chroot_output(root: Path, *cmd: str) -> str:
     if p.returncode != 0:
         raise RootError(f"chroot {root} {' '.join(cmd)} failed: {p.stderr.strip()}")
     return p.stdout.strip()
+
+
+def loader_list(root: Path, loader: str, path: str) -> dict[str, str]:
+    """DT_NEEDED name -> resolved path for path's whole closure, from the glibc loader
+    inside root (`ld.so --list` is what ldd runs; a root may have no shell for ldd)."""
+    p = subprocess.run([*in_root(root), loader, "--list", path], capture_output=True,
+                       text=True, timeout=600, env={"PATH": "/usr/bin:/bin",
+                                                    "LANG": "C.UTF-8"})
+    if p.returncode != 0 or "not found" in p.stdout:
+        raise RootError(f"{path} in {root}: {loader} --list: {p.stdout}{p.stderr}")
+    resolved = {}
+    for line in p.stdout.splitlines():
+        m = re.match(r"\s*(\S+) => (\S+)", line)
+        if m:
+            resolved[m.group(1)] = os.path.normpath(m.group(2))   # bin/../lib/...
+    return resolved
 
 
 def describe(root: Path, recipe: Recipe) -> str:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -153,19 +152,6 @@ def test_release_is_arm64_and_python_is_emulated(arm64_root, record_property):
     assert python.startswith("3.11."), f"bookworm's python3 is {python}"
 
 
-def loader_list(root: Path, path: str) -> dict[str, str]:
-    """DT_NEEDED name -> resolved path for path's closure, from the root's arm64 loader."""
-    r = chroot(root, LOADER, "--list", path)
-    assert r.returncode == 0, f"{path}: {r.stdout}{r.stderr}"
-    resolved = {}
-    for line in r.stdout.splitlines():
-        assert "not found" not in line, f"{path}:\n{r.stdout}"
-        m = re.match(r"\s*(\S+) => (\S+)", line)
-        if m:
-            resolved[m.group(1)] = os.path.normpath(m.group(2))
-    return resolved
-
-
 def test_loader_takes_bundled_libraries_from_the_tree(arm64_root, record_property):
     local = arm64_root.path / "usr" / "local"
     elves = [p for p in [*local.glob("bin/*"), *local.glob("lib/*.so"),
@@ -175,7 +161,7 @@ def test_loader_takes_bundled_libraries_from_the_tree(arm64_root, record_propert
     start = time.monotonic()
     for elf in elves:
         inside = f"/{elf.relative_to(arm64_root.path)}"
-        for name, path in loader_list(arm64_root.path, inside).items():
+        for name, path in roots.loader_list(arm64_root.path, LOADER, inside).items():
             if name.startswith(BUNDLED):
                 assert path.startswith(f"/usr/local/{BUNDLE}/"), \
                     f"{inside}: {name} => {path}"

@@ -12,6 +12,7 @@ import pytest
 
 from conftest import STAGE, TARGETS
 from guests.guests import FAMILIES
+from helpers.env_layout import field_path
 
 INCLUDE = STAGE / "include" / "penguin-qemu-cffi"
 FAMILY_OF = {"arm": "arm", "aarch64": "aarch64", "mips": "mips", "mipsel": "mips",
@@ -22,16 +23,6 @@ FAMILY_OF = {"arm": "arm", "aarch64": "aarch64", "mips": "mips", "mipsel": "mips
 def fields_of(target: str) -> list[str]:
     regs = FAMILIES[FAMILY_OF[target]]
     return [regs.env_pc, *regs.env_args]
-
-
-def field_path(field: str) -> list:
-    """active_tc.gpr[4] -> ["active_tc", "gpr", 4], as ffi.offsetof takes it."""
-    path: list = []
-    for name, index in re.findall(r"(\w+)(?:\[(\d+)\])?", field):
-        path.append(name)
-        if index:
-            path.append(int(index))
-    return path
 
 
 def gdb_layout(target: str) -> dict[str, int]:

@@ -82,20 +82,6 @@ def sentinel_bytes(guest: Guest, name: str) -> str:
     return value.to_bytes(size, order).hex()
 
 
-def loader_list(root: Path, path: str) -> dict[str, str]:
-    """DT_NEEDED name -> resolved path for path's whole closure, from glibc's loader in
-    root (`ld.so --list` is what ldd runs; the root has no shell for ldd itself)."""
-    r = chroot(root, LOADER, "--list", path)
-    assert r.returncode == 0, f"{path}: {r.stdout}{r.stderr}"
-    resolved = {}
-    for line in r.stdout.splitlines():
-        assert "not found" not in line, f"{path}:\n{r.stdout}"
-        m = re.match(r"\s*(\S+) => (\S+)", line)
-        if m:
-            resolved[m.group(1)] = os.path.normpath(m.group(2))   # bin/../lib/...
-    return resolved
-
-
 # -- Debian 13 with Python 3.13 -------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -241,7 +227,7 @@ def test_loader_resolves_everything_inside_the_tree(glibc_root):
              for s in (str(p), str(p)[4:] if str(p).startswith("/usr/") else f"/usr{p}")}
     for elf in elves:
         inside = f"/{elf.relative_to(glibc_root)}"
-        for name, path in loader_list(glibc_root, inside).items():
+        for name, path in roots.loader_list(glibc_root, LOADER, inside).items():
             assert path.startswith(f"/usr/local/{BUNDLE}/") or path in glibc, \
                 f"{inside}: {name} => {path}"
 
