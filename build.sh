@@ -232,7 +232,9 @@ main() {
             --stock) stock_only=1 ;;
             --optimize=*) optimize=${arg#*=} ;;
             --targets=*) only=${arg#*=} ;;
-            --host=*) host=${arg#*=} ;;
+            --host=*) host=${arg#*=}
+                      [ -n "$host" ] || { echo "$0: --host= names no host" \
+                                              "(known: arm64)" >&2; exit 2; } ;;
             *) usage ;;
         esac
     done

@@ -163,6 +163,7 @@ def test_arches_command_refuses_unknown_host():
 
 @pytest.mark.parametrize("argv, message", [
     (["--host=sparc"], "unknown host 'sparc'"),
+    (["--host="], "--host= names no host"),     # an empty variable: not the x86 build
     (["--host=arm64", "--stock"], "--stock is for bench/"),
     (["--stock", "--host=arm64"], "--stock is for bench/"),
     (["--host=arm64", "--targets=aarch64,vax"], "'vax' is not a target"),
