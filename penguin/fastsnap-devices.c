@@ -10,6 +10,9 @@
  * far more than saving it (a virtio device's load rebuilds its ring caches
  * and memory regions). Sections are matched by position, since names repeat.
  *
+ * A vsock device whose state was loaded has its backend renewed: the guest
+ * was just told its connections are gone, so the backend's must go too.
+ *
  * A scope limits the block to some sections (Penguin's allow and deny
  * lists, by idstr or vmsd name); the sections outside it are neither saved
  * nor restored.
@@ -19,7 +22,9 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
+#include "qemu/error-report.h"
 #include "qemu/units.h"
+#include "hw/virtio/vhost-user-vsock.h"
 #include "io/channel-buffer.h"
 #include "migration/qemu-file.h"
 #include "migration/global_state.h"
@@ -249,6 +254,28 @@ static int load_sections(FastSnapDevices *block, GArray *todo, Error **errp)
     return ret ? -EIO : 0;
 }
 
+/*
+ * The loaded vsock devices' backends start afresh. One that does not leaves
+ * its device without a backend, as one that exits does; the guest's state is
+ * restored all the same, so it is a warning, not a failed restore.
+ */
+static void renew_vsock_backends(FastSnapDevices *block, GArray *loaded)
+{
+    for (guint i = 0; i < loaded->len; i++) {
+        Section *s = section(block, g_array_index(loaded, guint, i));
+        Error *err = NULL;
+
+        if (!s->vmsd_name || strcmp(s->vmsd_name, "vhost-user-vsock")) {
+            continue;
+        }
+        if (penguin_vsock_backend_renew(
+                VHOST_USER_VSOCK(penguin_savevm_section_opaque(s->se)),
+                &err) < 0) {
+            warn_reportf_err(err, "fast snapshot: %s's backend: ", s->name);
+        }
+    }
+}
+
 int fastsnap_devices_restore(FastSnapDevices *block, FastSnapDevStats *stats,
                              Error **errp)
 {
@@ -277,6 +304,7 @@ int fastsnap_devices_restore(FastSnapDevices *block, FastSnapDevStats *stats,
     stats->loaded = todo->len;
     ret = todo->len ? load_sections(block, todo, errp) : 0;
     if (ret == 0) {
+        renew_vsock_backends(block, todo);
         fastsnap_net_reset();
     }
     return ret;

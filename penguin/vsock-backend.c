@@ -16,6 +16,10 @@
  * the transport-reset event a snapshot load sends (the same vm-clock timer):
  * its sockets fail at once instead of waiting for replies that never come.
  *
+ * The other way round, a fast-snapshot restore that loads the device's state
+ * puts the guest's connections back to the take and sends it that reset;
+ * the backend is then made to start afresh too (penguin_vsock_backend_renew).
+ *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
@@ -24,6 +28,7 @@
 #include "qemu/error-report.h"
 #include "chardev/char-fe.h"
 #include "chardev/char-socket.h"
+#include "exec/memory.h"
 #include "hw/virtio/vhost-user-vsock.h"
 #include "penguin/hooks.h"
 
@@ -58,6 +63,17 @@ static void vsock_backend_keep_realized(VHostVSockCommon *vvc,
     vhost_dev_set_config_notifier(&vvc->vhost_dev, config_ops);
 }
 
+/* Forget the backend: vhost cleaned up, ready for the next one's init. */
+static void vsock_backend_drop(VHostUserVSock *vsock)
+{
+    VHostVSockCommon *vvc = VHOST_VSOCK_COMMON(vsock);
+    const VhostDevConfigOps *config_ops = vvc->vhost_dev.config_ops;
+
+    vsock->connected = false;
+    vhost_dev_cleanup(&vvc->vhost_dev);
+    vsock_backend_keep_realized(vvc, config_ops);
+}
+
 static int vsock_backend_connect(VHostUserVSock *vsock, Error **errp)
 {
     VHostVSockCommon *vvc = VHOST_VSOCK_COMMON(vsock);
@@ -77,6 +93,15 @@ static int vsock_backend_connect(VHostUserVSock *vsock, Error **errp)
         return ret;
     }
     vsock->connected = true;
+    /*
+     * Registering vhost's memory listener while dirty pages are tracked
+     * turned its dirty log on. Fast snapshots track them without telling
+     * listeners (penguin/fastsnap-ram.c), and the device they were taken
+     * beside logs nothing; a backend without a log (vhost-device-vsock)
+     * fails its rings when asked for one. Only a migration needs the log,
+     * and a backend without one blocks migrations.
+     */
+    hdev->log_enabled = global_dirty_tracking & GLOBAL_DIRTY_MIGRATION;
     /* The guest reads its CID again at the transport reset. */
     ret = vhost_dev_get_config(hdev, (uint8_t *)&vsock->vsockcfg,
                                sizeof(vsock->vsockcfg), errp);
@@ -99,18 +124,14 @@ static int vsock_backend_connect(VHostUserVSock *vsock, Error **errp)
 static void vsock_backend_disconnect(DeviceState *dev)
 {
     VHostUserVSock *vsock = VHOST_USER_VSOCK(dev);
-    VHostVSockCommon *vvc = VHOST_VSOCK_COMMON(dev);
     VirtIODevice *vdev = VIRTIO_DEVICE(dev);
-    const VhostDevConfigOps *config_ops = vvc->vhost_dev.config_ops;
 
     if (vsock->connected) {
-        vsock->connected = false;
         /* vhost_user_async_close() cleared hdev->started; this one stays. */
         if (vdev->vhost_started) {
             vhost_vsock_common_stop(vdev);
         }
-        vhost_dev_cleanup(&vvc->vhost_dev);
-        vsock_backend_keep_realized(vvc, config_ops);
+        vsock_backend_drop(vsock);
         warn_report("vhost-user-vsock: the backend went away; the device "
                     "is stopped until one connects to its chardev again");
     }
@@ -143,12 +164,10 @@ static void vsock_backend_event(void *opaque, QEMUChrEvent event)
 }
 
 /*
- * A client socket chardev with reconnect-ms connects in the background, so
- * at realize its backend may not be there yet: wait for that first attempt,
- * then try once more. Upstream's wait would retry forever; a backend that is
- * not there at start-up is an error (as without reconnect-ms), not a hang.
+ * Connect a client socket chardev now, once: upstream's wait would retry a
+ * chardev with reconnect-ms forever. 0 for any other chardev.
  */
-int penguin_vsock_backend_wait(VHostUserVSock *vsock, Error **errp)
+static int vsock_backend_connect_now(VHostUserVSock *vsock, Error **errp)
 {
     Chardev *chr = qemu_chr_fe_get_driver(&vsock->conf.chardev);
     SocketChardev *sock;
@@ -159,7 +178,7 @@ int penguin_vsock_backend_wait(VHostUserVSock *vsock, Error **errp)
         return 0;
     }
     sock = SOCKET_CHARDEV(chr);
-    if (sock->is_listen || sock->state != TCP_CHARDEV_STATE_CONNECTING) {
+    if (sock->is_listen || sock->state == TCP_CHARDEV_STATE_CONNECTED) {
         return 0;
     }
     reconnect_ms = sock->reconnect_time_ms;
@@ -167,6 +186,96 @@ int penguin_vsock_backend_wait(VHostUserVSock *vsock, Error **errp)
     ret = qemu_chr_fe_wait_connected(&vsock->conf.chardev, errp);
     sock->reconnect_time_ms = reconnect_ms;
     return ret;
+}
+
+/*
+ * A client socket chardev with reconnect-ms connects in the background, so
+ * at realize its backend may not be there yet: wait for that first attempt,
+ * then try once more. A backend that is not there at start-up is an error
+ * (as without reconnect-ms), not a hang.
+ */
+int penguin_vsock_backend_wait(VHostUserVSock *vsock, Error **errp)
+{
+    Chardev *chr = qemu_chr_fe_get_driver(&vsock->conf.chardev);
+
+    if (!object_dynamic_cast(OBJECT(chr), TYPE_CHARDEV_SOCKET) ||
+        SOCKET_CHARDEV(chr)->state != TCP_CHARDEV_STATE_CONNECTING) {
+        return 0;
+    }
+    return vsock_backend_connect_now(vsock, errp);
+}
+
+/* The old backend's connection closed, a new one made and handshaken. */
+static int vsock_backend_reconnect(VHostUserVSock *vsock, Error **errp)
+{
+    int ret = vsock_backend_connect_now(vsock, errp);
+
+    if (ret == 0) {
+        ret = vsock_backend_connect(vsock, errp);
+        if (ret < 0) {
+            /* Its old listener, say, about to close: try a new socket. */
+            if (vsock->connected) {
+                vsock_backend_drop(vsock);
+            }
+            qemu_chr_fe_disconnect(&vsock->conf.chardev);
+        }
+    }
+    return ret;
+}
+
+/*
+ * After a fast-snapshot restore that loaded the device's state, with the VM
+ * stopped (vhost with it): the guest's connections are back at the take and
+ * a transport reset is on its way to it, so the backend must hold none of
+ * them either, as beside a -loadvm, which Penguin runs in a new process with
+ * a new backend. The vhost-user protocol has no message that ends a vsock
+ * backend's connections, but vhost-device-vsock serves each connection to
+ * its socket with a new backend (its start_backend_server loop): so the
+ * connection is closed and made again. The backend needs a moment to listen
+ * again; a backend that does not come back within RENEW_WAIT_S leaves the
+ * device as if it had gone away.
+ */
+#define RENEW_WAIT_S 5
+#define RENEW_RETRY_MAX_US (10 * 1000)
+
+int penguin_vsock_backend_renew(VHostUserVSock *vsock, Error **errp)
+{
+    Chardev *chr = qemu_chr_fe_get_driver(&vsock->conf.chardev);
+    int64_t deadline = g_get_monotonic_time() +
+                       RENEW_WAIT_S * G_USEC_PER_SEC;
+    int64_t pause_us = 100;
+    Error *err = NULL;
+
+    if (!vsock->connected) {
+        return 0;       /* the next backend to connect starts afresh anyway */
+    }
+    if (VIRTIO_DEVICE(vsock)->vhost_started) {
+        error_setg(errp, "the device runs: its backend is not renewed");
+        return -EBUSY;
+    }
+    if (!object_dynamic_cast(OBJECT(chr), TYPE_CHARDEV_SOCKET) ||
+        SOCKET_CHARDEV(chr)->is_listen) {
+        error_setg(errp, "its chardev is not a client socket, so the backend "
+                   "(which keeps its connections) is not renewed");
+        return -ENOTSUP;
+    }
+    penguin_vsock_backend_unfollow(vsock);
+    vsock_backend_drop(vsock);
+    qemu_chr_fe_disconnect(&vsock->conf.chardev);
+    while (vsock_backend_reconnect(vsock, &err) < 0) {
+        if (g_get_monotonic_time() + pause_us > deadline) {
+            error_propagate_prepend(errp, err, "no backend on its socket "
+                                    "within %d s: ", RENEW_WAIT_S);
+            vsock_backend_watch(vsock);
+            return -ETIMEDOUT;
+        }
+        error_free(err);
+        err = NULL;
+        g_usleep(pause_us);
+        pause_us = MIN(pause_us * 2, RENEW_RETRY_MAX_US);
+    }
+    vsock_backend_watch(vsock);
+    return 0;
 }
 
 void penguin_vsock_backend_follow(VHostUserVSock *vsock)

@@ -57,6 +57,7 @@ from test_penguin_argv import free_port
 from test_vsock import boot as vsock_boot
 from test_vsock import check_echoes
 from vsock.backend import ECHO_PORT, VsockBackend
+from vsock.guest_link import ECHO_BYTES
 
 
 @dataclass(frozen=True)
@@ -181,10 +182,12 @@ def boot(name: str, config: Config, release: Path, workdir: Path) -> Boot:
             "smoke_nr": SMOKE_NR, "smoke_answer": arch.answer(),
             "vsock_port": ECHO_PORT if config.vpn else None, "cycles": config.cycles}
     start = time.monotonic()
-    with VsockBackend(where.vsock_socket, workdir / "vsock.log") as backend:
+    # Like vhost-device-vsock, the backend serves each connection QEMU makes anew.
+    with VsockBackend(where.vsock_socket, workdir / "vsock.log",
+                      serve_again=True) as backend:
         proc = run_helper("fastsnap_argv.py", json.dumps(spec), timeout=BOOT_LIMIT,
                           env={"QEMU_AUDIO_DRV": "none"})
-        status = backend.wait(10)
+        status = backend.stop()
     seconds = time.monotonic() - start
     # The helper writes its report before it stops the VM: a process that dies on its
     # way out still tells what the guest did (test_the_process_ends_cleanly fails).
@@ -369,21 +372,15 @@ def test_tcp_connects_again_after_the_restore(booted, name):
         seen["tcp_connections"]
 
 
-# Known limit (issue 23): the vsock backend keeps the connection the guest opened after
-# the take. After the restore the guest (its vsock state in restored RAM, reset by the
-# transport-reset event) binds the same local port for its next connection, and the
-# backend, which still has that connection, answers the request with a reset:
-# connect() fails once with ECONNRESET. -loadvm does not meet this because Penguin
-# restores into a new process with a new backend.
-VSOCK_AFTER_RESTORE = "issue 23: the vsock backend keeps the guest's post-take " \
-                      "connection; the same port's new request is reset"
-
-
-@pytest.mark.xfail(reason=VSOCK_AFTER_RESTORE, strict=True)
 @pytest.mark.parametrize("name", [n for n, c in BOOTS.items() if c.vpn])
 def test_vsock_connects_again_after_the_restore(booted, name):
     """A vsock connection to the backend, open at the restore, is the guest's past: it
-    connects and echoes again; the backend kept serving and saw no protocol error."""
+    connects and echoes again. The restore loaded the device (the guest had used it
+    since the take), so the guest was sent the transport reset and the backend was
+    renewed (penguin/vsock-backend.c): QEMU connected to its socket a second time and a
+    new backend, holding none of the guest's connections, served the guest's new
+    request from the same local port. Without the renewal the old backend answers that
+    request with a reset and connect() fails with ECONNRESET."""
     b = booted(name)
     seen = checked(b)
     after, again = outcomes(seen["after"]), outcomes(seen["again"])
@@ -395,6 +392,9 @@ def test_vsock_connects_again_after_the_restore(booted, name):
         f"{name}: vsock after the restore: {again['vsock']}\n{tail(b)}"
     kinds = [e["event"] for e in b.backend_events]
     assert "protocol_error" not in kinds, b.backend_events[-5:]
+    assert kinds.count("qemu_connected") == 2, \
+        f"{name}: QEMU connected to the backend's socket {kinds.count('qemu_connected')} " \
+        f"times; once at start and once at the restore expected"
     assert b.backend_status == 0, f"{name}: backend status {b.backend_status}"
 
 
@@ -485,6 +485,52 @@ def test_vsock_echoes_after_a_take(release_prefix, tmp_path):
                                                                     "protocol_error")]
         assert not [e for e in after_take if e["event"] == "protocol_error"], after_take
         check_echoes(arch.name, seen, backend, 2)
+
+
+def test_a_restore_renews_the_vsock_backend(release_prefix, tmp_path):
+    """The vsock guest on x86_64 with Penguin's VPN options: it echoes, a fast snapshot
+    is taken, it echoes again (a connection the take does not know), the snapshot is
+    restored and it echoes once more, from the same local port as the round the restore
+    undid. The backend, serving every connection anew as vhost-device-vsock does, is
+    connected to a second time at the restore and serves that round."""
+    arch = BY_NAME["x86_64"]
+    sock = tmp_path / "vsock.sock"
+    with VsockBackend(sock, tmp_path / "backend.log", serve_again=True) as backend:
+        seen = vsock_boot(arch, release_prefix, tmp_path, sock, rounds=1,
+                          steps=[{"fast": "take"}, {"rounds": 1}, {"fast": "restore"},
+                                 {"rounds": 1}])
+        status = backend.stop()
+    assert [s["ok"] for s in seen["steps"]] == [True] * 4, \
+        f"{seen['steps']}\n{seen['console'][-2000:]}"
+    rounds = seen["rounds"]
+    events = backend.events()
+    assert [(r["step"], r["bytes"]) for r in rounds] == [("ok", ECHO_BYTES)] * 3, \
+        f"{rounds}\nbackend: {events[-12:]}\n{seen['stderr'][-1500:]}"
+    kinds = [e["event"] for e in events]
+    assert "protocol_error" not in kinds and status == 0, (status, events[-5:])
+    assert kinds.count("qemu_connected") == 2, kinds
+    served = [e for e in events if e["event"] == "qemu_disconnected"]
+    assert [e["connections"] for e in served] == [2, 1], served
+    assert "vhost" not in seen["stderr"] and "Failed" not in seen["stderr"], \
+        seen["stderr"][-1500:]
+    print(f"restore with the backend renewed: {seen['steps'][2]['seconds']} s")
+
+
+def test_a_restore_whose_vsock_backend_does_not_come_back(release_prefix, tmp_path):
+    """The same with a backend that serves one connection and exits: the restore still
+    succeeds after its wait for a new backend, says why on stderr, and the guest runs
+    on (it asks its next question) with the device left without a backend."""
+    arch = BY_NAME["x86_64"]
+    sock = tmp_path / "vsock.sock"
+    with VsockBackend(sock, tmp_path / "backend.log") as backend:
+        seen = vsock_boot(arch, release_prefix, tmp_path, sock, rounds=1,
+                          steps=[{"fast": "take"}, {"rounds": 1}, {"fast": "restore"},
+                                 {"asks": 1}])
+        status = backend.wait(10)
+    assert [s["ok"] for s in seen["steps"]] == [True] * 4, \
+        f"{seen['steps']}\n{seen['stderr'][-2000:]}"
+    assert "no backend on its socket within" in seen["stderr"], seen["stderr"][-2000:]
+    assert status == 0, (status, backend.stderr())
 
 
 def test_exit_with_a_snapshot_of_a_writable_drive(stage, tmp_path):

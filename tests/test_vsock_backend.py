@@ -182,3 +182,44 @@ def test_backend_refuses_a_path_that_is_not_a_socket(tmp_path):
     with pytest.raises(Exception, match="not a socket"):
         backend.start()
     assert path.read_text() == "keep me"
+
+
+def test_serve_again_serves_the_next_connection_afresh(tmp_path):
+    """--serve-again, as vhost-device-vsock: once QEMU disconnects, the next connection
+    is served by a new backend holding none of the old one's connections (the guest's
+    data on the first connection's stream is refused there, not echoed); SIGTERM
+    ends it with status 0 and its socket file gone."""
+    socket_path = tmp_path / "vsock.sock"
+    backend = VsockBackend(socket_path, tmp_path / "log", guest_cid=3, echo_port=5000,
+                           serve_again=True).start()
+    try:
+        first = Driver(socket_path, vu.FEATURES)
+        first.set_up()
+        for _ in range(4):
+            first.add(0, b"", writable=BUF_SIZE)
+        first.packet(vu.OP_REQUEST, 5000)
+        (hdr, _), = first.received()
+        assert hdr[6] == vu.OP_RESPONSE
+        first.sock.close()
+        second = None
+        for _ in range(100):            # it listens again once it saw the close
+            try:
+                second = Driver(socket_path, vu.FEATURES)
+                break
+            except (ConnectionRefusedError, FileNotFoundError):
+                select.select([], [], [], 0.02)
+        assert second is not None, "no second listener"
+        second.set_up()
+        for _ in range(4):
+            second.add(0, b"", writable=BUF_SIZE)
+        second.packet(vu.OP_RW, 5000, b"after")   # the first backend's stream
+        (hdr, _), = second.received()
+        assert hdr[6] == vu.OP_RST, hdr
+        second.sock.close()
+        assert backend.wait(0.5) is None, "it ended instead of serving again"
+    finally:
+        status = backend.stop()
+    assert status == 0, backend.stderr()
+    assert not socket_path.exists()
+    kinds = [e["event"] for e in backend.events()]
+    assert kinds.count("qemu_connected") == 2 and "protocol_error" not in kinds, kinds

@@ -142,10 +142,14 @@ void *penguin_savevm_section_opaque(void *section);
  * starts following its backend's socket (penguin/vsock-backend.c: a backend
  * that goes away stops the device, a new one on the socket starts it again);
  * at unrealize it stops. VHostUserVSock.connected says whether a backend is
- * there.
+ * there. renew() closes the connection to the backend and makes it again,
+ * for a new backend with none of the guest's connections (after a fast
+ * restore loaded the device, with the VM stopped); 0, or a negative errno
+ * with the device left without a backend.
  */
 struct VHostUserVSock;
 int penguin_vsock_backend_wait(struct VHostUserVSock *vsock, Error **errp);
+int penguin_vsock_backend_renew(struct VHostUserVSock *vsock, Error **errp);
 void penguin_vsock_backend_follow(struct VHostUserVSock *vsock);
 void penguin_vsock_backend_unfollow(struct VHostUserVSock *vsock);
 

@@ -16,6 +16,8 @@ Then it runs the steps in order:
   {"qmp": [command, ...]}              over the -qmp unix socket "qmp_socket"
   {"fast": "take"}                     penguin_fast_snapshot_take from a thread holding
                                        the BQL (its handle, or the errno and reason)
+  {"fast": "restore"}                  penguin_fast_snapshot_restore of the last take,
+                                       the same way (ok or the reason, and its seconds)
   {"rounds": N}                        N more echo rounds
   {"asks": N}                          wait until the guest asked N more questions
   {"reboot": true}                     answer its next question with "reboot -f" and
@@ -142,12 +144,17 @@ class Backends:
                 "reason": f"no vring_start for both rings in {timeout} s"}
 
 
-def fast_snapshot(qemu: Qemu, step: dict) -> dict:
-    """A fast snapshot taken from a thread holding the BQL, as Penguin's main loop calls
-    it."""
+def fast_snapshot(qemu: Qemu, step: dict, handles: list[int]) -> dict:
+    """A fast snapshot taken, or the last one restored, from a thread holding the BQL,
+    as Penguin's main loop calls them."""
+    begin = time.monotonic()
     try:
         with qemu.bql():
-            return {**step, "ok": True, "handle": qemu.fast_snapshots.take()}
+            if step["fast"] == "take":
+                handles.append(qemu.fast_snapshots.take())
+                return {**step, "ok": True, "handle": handles[-1]}
+            qemu.fast_snapshots.restore(handles[-1])
+            return {**step, "ok": True, "seconds": round(time.monotonic() - begin, 3)}
     except QemuError as e:
         return {**step, "ok": False, "reason": str(e)}
 
@@ -258,6 +265,7 @@ def main() -> int:
     link = VsockGuestLink(qemu, spec["port"])
     link.request_rounds(spec["rounds"])
     seen: dict = {"steps": [], "stops": []}
+    handles: list[int] = []
     qemu.on_guest_init(watch_stops(qemu, link, seen["stops"]))
     vm_ended = threading.Event()
     backends = None
@@ -296,7 +304,7 @@ def main() -> int:
         if "qmp" in step:
             return {"qmp": qmp_exchange(spec["qmp_socket"], step["qmp"])}, rounds
         if "fast" in step:
-            return fast_snapshot(qemu, step), rounds
+            return fast_snapshot(qemu, step, handles), rounds
         link.request_rounds(step["rounds"])
         rounds += step["rounds"]
         return {"rounds": step["rounds"], "ok": wait_rounds(rounds)}, rounds

@@ -7,6 +7,8 @@
 
 A backend serves one QEMU and exits when that QEMU disconnects, so a test that restarts
 the VM (a new process, a snapshot restore) starts a new backend on the same socket path.
+With serve_again=True it serves every connection QEMU makes with a new backend, as
+vhost-device-vsock does, until stop().
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ class BackendError(RuntimeError):
 
 class VsockBackend:
     def __init__(self, socket_path: Path, log_path: Path, guest_cid: int = GUEST_CID,
-                 echo_port: int = ECHO_PORT) -> None:
+                 echo_port: int = ECHO_PORT, serve_again: bool = False) -> None:
         self.socket_path = socket_path
+        self.serve_again = serve_again
         self.log_path = log_path
         self.guest_cid = guest_cid
         self.echo_port = echo_port
@@ -40,7 +43,7 @@ class VsockBackend:
         self.proc = subprocess.Popen(
             [sys.executable, str(BACKEND), "--socket", str(self.socket_path),
              "--guest-cid", str(self.guest_cid), "--echo-port", str(self.echo_port),
-             "--log", str(self.log_path)],
+             "--log", str(self.log_path)] + (["--serve-again"] if self.serve_again else []),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         line = self.proc.stdout.readline() if ready else ""

@@ -16,10 +16,14 @@ the virtio-vsock rules: this side offers BUF_ALLOC bytes and counts what it has 
 on (sent back) in fwd_cnt; it sends no more than the guest's buf_alloc allows.
 
     vhost_user_vsock.py --socket PATH [--guest-cid 4] [--echo-port 9999] [--log FILE]
+                        [--serve-again]
 
 It listens on PATH (removing a stale socket first), prints `listening PATH` on stdout once
 QEMU can connect, serves the one QEMU that connects, and exits 0 when QEMU disconnects
 (or on SIGTERM/SIGINT), removing PATH, so that a new instance can listen there again.
+With --serve-again it does what vhost-device-vsock does (its start_backend_server loop):
+once QEMU disconnects it listens again and serves the next connection with a new
+backend, which holds none of the old one's connections; it then ends on SIGTERM/SIGINT.
 Every event goes to the log as one JSON object per line. Protocol errors end it with
 status 1 and a message.
 """
@@ -681,13 +685,15 @@ def listen(path: Path) -> socket.socket:
     return server
 
 
-def run(args: argparse.Namespace, log: EventLog) -> int:
+def serve_one(args: argparse.Namespace, log: EventLog, first: bool) -> int:
+    """Listen, serve one QEMU connection with a new backend, and say how it ended."""
     server = listen(args.socket)
     try:
         log("listening", socket=str(args.socket), guest_cid=args.guest_cid,
             echo_port=args.echo_port, features=hex(FEATURES),
             protocol_features=hex(PROTOCOL_FEATURES))
-        print(f"listening {args.socket}", flush=True)
+        if first:
+            print(f"listening {args.socket}", flush=True)
         conn, _ = server.accept()
         server.close()
         log("qemu_connected")
@@ -698,6 +704,8 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
             log("protocol_error", message=str(e))
             print(f"vhost_user_vsock: protocol error: {e}", file=sys.stderr)
             return 1
+        finally:
+            conn.close()
         log("qemu_disconnected", messages=backend.messages, **backend.echo.totals)
         return 0
     finally:
@@ -706,6 +714,13 @@ def run(args: argparse.Namespace, log: EventLog) -> int:
             args.socket.unlink()
         except FileNotFoundError:
             pass
+
+
+def run(args: argparse.Namespace, log: EventLog) -> int:
+    status = serve_one(args, log, first=True)
+    while status == 0 and args.serve_again:
+        status = serve_one(args, log, first=False)
+    return status
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -717,6 +732,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--echo-port", type=int, default=9999,
                    help="host port whose connections are echoed (default 9999)")
     p.add_argument("--log", type=Path, help="JSON-lines event log (default: stderr)")
+    p.add_argument("--serve-again", action="store_true",
+                   help="after QEMU disconnects, serve its next connection with a new "
+                        "backend (as vhost-device-vsock does) until SIGTERM")
     args = p.parse_args(argv)
     if not 3 <= args.guest_cid < 0xFFFFFFFF:
         p.error(f"--guest-cid {args.guest_cid}: a guest CID is 3 to 4294967294")
