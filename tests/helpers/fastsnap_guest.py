@@ -24,7 +24,6 @@ Writes what happened as JSON to SPEC["result"] after the VM stopped.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import queue
@@ -69,6 +68,8 @@ class GuestHost:
         self.layout: dict | None = None
         self.finished = threading.Event()   # the control thread is done: points go on
         self.scheduled_restore: int | None = None   # every point restores this
+        self.scheduled_count = 0                    # restores scheduled that way
+        self.scheduling = threading.Lock()          # guards the two above
         self.registers = GuestRegisters(qemu)
         self.clock_regs: list[int] | None = None   # registers that count time alone
         self.event_driven: list[int] = []           # set by events, not the program
@@ -87,10 +88,12 @@ class GuestHost:
             go, buf, buf_len, mem, mem_len = call.args[1:6]
             self.layout = {"go": go, "buf": buf, "buf_len": buf_len, "mem": mem,
                            "mem_len": mem_len}
-        if self.scheduled_restore is not None:
-            self.qemu.fast_snapshots.schedule("restore", self.scheduled_restore,
-                                              done=self.dones.put)
-            return 0
+        with self.scheduling:
+            if self.scheduled_restore is not None:
+                self.qemu.fast_snapshots.schedule("restore", self.scheduled_restore,
+                                                  done=self.dones.put)
+                self.scheduled_count += 1
+                return 0
         if self.finished.is_set():
             return 1
         self.points.put(call.args[0])
@@ -479,10 +482,13 @@ def racing(host: GuestHost, qemu: Qemu, handle: int) -> dict:
     stop.set()
     for t in threads:
         t.join()
-    host.scheduled_restore = None
-    scheduled = []
-    while not host.dones.empty():
-        scheduled.append(host.dones.get().result)
+    with host.scheduling:
+        host.scheduled_restore = None
+    # Every restore the guest scheduled has run before this returns: one still queued
+    # on the main loop would otherwise run after the caller's next restore and leave
+    # the guest at the take's point, waiting for a release nobody sends.
+    scheduled = [host.dones.get(timeout=WAIT).result
+                 for _ in range(host.scheduled_count)]
     reports = 0
     while not host.reports.empty():
         host.reports.get()
@@ -496,20 +502,15 @@ def hostile(host: GuestHost, qemu: Qemu) -> dict:
     out = paused_twice(host, qemu)
     out.update(racing(host, qemu, out["handle"]))
     # The guest is sane after all that: one more paused restore, a report from the
-    # take's point with its slot, device value and RAM. A restore the guest scheduled
-    # before the race ended may still run on the main loop: while it pauses the vCPUs
-    # this one answers -EBUSY, as documented, and is tried again.
+    # take's point with its slot, device value and RAM. Nothing of the race runs any
+    # more (its threads ended, the restores the guest scheduled completed).
     deadline = time.monotonic() + WAIT
-    while True:
-        with qemu.bql():
-            host.qmp.qmp_stop(host.qmp_ffi.NULL)
-            code = attempt_errno(qemu, lambda: qemu.fast_snapshots.restore(out["handle"]))
-            if code == 0:
-                host.release()
-            host.qmp.qmp_cont(host.qmp_ffi.NULL)
-        if code != -errno.EBUSY or time.monotonic() > deadline:
-            break
-        time.sleep(0.01)
+    with qemu.bql():
+        host.qmp.qmp_stop(host.qmp_ffi.NULL)
+        code = attempt_errno(qemu, lambda: qemu.fast_snapshots.restore(out["handle"]))
+        if code == 0:
+            host.release()
+        host.qmp.qmp_cont(host.qmp_ffi.NULL)
     out["final_restore"] = code
     while time.monotonic() < deadline:
         report = host.reports.get(timeout=WAIT)
