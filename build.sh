@@ -225,22 +225,38 @@ cross() {
     step "$host build done in $((SECONDS - start)) s"
 }
 
+# The value of --NAME=VALUE ($1 the option, $2 its value, $3 what an earlier one
+# gave): an empty value (an unset variable in a script, say) or a second one is an
+# error, not a default build.
+option_value() {
+    [ -n "$2" ] || { echo "$0: $1= names nothing" >&2; exit 2; }
+    [ -z "$3" ] || { echo "$0: $1 given twice" >&2; exit 2; }
+    case ,$2, in
+        *,,*) echo "$0: $1=$2 has an empty item" >&2; exit 2 ;;
+    esac
+    printf '%s' "$2"
+}
+
 main() {
     local start=$SECONDS optimize="" only="" host="" stock_only="" arg
     for arg in "$@"; do
         case $arg in
             --stock) stock_only=1 ;;
-            --optimize=*) optimize=${arg#*=} ;;
-            --targets=*) only=${arg#*=} ;;
-            --host=*) host=${arg#*=}
-                      [ -n "$host" ] || { echo "$0: --host= names no host" \
-                                              "(known: arm64)" >&2; exit 2; } ;;
+            --optimize=*) optimize=$(option_value --optimize "${arg#*=}" "$optimize") \
+                              || exit 2 ;;
+            --targets=*) only=$(option_value --targets "${arg#*=}" "$only") || exit 2 ;;
+            --host=*) host=$(option_value --host "${arg#*=}" "$host") || exit 2
+                      [ "$host" = arm64 ] || { echo "$0: --host=$host: the release" \
+                          "cross-builds for arm64 only (known: arm64)" >&2; exit 2; } ;;
             *) usage ;;
         esac
     done
     if [ -n "$stock_only" ]; then
         [ -z "$host" ] || { echo "$0: --host builds the release; --stock is for bench/" \
                                  "on this machine only" >&2; exit 2; }
+        [ -z "$optimize$only" ] || { echo "$0: --stock builds every stock executable;" \
+                                          "it takes no --optimize or --targets" >&2
+                                     exit 2; }
         stock
         return
     fi

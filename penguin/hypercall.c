@@ -14,6 +14,7 @@
 #include "qemu/thread.h"
 #include "qemu/lockable.h"
 #include "penguin/penguin.h"
+#include "penguin/hypercall-abi.h"
 #include "penguin/lifecycle.h"
 
 typedef struct PenguinHypercallState {
@@ -27,6 +28,14 @@ typedef struct PenguinHypercallState {
 
 static PenguinHypercallState *penguin_state;
 static QemuMutex penguin_state_lock;
+
+/* How many callbacks run on this thread now (one, unless a door nests). */
+static __thread unsigned callbacks_running;
+
+bool penguin_hypercall_running(void)
+{
+    return callbacks_running != 0;
+}
 
 static void __attribute__((constructor)) penguin_hypercall_init(void)
 {
@@ -159,6 +168,7 @@ bool penguin_handle_guest_hypercall(CPUState *cs, uint64_t nr,
     kvm_penguin_hypercall_cb_t fallback_cb = NULL;
     void *opaque = NULL;
     uint64_t unused;
+    bool handled;
 
     if (!ret) {
         ret = &unused;
@@ -177,11 +187,13 @@ bool penguin_handle_guest_hypercall(CPUState *cs, uint64_t nr,
         }
     }
 
-    if (guest_cb) {
-        return guest_cb(cs, nr, a0, a1, a2, a3, a4, a5, ret, opaque) == 0;
+    if (!guest_cb && !fallback_cb) {
+        return false;
     }
-    if (fallback_cb) {
-        return fallback_cb(cs, nr, a0, a1, a2, a3, a4, a5, ret) == 0;
-    }
-    return false;
+    callbacks_running++;
+    handled = guest_cb ?
+        guest_cb(cs, nr, a0, a1, a2, a3, a4, a5, ret, opaque) == 0 :
+        fallback_cb(cs, nr, a0, a1, a2, a3, a4, a5, ret) == 0;
+    callbacks_running--;
+    return handled;
 }

@@ -44,6 +44,17 @@ def test_handler_exception_stops_the_vm_and_is_reraised(stage, tmp_path):
     assert result.returncode == 0
 
 
+def test_handler_answer_that_is_not_an_int_stops_the_vm(stage, tmp_path):
+    """A handler returning 1.5 is a bug in it: before, cffi printed "Exception ignored"
+    and the guest read 0."""
+    result = run_helper("client_checks.py", "not-an-int", str(stage_lib("aarch64")),
+                        "aarch64", "--", *guest_args("aarch64", "aarch64", tmp_path),
+                        timeout=30)
+    assert "RAISED TypeError 'float' object cannot be interpreted as an integer" in \
+        result.stdout, result.stdout + result.stderr
+    assert result.returncode == 0
+
+
 def test_command_line_prints_each_hypercall(stage, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
     cmd = ["/usr/bin/python3", "-m", "penguin_qemu", "--arch", "mipsel",

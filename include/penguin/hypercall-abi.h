@@ -24,4 +24,11 @@ typedef struct PenguinHypercallABI {
 bool penguin_env_hypercall(CPUState *cs, void *env,
                            const PenguinHypercallABI *abi);
 
+/*
+ * Whether a hypercall callback runs on this thread now. A door reached by a
+ * memory access (Arm's doorbell) is then being written by the callback itself
+ * (its memory writes go through the same address space), not by the guest.
+ */
+bool penguin_hypercall_running(void);
+
 #endif /* PENGUIN_HYPERCALL_ABI_H */

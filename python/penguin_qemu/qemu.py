@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib.util
+import operator
 import os
 import threading
 import traceback
@@ -198,7 +199,9 @@ class Qemu:
         """Call handler(Hypercall) for guest hypercall nr (every spelling of it).
 
         The handler's return value goes into the guest's return register (None
-        means 0); returning NOT_HANDLED leaves every register as it was.
+        means 0; anything that is not an int, a float say, is the handler's error:
+        the VM stops and run() raises it); returning NOT_HANDLED leaves every
+        register as it was.
         """
         for value in spellings(nr, self.bits):
             self._handlers[value] = handler
@@ -219,14 +222,16 @@ class Qemu:
         call = Hypercall(self, cpu, nr, args)
         try:
             value = handler(call)
+            if value is NOT_HANDLED:
+                return 1
+            if value is None:
+                value = call.retval
+            # An int (or what stands for one); a float or a str is the handler's bug.
+            value = operator.index(value or 0)
         except BaseException as e:  # noqa: BLE001 - re-raised from run()
             self._record_error(e)
             return 1
-        if value is NOT_HANDLED:
-            return 1
-        if value is None:
-            value = call.retval
-        ret[0] = (value or 0) & MASK64
+        ret[0] = value & MASK64
         return 0
 
     def _on_guest(self, cpu, nr, a0, a1, a2, a3, a4, a5, ret, opaque) -> int:

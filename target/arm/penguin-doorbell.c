@@ -6,6 +6,17 @@
  * PENGUIN_ARM_DOORBELL is a hypercall with the sentinels' registers (x8, x0..x5
  * and x0; r7, r0..r5 and r0 in AArch32). Any other size or offset is ignored.
  *
+ * Only the guest's own store rings, and only one KVM can hand to user space:
+ * a single-register store with a valid syndrome (ISV), the size it stores
+ * being the size written. Under KVM the MMIO exit itself says so; under TCG
+ * the store's recorded syndrome does, so a guest that rings the doorbell
+ * under TCG rings it the same way under KVM (a store-pair, a write-back or
+ * atomic store, or one that reaches the page from the one before it would
+ * abort there instead). Not ringing: a device's DMA to the page (fw_cfg's,
+ * say: its attributes are unspecified), and a callback's own write to it
+ * (its memory writes go through the same address space and would call it
+ * again with the same registers, without end).
+ *
  * MMIO runs with the BQL, which the write gives up while the callback runs:
  * callbacks run without it, whichever door called them. Under KVM the
  * registers are fetched first (the vCPU becomes dirty, so the return value is
@@ -28,6 +39,9 @@
 #include "system/tcg.h"
 #include "penguin/hooks.h"
 #include "penguin-arm-abi.h"
+#include "syndrome.h"
+
+#define SYN_SAS_SHIFT 22        /* the syndrome's access size: log2 of bytes */
 
 /* What translated code keeps in env and cpu_restore_state() overwrites. */
 typedef struct ArmBlockState {
@@ -55,39 +69,76 @@ static void set_block_state(CPUARMState *env, const ArmBlockState *s)
     env->exception.syndrome = s->syndrome;
 }
 
-static void ring_under_tcg(CPUState *cs, CPUARMState *env)
+#ifdef CONFIG_KVM
+/* Whether this vCPU's KVM exit is its store of @size bytes to the doorbell. */
+static bool kvm_guest_store(CPUState *cs, unsigned size)
 {
-    ArmBlockState running = block_state(env);
+    struct kvm_run *run = cs->kvm_run;
 
-    /* The store's own PC for the callback; the block then goes on as it was. */
-    cpu_restore_state(cs, cs->mem_io_pc);
-    penguin_env_hypercall(cs, env, penguin_arm_abi_for(env));
-    set_block_state(env, &running);
+    return run->exit_reason == KVM_EXIT_MMIO && run->mmio.is_write &&
+           run->mmio.phys_addr == PENGUIN_ARM_DOORBELL &&
+           run->mmio.len == size;
+}
+#endif
+
+/*
+ * Whether the translated store that wrote @size bytes is one single-register
+ * store of that size with a valid syndrome, as KVM needs. The syndrome is
+ * the store's own after cpu_restore_state().
+ */
+static bool tcg_guest_store(CPUARMState *env, unsigned size)
+{
+    uint32_t syndrome = env->exception.syndrome;
+
+    return (syndrome & ARM_EL_ISV) &&
+           1u << extract32(syndrome, SYN_SAS_SHIFT, 2) == size;
 }
 
-static void doorbell_write(void *opaque, hwaddr addr, uint64_t value,
-                           unsigned size)
+static MemTxResult doorbell_write(void *opaque, hwaddr addr, uint64_t value,
+                                  unsigned size, MemTxAttrs attrs)
 {
     CPUState *cs = current_cpu;
     bool locked = bql_locked();
+    ArmBlockState running;
     CPUARMState *env;
 
-    if (!cs || addr != 0 || (size != 4 && size != 8)) {
-        return;
+    if (!cs || addr != 0 || (size != 4 && size != 8) ||
+        penguin_hypercall_running()) {
+        return MEMTX_OK;
     }
     env = cpu_env(cs);
+#ifdef CONFIG_KVM
+    if (kvm_enabled() && !kvm_guest_store(cs, size)) {
+        return MEMTX_OK;
+    }
+#endif
+    if (tcg_enabled()) {
+        if (attrs.unspecified) {
+            return MEMTX_OK;        /* a device's DMA, not the vCPU's store */
+        }
+        /* The store's own PC and syndrome; the block then goes on as it was. */
+        running = block_state(env);
+        cpu_restore_state(cs, cs->mem_io_pc);
+        if (!tcg_guest_store(env, size)) {
+            set_block_state(env, &running);
+            return MEMTX_OK;
+        }
+    } else if (kvm_enabled()) {
+        kvm_cpu_synchronize_state(cs);
+    } else {
+        return MEMTX_OK;
+    }
     if (locked) {
         bql_unlock();
     }
-    if (kvm_enabled()) {
-        kvm_cpu_synchronize_state(cs);
-        penguin_env_hypercall(cs, env, penguin_arm_abi_for(env));
-    } else if (tcg_enabled()) {
-        ring_under_tcg(cs, env);
-    }
+    penguin_env_hypercall(cs, env, penguin_arm_abi_for(env));
     if (locked) {
         bql_lock();
     }
+    if (tcg_enabled()) {
+        set_block_state(env, &running);
+    }
+    return MEMTX_OK;
 }
 
 static uint64_t doorbell_read(void *opaque, hwaddr addr, unsigned size)
@@ -97,7 +148,7 @@ static uint64_t doorbell_read(void *opaque, hwaddr addr, unsigned size)
 
 static const MemoryRegionOps doorbell_ops = {
     .read = doorbell_read,
-    .write = doorbell_write,
+    .write_with_attrs = doorbell_write,
     .endianness = DEVICE_LITTLE_ENDIAN,
     .valid = { .min_access_size = 1, .max_access_size = 8 },
     .impl = { .min_access_size = 1, .max_access_size = 8 },

@@ -4,7 +4,8 @@ usage: client_checks.py CHECK LIBRARY NAME -- QEMU-ARGS...
 CHECK "names": at the guest's NR_STATE hypercall, write and read back every general
 register by name, restoring each; prints NAMES-OK or NAMES-BAD <json>.
 CHECK "fail-fast": the NR_ARGS* handler raises; prints RAISED <type> <message> when
-run() re-raises it.
+run() re-raises it. CHECK "not-an-int": the handler returns 1.5; the same, with the
+TypeError the wrapper raises for it.
 """
 
 from __future__ import annotations
@@ -98,6 +99,15 @@ def main() -> int:
             qemu.run(sys.argv[5:])
         except ValueError as e:
             print(f"RAISED ValueError {e}", flush=True)
+            return 0
+        print("NOT-RAISED", flush=True)
+        return 1
+    if check == "not-an-int":
+        qemu.on_hypercall(NR_ARGS64, lambda call: 1.5)
+        try:
+            qemu.run(sys.argv[5:])
+        except TypeError as e:
+            print(f"RAISED TypeError {e}", flush=True)
             return 0
         print("NOT-RAISED", flush=True)
         return 1
