@@ -2,9 +2,10 @@
 
 usage: env_layout.py PREFIX FIELDS-JSON
 FIELDS: {target: [CPUArchState field paths, like "active_tc.gpr[4]"]}
-For each target, imports lib/penguin-qemu-env/_penguin_qemu_env_system_<target>.abi3.so
-under the name before its first dot (as Penguin's shim does) and cdefs the ABI headers
-include/penguin-qemu-cffi/qemu_cffi_system_<target>{,_env}.h into a fresh FFI, and
+For each target (a library name), imports the env module the system manifest names for
+it (include/penguin-qemu-cffi/qemu_cffi_system_manifest.json: an alias such as
+powerpc64el shares ppc64's) under the name before its first dot, as Penguin's shim does,
+and cdefs its ABI headers (the manifest's header and env_header) into a fresh FFI, and
 prints as JSON, per target, sizeof(CPUArchState) and the offsets of the fields through
 each, with the Python, cffi and machine it ran on. Standard library and cffi only: it
 runs in the test roots' python3.
@@ -48,25 +49,27 @@ def module_ffi(path: Path):
     return module.ffi
 
 
-def header_ffi(include: Path, target: str):
+def header_ffi(include: Path, entry: dict):
     ffi = cffi.FFI()
-    ffi.cdef((include / f"qemu_cffi_system_{target}.h").read_text())
-    ffi.cdef((include / f"qemu_cffi_system_{target}_env.h").read_text())
+    ffi.cdef((include / entry["header"]).read_text())
+    ffi.cdef((include / entry["env_header"]).read_text())
     return ffi
 
 
 def main() -> int:
     prefix, fields = Path(sys.argv[1]), json.loads(sys.argv[2])
     include = prefix / "include" / "penguin-qemu-cffi"
+    manifest = json.loads((include / "qemu_cffi_system_manifest.json").read_text())
+    entries = {e["arch"]: e for e in manifest["headers"]}
     result: dict = {"python": sys.version.split()[0], "cffi": cffi.__version__,
                     "machine": platform.machine(), "targets": {}}
     for target, names in fields.items():
         start = time.monotonic()
-        module = prefix / "lib" / "penguin-qemu-env" / \
-            f"_penguin_qemu_env_system_{target}.abi3.so"
+        entry = entries[target]
+        module = prefix / "lib" / "penguin-qemu-env" / entry["env_module"]
         result["targets"][target] = {
             "module": layout(module_ffi(module), names),
-            "header": layout(header_ffi(include, target), names),
+            "header": layout(header_ffi(include, entry), names),
             "seconds": round(time.monotonic() - start, 1),
         }
     print(json.dumps(result))
