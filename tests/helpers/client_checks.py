@@ -69,6 +69,17 @@ def memory_check(qemu: Qemu, seen: dict, scratch: int) -> None:
     qemu.on_hypercall(NR_STATE, state)
 
 
+def raised(qemu: Qemu, error: type[BaseException]) -> int:
+    """Run the guest; print RAISED <type> <message> if run() re-raises error."""
+    try:
+        qemu.run(sys.argv[5:])
+    except error as e:
+        print(f"RAISED {error.__name__} {e}", flush=True)
+        return 0
+    print("NOT-RAISED", flush=True)
+    return 1
+
+
 def main() -> int:
     check, library, name = sys.argv[1:4]
     qemu = Qemu(name, library=library)
@@ -95,22 +106,10 @@ def main() -> int:
             raise ValueError(f"handler failed on {call.nr:#x}")
         qemu.on_hypercall(NR_ARGS32, boom)
         qemu.on_hypercall(NR_ARGS64, boom)
-        try:
-            qemu.run(sys.argv[5:])
-        except ValueError as e:
-            print(f"RAISED ValueError {e}", flush=True)
-            return 0
-        print("NOT-RAISED", flush=True)
-        return 1
+        return raised(qemu, ValueError)
     if check == "not-an-int":
         qemu.on_hypercall(NR_ARGS64, lambda call: 1.5)
-        try:
-            qemu.run(sys.argv[5:])
-        except TypeError as e:
-            print(f"RAISED TypeError {e}", flush=True)
-            return 0
-        print("NOT-RAISED", flush=True)
-        return 1
+        return raised(qemu, TypeError)
     raise SystemExit(f"unknown check {check}")
 
 
