@@ -10,8 +10,9 @@
  * far more than saving it (a virtio device's load rebuilds its ring caches
  * and memory regions). Sections are matched by position, since names repeat.
  *
- * A vsock device whose state was loaded has its backend renewed: the guest
- * was just told its connections are gone, so the backend's must go too.
+ * A virtio device whose state was loaded is told its status again, as
+ * vm_start() does after a load; a vsock device's backend is renewed: the
+ * guest was just told its connections are gone, so the backend's must go too.
  *
  * A scope limits the block to some sections (Penguin's allow and deny
  * lists, by idstr or vmsd name); the sections outside it are neither saved
@@ -254,6 +255,19 @@ static int load_sections(FastSnapDevices *block, GArray *todo, Error **errp)
     return ret ? -EIO : 0;
 }
 
+/* The loaded virtio devices pick up what their loaded state says is pending. */
+static void virtio_loaded(FastSnapDevices *block, GArray *todo)
+{
+    g_autoptr(GPtrArray) loaded = g_ptr_array_sized_new(todo->len);
+
+    for (guint i = 0; i < todo->len; i++) {
+        Section *s = section(block, g_array_index(todo, guint, i));
+
+        g_ptr_array_add(loaded, penguin_savevm_section_opaque(s->se));
+    }
+    fastsnap_virtio_loaded(loaded);
+}
+
 /*
  * The loaded vsock devices' backends start afresh. One that does not leaves
  * its device without a backend, as one that exits does; the guest's state is
@@ -304,6 +318,7 @@ int fastsnap_devices_restore(FastSnapDevices *block, FastSnapDevStats *stats,
     stats->loaded = todo->len;
     ret = todo->len ? load_sections(block, todo, errp) : 0;
     if (ret == 0) {
+        virtio_loaded(block, todo);
         renew_vsock_backends(block, todo);
         fastsnap_net_reset();
     }

@@ -547,7 +547,7 @@ static void run_scheduled(void *opaque)
 
     if (op == PENGUIN_FASTSNAP_TAKE || op == PENGUIN_FASTSNAP_RAM_SNAPSHOT ||
         op == PENGUIN_FASTSNAP_LOOP_ARM) {
-        fastsnap_find_vhost_devices();
+        fastsnap_find_virtio_devices();
     }
     if (ret == 0 && pauses(op)) {
         fastsnap_pause(&pause, fastsnap_needs_full_stop());

@@ -79,43 +79,64 @@ int fastsnap_check_scheduled(const char *what)
 }
 
 /*
- * The machine's vhost-capable virtio devices, found once per take (walking
- * the QOM tree costs a tenth of a millisecond, more than a restore may);
- * a device plugged in later makes the restore refuse anyway.
+ * The machine's virtio devices, found once per take (walking the QOM tree
+ * costs a tenth of a millisecond, more than a restore may); a device plugged
+ * in later makes the restore refuse anyway.
  */
-static GPtrArray *vhost_devices;
+static GPtrArray *virtio_devices;
 
-static int find_vhost(Object *obj, void *opaque)
+static int find_virtio(Object *obj, void *opaque)
 {
-    VirtIODevice *vdev;
-
-    vdev = (VirtIODevice *)object_dynamic_cast(obj, TYPE_VIRTIO_DEVICE);
-    if (vdev && VIRTIO_DEVICE_GET_CLASS(vdev)->get_vhost) {
-        g_ptr_array_add(vhost_devices, object_ref(obj));
+    if (object_dynamic_cast(obj, TYPE_VIRTIO_DEVICE)) {
+        g_ptr_array_add(virtio_devices, object_ref(obj));
     }
     return 0;
 }
 
-void fastsnap_find_vhost_devices(void)
+void fastsnap_find_virtio_devices(void)
 {
-    if (vhost_devices) {
-        g_ptr_array_unref(vhost_devices);
+    if (virtio_devices) {
+        g_ptr_array_unref(virtio_devices);
     }
-    vhost_devices = g_ptr_array_new_with_free_func(object_unref);
-    object_child_foreach_recursive(object_get_root(), find_vhost, NULL);
+    virtio_devices = g_ptr_array_new_with_free_func(object_unref);
+    object_child_foreach_recursive(object_get_root(), find_virtio, NULL);
 }
 
 bool fastsnap_needs_full_stop(void)
 {
-    if (!vhost_devices) {
-        fastsnap_find_vhost_devices();
+    if (!virtio_devices) {
+        fastsnap_find_virtio_devices();
     }
-    for (guint i = 0; i < vhost_devices->len; i++) {
-        if (VIRTIO_DEVICE(g_ptr_array_index(vhost_devices, i))->vhost_started) {
+    for (guint i = 0; i < virtio_devices->len; i++) {
+        VirtIODevice *vdev = g_ptr_array_index(virtio_devices, i);
+
+        if (VIRTIO_DEVICE_GET_CLASS(vdev)->get_vhost && vdev->vhost_started) {
             return true;
         }
     }
     return false;
+}
+
+/*
+ * Each virtio device whose state a restore loaded is told its status again,
+ * as vm_start() tells every device after a load (virtio_vmstate_change()).
+ * Without the whole stop and start, virtio-net loaded with a transmission
+ * pending (tx_waiting, the guest's notifications off) waited for a bottom
+ * half that had run long before, ignored the guest's kicks and never sent
+ * another packet; and packets queued for it were not flushed.
+ */
+void fastsnap_virtio_loaded(GPtrArray *loaded)
+{
+    if (!virtio_devices) {
+        fastsnap_find_virtio_devices();
+    }
+    for (guint i = 0; i < virtio_devices->len; i++) {
+        VirtIODevice *vdev = g_ptr_array_index(virtio_devices, i);
+
+        if (g_ptr_array_find(loaded, vdev, NULL)) {
+            virtio_set_status(vdev, vdev->status);
+        }
+    }
 }
 
 void fastsnap_pause(FastSnapPause *p, bool full)

@@ -99,7 +99,7 @@ static int do_take(void)
     Error *err = NULL;
     int ret;
 
-    fastsnap_find_vhost_devices();
+    fastsnap_find_virtio_devices();
     fastsnap_pause(&pause, fastsnap_needs_full_stop());
     ret = take_parts(snap, &err);
     if (ret < 0) {

@@ -267,6 +267,8 @@ int penguin_vsock_backend_renew(VHostUserVSock *vsock, Error **errp)
             error_propagate_prepend(errp, err, "no backend on its socket "
                                     "within %d s: ", RENEW_WAIT_S);
             vsock_backend_watch(vsock);
+            /* A chardev with reconnect-ms goes on trying in the background. */
+            qemu_chr_fe_disconnect(&vsock->conf.chardev);
             return -ETIMEDOUT;
         }
         error_free(err);

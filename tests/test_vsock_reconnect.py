@@ -90,6 +90,24 @@ def test_a_new_backend_on_the_same_socket(release_prefix, tmp_path, arch):
     print(f"{arch}: a new backend had both rings {starts} s after it started")
 
 
+def test_a_backend_that_comes_back_after_a_restore_gave_up(release_prefix, tmp_path):
+    """A fast restore that loads the device renews its backend (penguin/vsock-backend.c).
+    With a backend that serves one connection and exits, the renewal gives up after its
+    wait (the restore still succeeds); a reconnecting chardev then goes on trying, so a
+    backend started later gets the device's rings and the guest echoes through it."""
+    machine = machine_for("x86_64", release_prefix, tmp_path, RECONNECT_MS)
+    steps = [{"fast": "take"}, {"rounds": 1}, {"fast": "restore"},
+             {"backend": "start"}, {"rounds": 1}]
+    run = machine.run("renew", 1, steps=steps, own_backend=True)
+    seen = checked(run, "x86_64, a restore whose backend came back later")
+    failed = [s for s in seen["steps"] if not s.get("ok")]
+    assert not failed, f"steps that failed: {failed}\n{console_tail(run)}"
+    assert "no backend on its socket within" in run.stderr, run.stderr[-1500:]
+    later = seen["backends"][-1]
+    kinds = [e["event"] for e in later["events"]]
+    assert "protocol_error" not in kinds and connections(later) == 1, later["events"]
+
+
 def test_penguins_chardev_without_reconnect(release_prefix, tmp_path):
     machine = machine_for("x86_64", release_prefix, tmp_path, None)
     qmp = tmp_path / "qmp.sock"

@@ -47,11 +47,16 @@ void fastsnap_pause(FastSnapPause *p, bool full);
 void fastsnap_resume(FastSnapPause *p);
 
 /*
- * Whether a device needs @full (a started vhost backend), of the vhost
- * devices fastsnap_find_vhost_devices() found last (at each take).
+ * Whether a device needs @full (a started vhost backend), of the virtio
+ * devices fastsnap_find_virtio_devices() found last (at each take).
  */
 bool fastsnap_needs_full_stop(void);
-void fastsnap_find_vhost_devices(void);
+void fastsnap_find_virtio_devices(void);
+/*
+ * After a restore loaded the sections whose opaques are @loaded: each of
+ * those virtio devices told its status again, as vm_start() would.
+ */
+void fastsnap_virtio_loaded(GPtrArray *loaded);
 
 /* --- Guest RAM, copy-on-write (fastsnap-ram.c) --- */
 

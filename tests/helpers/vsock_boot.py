@@ -110,6 +110,8 @@ class Backends:
         self.current: VsockBackend | None = None
 
     def start(self) -> VsockBackend:
+        if self.current is not None and self.current.proc.poll() is not None:
+            self.end("exited")      # it served its one QEMU connection and ended
         log = self.logs / f"backend-{len(self.ended)}.log"
         self.current = VsockBackend(self.socket_path, log).start()
         return self.current
